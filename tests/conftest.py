@@ -1,0 +1,39 @@
+"""Shared fixtures: one tiny real pipeline run reused by every end-to-end test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import tfpipeline  # noqa: E402  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+
+# Small settings: few epochs, few latency calls. Everything else is the real default.
+TINY = {
+    "train.epochs": 4,
+    "compress.prune.epochs": 2,
+    "verify.latency_runs": 20,
+    "verify.latency_warmup": 2,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    return tfpipeline.load_config(overrides=TINY)
+
+
+@pytest.fixture(scope="session")
+def digits_splits(tiny_config):
+    loaded = tfpipeline.load_data(tiny_config.data)
+    x, y, _ = tfpipeline.clean(loaded.x, loaded.y)
+    return tfpipeline.split_data(x, y, tiny_config.data.split, tiny_config.data.seed)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_config, tmp_path_factory):
+    """A real default-pipeline run with tiny settings: (run folder, returned manifest)."""
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    manifest = tfpipeline.Pipeline(tiny_config, log=lambda line: None, verbose=0).run(run_dir)
+    return run_dir, manifest

@@ -1,0 +1,101 @@
+"""The command line, run as a user runs it: real processes, real exit codes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tfpipeline import default_config_path
+
+# A fast but real run: one epoch, no pruning, one artifact.
+QUICK = [
+    "--set", "train.epochs=1",
+    "--set", "compress.prune.enabled=false",
+    "--set", "export={saved_model: false, onnx: false, tflite: [float32]}",
+    "--set", "verify.latency_runs=5",
+]  # fmt: skip
+
+
+def tfpipeline(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "tfpipeline", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_help_and_version():
+    result = tfpipeline("--help")
+    assert result.returncode == 0 and "run" in result.stdout and "init" in result.stdout
+    result = tfpipeline("--version")
+    assert result.returncode == 0 and result.stdout.startswith("tfpipeline ")
+    result = tfpipeline("run", "--help")
+    assert result.returncode == 0 and "--set KEY=VALUE" in result.stdout
+
+
+def test_console_script_is_installed():
+    result = subprocess.run(["tfpipeline", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("tfpipeline ")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "--set", "train.epoch=3"], "Did you mean `train.epochs`?"),
+        (["run", "--set", "train.learning_rate=-1"], "Received: train.learning_rate=-1"),
+        (["run", "--set", "export.tflite=[float64]"], "must be one of float32, int8"),
+        (["run", "--config", "missing.yaml"], "Config file not found: missing.yaml"),
+        (["run", "--bogus"], "unrecognized arguments: --bogus"),
+        (["launch"], "invalid choice: 'launch'"),
+        ([], "usage: tfpipeline"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_clear_line(tmp_path, args, expected):
+    result = tfpipeline(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert expected in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written, no run folder started
+
+
+def test_init_writes_the_default_and_never_overwrites(tmp_path):
+    target = tmp_path / "my.yaml"
+    assert tfpipeline("init", target).returncode == 0
+    assert target.read_text() == default_config_path().read_text()
+    target.write_text("train:\n  epochs: 2\n")
+    again = tfpipeline("init", target)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert target.read_text() == "train:\n  epochs: 2\n"
+    assert tfpipeline("init", target, "--force").returncode == 0
+    assert target.read_text() == default_config_path().read_text()
+
+
+@pytest.mark.slow
+def test_run_prints_each_stage_and_writes_the_run_folder(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("train:\n  batch_size: 64\n")
+    result = tfpipeline("run", "--config", config, "--output", tmp_path / "run", *QUICK)
+    assert result.returncode == 0, result.stderr
+    for number, stage in enumerate(
+        ["data", "model", "train", "compress", "export", "verify", "report"], start=1
+    ):
+        assert f"[{number}/7] {stage}:" in result.stdout
+    assert "| model_float32.tflite |" in result.stdout
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["config"]["train"]["batch_size"] == 64
+    assert manifest["config"]["train"]["epochs"] == 1
+    assert manifest["status"] == "passed"
+
+
+@pytest.mark.slow
+def test_a_verification_failure_exits_1_naming_artifact_and_figure(tmp_path):
+    result = tfpipeline(
+        "run", "--output", tmp_path / "run", *QUICK, "--set", "verify.min_accuracy=1.0"
+    )
+    assert result.returncode == 1
+    assert "model_float32.tflite: test_accuracy=" in result.stderr
+    assert "verify.min_accuracy=1" in result.stderr
+    assert "Traceback" not in result.stderr

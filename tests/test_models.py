@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+import tf_keras
+
+from tfpipeline import (
+    UnsupportedModelError,
+    apply_pruning,
+    build_model,
+    export_tflite,
+    feature_statistics,
+    load_config,
+    strip_pruning,
+    train,
+)
+
+
+def _normalization(model):
+    return model.get_layer("normalization")
+
+
+def test_normalization_statistics_come_from_the_training_split_only(digits_splits):
+    model = build_model(load_config().model, digits_splits.x_train, 10)
+    mean = np.asarray(_normalization(model).mean).reshape(-1)
+    np.testing.assert_allclose(mean, digits_splits.x_train.mean(axis=0), rtol=1e-5, atol=1e-5)
+    everything = np.concatenate([digits_splits.x_train, digits_splits.x_test])
+    assert not np.allclose(mean, everything.mean(axis=0), atol=1e-5)
+
+
+def test_constant_features_get_a_floored_variance():
+    x = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
+    x[:, 1] = 5.0
+    mean, variance = feature_statistics(x)
+    assert mean[1] == 5.0
+    assert variance[1] == pytest.approx(1e-3 * variance.max())
+    np.testing.assert_allclose(variance[[0, 2]], x[:, [0, 2]].var(axis=0), rtol=1e-5)
+
+
+def test_seed_shape_is_built_with_glorot_uniform_by_default(digits_splits):
+    model = build_model(load_config().model, digits_splits.x_train, 10, seed=3)
+    dense = [layer for layer in model.layers if isinstance(layer, tf_keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [128, 64, 10]
+    assert [layer.activation.__name__ for layer in dense] == ["relu", "relu", "softmax"]
+    kernel = dense[0].kernel.numpy()
+    fan_in, fan_out = kernel.shape
+    # Glorot uniform: U(-l, l) with variance 2 / (fan_in + fan_out).
+    assert kernel.var() == pytest.approx(2 / (fan_in + fan_out), rel=0.1)
+    assert np.abs(kernel).max() <= np.sqrt(6 / (fan_in + fan_out))
+
+
+def test_raw_inputs_go_in_and_probabilities_come_out(digits_splits):
+    model = build_model(load_config().model, digits_splits.x_train, 10)
+    out = model(digits_splits.x_test[:5]).numpy()
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_the_seed_documents_example_builds_a_model_the_package_accepts():
+    from tensorflow.keras import layers, models
+
+    model = models.Sequential()
+    model.add(layers.Dense(128, activation="relu", input_shape=(64,)))
+    model.add(layers.Dense(64, activation="relu"))
+    model.add(layers.Dense(10, activation="softmax"))
+    assert isinstance(model, tf_keras.Model)
+    wrapped, callbacks = apply_pruning(model, 0.5, end_step=1)
+    assert callbacks
+
+
+def test_pruning_reaches_the_target_and_leaves_the_original_untouched(digits_splits):
+    config = load_config(overrides={"train.epochs": 1})
+    model = build_model(config.model, digits_splits.x_train, 10)
+    before = [w.copy() for w in model.get_weights()]
+    wrapped, callbacks = apply_pruning(model, 0.6, end_step=10)
+    train(wrapped, digits_splits, config.train, callbacks=callbacks, verbose=0)
+    stripped = strip_pruning(wrapped)
+    assert [type(layer).__name__ for layer in stripped.layers] == [
+        "Normalization",
+        "Dense",
+        "Dense",
+        "Dense",
+    ]
+    for layer in stripped.layers[1:]:
+        assert np.mean(layer.kernel.numpy() == 0) == pytest.approx(0.6, abs=0.01)
+    for old, new in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_keras3_models_are_refused_with_the_fix(tmp_path, digits_splits):
+    import keras
+
+    assert keras.__version__.startswith("3")
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
+    config = load_config()
+    calls = [
+        lambda: train(model, digits_splits, config.train, verbose=0),
+        lambda: apply_pruning(model, 0.5, end_step=1),
+        lambda: export_tflite(model, tmp_path / "m.tflite"),
+    ]
+    for call in calls:
+        with pytest.raises(UnsupportedModelError, match="Keras 3 model") as info:
+            call()
+        assert "import tf_keras as keras" in str(info.value)
+    assert not (tmp_path / "m.tflite").exists()

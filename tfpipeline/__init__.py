@@ -1,0 +1,64 @@
+"""tfpipeline: from raw data to a verified TFLite / ONNX model for Android.
+
+The public API is re-exported here. Stage modules import TensorFlow, so they are loaded on
+first use of one of their names: `import tfpipeline` stays fast.
+"""
+
+import importlib
+import os
+
+# Before TensorFlow is first imported, so that `tf.keras` is tf_keras (see `_keras.py`).
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ConfigError": "tfpipeline.errors",
+    "DataError": "tfpipeline.errors",
+    "TfpipelineError": "tfpipeline.errors",
+    "UnsupportedModelError": "tfpipeline.errors",
+    "VerificationError": "tfpipeline.errors",
+    "PipelineConfig": "tfpipeline.config",
+    "default_config_path": "tfpipeline.config",
+    "dump_config": "tfpipeline.config",
+    "from_dict": "tfpipeline.config",
+    "load_config": "tfpipeline.config",
+    "CleaningReport": "tfpipeline.data",
+    "LoadedData": "tfpipeline.data",
+    "Splits": "tfpipeline.data",
+    "clean": "tfpipeline.data",
+    "load_data": "tfpipeline.data",
+    "make_dataset": "tfpipeline.data",
+    "split_data": "tfpipeline.data",
+    "build_model": "tfpipeline.models",
+    "feature_statistics": "tfpipeline.models",
+    "TrainResult": "tfpipeline.training",
+    "evaluate_accuracy": "tfpipeline.training",
+    "predict_probabilities": "tfpipeline.training",
+    "train": "tfpipeline.training",
+    "PruneResult": "tfpipeline.compress",
+    "apply_pruning": "tfpipeline.compress",
+    "prune": "tfpipeline.compress",
+    "strip_pruning": "tfpipeline.compress",
+    "check_artifact": "tfpipeline.export",
+    "export_onnx": "tfpipeline.export",
+    "export_saved_model": "tfpipeline.export",
+    "export_tflite": "tfpipeline.export",
+    "measure_artifact": "tfpipeline.export",
+    "load_predictor": "tfpipeline.inference",
+    "Pipeline": "tfpipeline.pipeline",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tfpipeline' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

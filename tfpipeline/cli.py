@@ -1,0 +1,133 @@
+"""The `tfpipeline` command line: a thin layer over `load_config` and `Pipeline`.
+
+Exit codes: 0 success, 1 a failed run (for example a verification failure), 2 bad usage or
+bad config. Errors print one line; `-v` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from tfpipeline.errors import ConfigError, DataError, TfpipelineError, UnsupportedModelError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own usage errors: exit 2, one line
+        self.print_usage(sys.stderr)
+        raise SystemExit(f"tfpipeline: error: {message}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the argument parser of the `tfpipeline` command."""
+    from tfpipeline import __version__
+
+    parser = _Parser(
+        prog="tfpipeline",
+        description="From raw data to verified TFLite and ONNX models, in one pipeline.",
+    )
+    parser.add_argument("--version", action="version", version=f"tfpipeline {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = commands.add_parser(
+        "run",
+        help="run the whole pipeline (the embedded default config when no --config is given)",
+        description="Run data -> model -> train -> compress -> export -> verify -> report.",
+    )
+    run.add_argument("--config", type=Path, help="a YAML config file (default: embedded)")
+    run.add_argument("--output", type=Path, help="run folder (default: saved_models/<timestamp>)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key by dotted path, value read as YAML "
+        "(e.g. --set train.epochs=3 --set export.tflite=[float32,int8]); repeatable",
+    )
+    run.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and TF logs")
+
+    init = commands.add_parser(
+        "init",
+        help="write a copy of the default config to edit",
+        description="Write the "
+        "embedded default config to a file, to edit and pass to `tfpipeline run --config`.",
+    )
+    init.add_argument("path", nargs="?", type=Path, default=Path("tfpipeline.yaml"))
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line and returns its exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return _usage_exit(exc)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    verbose = getattr(args, "verbose", False)
+    try:
+        if args.command == "init":
+            return _init(args.path, args.force)
+        return _run(args)
+    except (ConfigError, DataError, UnsupportedModelError) as exc:
+        return _fail(exc, EXIT_USAGE, verbose)
+    except TfpipelineError as exc:
+        return _fail(exc, EXIT_FAILED, verbose)
+    except KeyboardInterrupt:
+        print("tfpipeline: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected failure still gets one clear line
+        return _fail(exc, EXIT_FAILED, verbose, prefix=f"unexpected {type(exc).__name__}: ")
+
+
+def _usage_exit(exc: SystemExit) -> int:
+    if isinstance(exc.code, str):
+        print(exc.code, file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
+
+
+def _fail(exc: BaseException, code: int, verbose: bool, prefix: str = "") -> int:
+    if verbose:
+        traceback.print_exc()
+    print(f"tfpipeline: error: {prefix}{exc}", file=sys.stderr)
+    if not verbose:
+        print("(run again with -v for the traceback)", file=sys.stderr)
+    return code
+
+
+def _init(path: Path, force: bool) -> int:
+    from tfpipeline.config import default_config_path
+
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists; pass --force to overwrite it.")
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; give a file name such as {path / 'config.yaml'}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(default_config_path(), path)
+    print(f"wrote {path}; edit it, then: tfpipeline run --config {path}")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tfpipeline.config import load_config
+
+    config = load_config(args.config, args.overrides)  # refused here, before any work
+    if not args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from tfpipeline.pipeline import Pipeline
+
+    manifest = Pipeline(config, log=lambda line: print(line, flush=True)).run(args.output)
+    print(f"\ndone in {manifest['duration_s']:.1f} s: {manifest['run_name']}")
+    return EXIT_OK

@@ -1,0 +1,14 @@
+"""Export stage: SavedModel, TFLite and ONNX files, and their verification."""
+
+from tfpipeline.export.onnx import export_onnx
+from tfpipeline.export.saved_model import export_saved_model
+from tfpipeline.export.tflite import export_tflite
+from tfpipeline.export.verify import check_artifact, measure_artifact
+
+__all__ = [
+    "check_artifact",
+    "export_onnx",
+    "export_saved_model",
+    "export_tflite",
+    "measure_artifact",
+]

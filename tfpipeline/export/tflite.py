@@ -1,0 +1,56 @@
+"""TFLite export with `tf.lite.TFLiteConverter`: float32 and full-integer int8."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tfpipeline._keras import keras, require_tf_keras_model, tf
+from tfpipeline.config import TFLITE_VARIANTS
+from tfpipeline.export._atomic import write_bytes_atomic
+from tfpipeline.export._signature import serving_function
+
+
+def export_tflite(
+    model: keras.Model,
+    path: str | Path,
+    variant: str = "float32",
+    calibration_data: np.ndarray | None = None,
+) -> Path:
+    """Converts `model` to a `.tflite` file with a `serving_default` signature.
+
+    Args:
+        model: a tf_keras model.
+        path: the file to write (atomically).
+        variant: `"float32"`, or `"int8"` for full-integer quantization with int8 input and
+            output. Defaults to `"float32"`.
+        calibration_data: raw input samples that calibrate the int8 ranges (training data,
+            never test data); required for `"int8"`. Defaults to `None`.
+
+    Returns:
+        The written path.
+
+    Raises:
+        ValueError: for an unknown variant, or int8 without calibration data.
+        UnsupportedModelError: if `model` is not a tf_keras model.
+    """
+    require_tf_keras_model(model, "export_tflite")
+    if variant not in TFLITE_VARIANTS:
+        raise ValueError(
+            f"Argument `variant` must be one of {', '.join(TFLITE_VARIANTS)}. "
+            f"Received: variant={variant!r}"
+        )
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serving_function(model)], model)
+    if variant == "int8":
+        if calibration_data is None or len(calibration_data) == 0:
+            raise ValueError("Argument `calibration_data` is required for the int8 variant.")
+        samples = np.asarray(calibration_data, dtype=np.float32)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: (
+            [samples[i : i + 1]] for i in range(len(samples))
+        )
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return write_bytes_atomic(path, converter.convert())

@@ -1,0 +1,147 @@
+"""The run's record: file figures, `manifest.json`, `report.md` and the printed summary."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import platform
+import tarfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from tfpipeline.export._atomic import write_bytes_atomic
+
+LIBRARIES = (
+    "tfpipeline",
+    "tensorflow",
+    "tf-keras",
+    "tensorflow-model-optimization",
+    "tf2onnx",
+    "onnx",
+    "onnxruntime",
+    "ai-edge-litert",
+    "numpy",
+    "scikit-learn",
+)
+
+
+def file_stats(path: str | Path) -> dict[str, Any]:
+    """Returns `size_bytes`, `gzip_bytes` and `sha256` of a file or folder.
+
+    A folder is measured as an uncompressed tar of its files, in sorted order.
+    """
+    path = Path(path)
+    if path.is_dir():
+        data = _tar_bytes(path)
+        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    else:
+        data = path.read_bytes()
+        size = len(data)
+    return {
+        "size_bytes": size,
+        "gzip_bytes": len(gzip.compress(data, compresslevel=9, mtime=0)),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def _tar_bytes(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            info = tar.gettarinfo(str(file), arcname=str(file.relative_to(folder)))
+            info.mtime = 0
+            with open(file, "rb") as handle:
+                tar.addfile(info, handle)
+    return buffer.getvalue()
+
+
+def library_versions() -> dict[str, str]:
+    """Returns the installed version of each library the pipeline depends on, and Python's."""
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def write_manifest(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
+    """Writes `manifest.json` atomically into the run folder."""
+    text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
+    return write_bytes_atomic(Path(run_dir) / "manifest.json", text.encode("utf-8"))
+
+
+def artifact_table(artifacts: list[dict[str, Any]]) -> str:
+    """Returns the artifacts as a Markdown table (also readable as plain text)."""
+    header = (
+        "| artifact | size | gzip | test acc | agreement | max abs diff | p50 ms | p95 ms "
+        "| check |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    )
+    rows = [
+        f"| {a['path']} | {_kib(a['size_bytes'])} | {_kib(a['gzip_bytes'])} "
+        f"| {a['test_accuracy']:.4f} | {a['top1_agreement']:.4f} | {a['max_abs_diff']:.2e} "
+        f"| {a['latency_ms_p50']:.3f} | {a['latency_ms_p95']:.3f} "
+        f"| {'pass' if a['passed'] else 'FAIL'} |"
+        for a in artifacts
+    ]
+    return "\n".join([*header, *rows])
+
+
+def _kib(size: int) -> str:
+    return f"{size / 1024:.1f} KiB"
+
+
+def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
+    """Writes `report.md`: summary, data, training, compression and the artifacts table."""
+    data, training = manifest["data"], manifest["training"]
+    lines = [
+        f"# tfpipeline run `{manifest['run_name']}`",
+        "",
+        f"Status: **{manifest['status']}**, in {manifest['duration_s']:.1f} s.",
+        "",
+        "## Data",
+        "",
+        f"- Data set: `{data['name']}`, {data['features']} features, {data['num_classes']} "
+        "classes.",
+        f"- Cleaning: {data['cleaning']['summary']}.",
+        "- Splits: "
+        + ", ".join(f"{name} {size}" for name, size in data["split_sizes"].items())
+        + ".",
+        "",
+        "## Training",
+        "",
+        f"- Epochs run: {training['epochs_run']}, stopped early: {training['stopped_early']}, "
+        f"best epoch: {training['best_epoch']}.",
+        f"- Keras model test accuracy: {manifest['keras_test_accuracy']:.4f}.",
+    ]
+    if manifest.get("compression"):
+        prune = manifest["compression"]["prune"]
+        lines += [
+            "",
+            "## Compression",
+            "",
+            f"- Pruned to {prune['target_sparsity']:.0%} sparsity "
+            f"(measured: {_sparsity_text(prune['sparsity'])}), fine-tuned "
+            f"{prune['fine_tuning']['epochs_run']} epochs.",
+            f"- Pruned Keras model test accuracy: {prune['test_accuracy']:.4f}.",
+        ]
+    lines += ["", "## Artifacts", "", artifact_table(manifest["artifacts"])]
+    if manifest["failures"]:
+        lines += ["", "## Verification failures", ""] + [f"- {f}" for f in manifest["failures"]]
+    lines += [
+        "",
+        "Accuracy and agreement are measured on the test split in each artifact's own runtime "
+        "(LiteRT for .tflite, onnxruntime for .onnx, TensorFlow for the SavedModel); agreement "
+        "is top-1 agreement with the Keras model; latency is one sample per call.",
+        "",
+    ]
+    return write_bytes_atomic(Path(run_dir) / "report.md", "\n".join(lines).encode("utf-8"))
+
+
+def _sparsity_text(sparsity: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.0%}" for name, value in sparsity.items())
