@@ -100,3 +100,18 @@ def test_keras3_models_are_refused_with_the_fix(tmp_path, digits_splits):
             call()
         assert "import tf_keras as keras" in str(info.value)
     assert not (tmp_path / "m.tflite").exists()
+
+
+def test_import_is_light_and_every_public_name_is_documented():
+    import subprocess
+    import sys
+
+    code = "import sys, tfpipeline; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False"
+
+    import tfpipeline
+
+    for name in tfpipeline.__all__:
+        if name != "__version__":
+            assert getattr(tfpipeline, name).__doc__, name

@@ -6,14 +6,10 @@
 
 from __future__ import annotations
 
-import os
+import tensorflow as tf
+import tf_keras as keras
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
-
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-
-from tfpipeline.errors import UnsupportedModelError  # noqa: E402
+from tfpipeline.errors import UnsupportedModelError
 
 __all__ = ["keras", "require_tf_keras_model", "tf"]
 

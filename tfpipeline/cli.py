@@ -101,19 +101,18 @@ def _usage_exit(exc: SystemExit) -> int:
 def _fail(exc: BaseException, code: int, verbose: bool, prefix: str = "") -> int:
     if verbose:
         traceback.print_exc()
-    print(f"tfpipeline: error: {prefix}{exc}", file=sys.stderr)
-    if not verbose:
-        print("(run again with -v for the traceback)", file=sys.stderr)
+    hint = " (run again with -v for the traceback)" if prefix and not verbose else ""
+    print(f"tfpipeline: error: {prefix}{exc}{hint}", file=sys.stderr)
     return code
 
 
 def _init(path: Path, force: bool) -> int:
     from tfpipeline.config import default_config_path
 
-    if path.exists() and not force:
-        raise ConfigError(f"{path} already exists; pass --force to overwrite it.")
     if path.is_dir():
         raise ConfigError(f"{path} is a folder; give a file name such as {path / 'config.yaml'}")
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists; pass --force to overwrite it.")
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(default_config_path(), path)
     print(f"wrote {path}; edit it, then: tfpipeline run --config {path}")

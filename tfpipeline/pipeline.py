@@ -10,8 +10,29 @@ from typing import Any
 
 import numpy as np
 
+from tfpipeline import __version__
+from tfpipeline._atomic import write_bytes_atomic
+from tfpipeline._keras import keras
+from tfpipeline.compress import prune
 from tfpipeline.config import PipelineConfig
+from tfpipeline.data import clean, load_data, split_data
 from tfpipeline.errors import ConfigError, VerificationError
+from tfpipeline.export import (
+    check_artifact,
+    export_onnx,
+    export_saved_model,
+    export_tflite,
+    measure_artifact,
+)
+from tfpipeline.models import build_model
+from tfpipeline.report import (
+    artifact_table,
+    file_stats,
+    library_versions,
+    write_manifest,
+    write_report,
+)
+from tfpipeline.training import evaluate_accuracy, predict_probabilities, train
 
 DEFAULT_OUTPUT_ROOT = Path("saved_models")
 STAGES = 7
@@ -48,14 +69,15 @@ class Pipeline:
         Returns:
             The manifest, as written to `manifest.json`.
 
+        Seeds Python's, NumPy's and TensorFlow's random generators with `train.seed` first,
+        so that the same config gives the same run.
+
         Raises:
             ConfigError: if `output_dir` already holds a finished run.
             DataError: if the data cannot be split.
             VerificationError: if an artifact misses a threshold; the manifest and report are
                 written first, with `status: failed`.
         """
-        from tfpipeline._keras import keras
-
         started = time.perf_counter()
         run_dir = _prepare_run_dir(output_dir)
         self.log(f"run folder: {run_dir}")
@@ -69,13 +91,13 @@ class Pipeline:
         artifacts, failures = self._verify_stage(model, splits, run_dir, paths)
 
         manifest = {
-            "tfpipeline_version": _version(),
+            "tfpipeline_version": __version__,
             "run_name": run_dir.name,
             "status": "failed" if failures else "passed",
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "duration_s": round(time.perf_counter() - started, 2),
             "config": self.config.to_dict(),
-            "versions": _versions(),
+            "versions": library_versions(),
             "data": data,
             "training": training,
             "keras_test_accuracy": keras_accuracy,
@@ -92,13 +114,12 @@ class Pipeline:
         self.log(f"[{number}/{STAGES}] {name}: {text}")
 
     def _data_stage(self, run_dir: Path):
-        from tfpipeline.data import clean, load_data, split_data
-
         config = self.config.data
         loaded = load_data(config)
         x, y, cleaning = clean(loaded.x, loaded.y)
         splits = split_data(x, y, config.split, config.seed, loaded.class_names)
-        (run_dir / "labels.txt").write_text("\n".join(loaded.class_names) + "\n", "utf-8")
+        labels = "\n".join(loaded.class_names) + "\n"
+        write_bytes_atomic(run_dir / "labels.txt", labels.encode("utf-8"))
         sizes = splits.sizes()
         self._stage(
             1,
@@ -117,8 +138,6 @@ class Pipeline:
         return data, splits
 
     def _model_stage(self, splits, num_classes: int):
-        from tfpipeline.models import build_model
-
         model = build_model(
             self.config.model, splits.x_train, num_classes, seed=self.config.train.seed
         )
@@ -132,8 +151,6 @@ class Pipeline:
         return model
 
     def _train_stage(self, model, splits):
-        from tfpipeline.training import evaluate_accuracy, train
-
         config = self.config.train
         self._stage(3, "train", f"{config.optimizer}, up to {config.epochs} epochs")
         result = train(model, splits, config, verbose=self.verbose)
@@ -146,9 +163,6 @@ class Pipeline:
         return result.to_dict(), accuracy
 
     def _compress_stage(self, model, splits):
-        from tfpipeline.compress import prune
-        from tfpipeline.training import evaluate_accuracy
-
         config = self.config.compress.prune
         if not config.enabled:
             self._stage(4, "compress", "pruning disabled, exporting the trained model")
@@ -169,8 +183,6 @@ class Pipeline:
         return result.model, compression
 
     def _export_stage(self, model, splits, run_dir: Path) -> list[tuple[str, str, Path]]:
-        from tfpipeline.export import export_onnx, export_saved_model, export_tflite
-
         config = self.config.export
         planned = [("saved_model", "float32")] if config.saved_model else []
         planned += [("tflite", variant) for variant in config.tflite]
@@ -192,10 +204,6 @@ class Pipeline:
         return paths
 
     def _verify_stage(self, model, splits, run_dir: Path, paths):
-        from tfpipeline.export import check_artifact, measure_artifact
-        from tfpipeline.report import file_stats
-        from tfpipeline.training import predict_probabilities
-
         config = self.config.verify
         self._stage(6, "verify", f"{len(paths)} artifacts on {len(splits.y_test)} test samples")
         reference = predict_probabilities(model, splits.x_test)
@@ -231,8 +239,6 @@ class Pipeline:
         return artifacts, failures
 
     def _report_stage(self, run_dir: Path, manifest: dict[str, Any]) -> None:
-        from tfpipeline.report import artifact_table, write_manifest, write_report
-
         write_manifest(run_dir, manifest)
         write_report(run_dir, manifest)
         self._stage(7, "report", f"{run_dir / 'manifest.json'}, {run_dir / 'report.md'}")
@@ -259,15 +265,3 @@ def _prepare_run_dir(output_dir: str | Path | None) -> Path:
         )
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
-
-
-def _version() -> str:
-    from tfpipeline import __version__
-
-    return __version__
-
-
-def _versions() -> dict[str, str]:
-    from tfpipeline.report import library_versions
-
-    return library_versions()

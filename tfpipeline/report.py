@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tfpipeline.export._atomic import write_bytes_atomic
+from tfpipeline._atomic import write_bytes_atomic
 
 LIBRARIES = (
     "tfpipeline",

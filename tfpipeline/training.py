@@ -140,9 +140,13 @@ def train(
         stopper = None
     cap = epochs or config.epochs
     history = model.fit(
-        make_dataset(splits.x_train, splits.y_train, config.batch_size, True, config.seed),
+        make_dataset(
+            splits.x_train, splits.y_train, config.batch_size, training=True, seed=config.seed
+        ),
         validation_data=(
-            make_dataset(splits.x_val, splits.y_val, config.batch_size, False) if has_val else None
+            make_dataset(splits.x_val, splits.y_val, config.batch_size, training=False)
+            if has_val
+            else None
         ),
         epochs=cap,
         callbacks=all_callbacks,

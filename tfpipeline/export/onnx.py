@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._keras import keras, require_tf_keras_model
-from tfpipeline.export._atomic import write_bytes_atomic
 from tfpipeline.export._signature import input_spec
 
 

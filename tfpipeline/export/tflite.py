@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._keras import keras, require_tf_keras_model, tf
 from tfpipeline.config import TFLITE_VARIANTS
-from tfpipeline.export._atomic import write_bytes_atomic
 from tfpipeline.export._signature import serving_function
 
 
