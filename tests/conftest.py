@@ -25,10 +25,9 @@ def tiny_config():
 
 
 @pytest.fixture(scope="session")
-def digits_splits(tiny_config):
-    loaded = tfpipeline.load_data(tiny_config.data)
-    x, y, _ = tfpipeline.clean(loaded.x, loaded.y)
-    return tfpipeline.split_data(x, y, tiny_config.data.split, tiny_config.data.seed)
+def digits(tiny_config):
+    """The default data, prepared: `digits`, cleaned and split."""
+    return tfpipeline.prepare_data(tiny_config.data)
 
 
 @pytest.fixture(scope="session")

@@ -1,89 +1,496 @@
+"""The data stage on real files written by the tests: CSV, image folders, TFRecords."""
+
 import numpy as np
 import pytest
+import tensorflow as tf
+from PIL import Image
 
-from tfpipeline import DataError, clean, load_config, load_data, make_dataset, split_data
+from tfpipeline import (
+    ConfigError,
+    DataError,
+    load_config,
+    load_data,
+    make_dataset,
+    prepare_data,
+    split_indices,
+)
 from tfpipeline.config import SplitConfig
+
+
+def data_config(**keys):
+    return load_config(overrides={f"data.{k}": v for k, v in keys.items()}).data
+
+
+# --- built-in data sets and arrays -------------------------------------------------------
 
 
 def test_digits_is_the_real_bundled_data_set():
     loaded = load_data(load_config().data)
-    assert loaded.x.shape == (1797, 64)
-    assert loaded.x.dtype == np.float32
-    assert loaded.x.min() == 0 and loaded.x.max() == 16
-    assert loaded.class_names == tuple(str(i) for i in range(10))
-    assert np.bincount(loaded.y).min() >= 170
+    assert loaded.samples.x.shape == (1797, 64)
+    assert loaded.samples.x.min() == 0 and loaded.samples.x.max() == 16
+    assert sorted(set(loaded.labels.tolist())) == list(range(10))
 
 
-def test_clean_drops_non_finite_and_duplicate_rows_and_reports_them():
-    x = np.array(
-        [[1, 2], [np.nan, 0], [3, 4], [1, 2], [np.inf, 1], [1, 2], [5, 6]], dtype=np.float32
+@pytest.mark.parametrize(
+    ("name", "features", "classes"),
+    [
+        ("iris", 4, ("setosa", "versicolor", "virginica")),
+        ("wine", 13, ("class_0", "class_1", "class_2")),
+        ("breast_cancer", 30, ("benign", "malignant")),
+    ],
+)
+def test_other_builtin_data_sets(name, features, classes):
+    data = prepare_data(data_config(name=name))
+    assert data.feature_shape == (features,)
+    assert data.class_names == classes
+    assert sum(data.splits.sizes().values()) == data.cleaning["rows_out"]
+
+
+def test_digits_as_images():
+    data = prepare_data(data_config(as_images=True))
+    assert data.feature_shape == (8, 8, 1) and data.is_image and data.value_range == 16
+    assert data.normalization == "scale"
+    assert data.splits.x_train.shape[1:] == (8, 8, 1)
+
+
+def test_arrays_with_string_labels_are_indexed_in_sorted_order():
+    x = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
+    y = np.array(["zebra", "ant", "moose"] * 20)
+    data = prepare_data(data_config(source="arrays"), x, y)
+    assert data.class_names == ("ant", "moose", "zebra")
+    train = data.splits.train
+    np.testing.assert_array_equal(np.array(data.class_names)[train.y], y[train.indices])
+
+
+def test_numeric_labels_sort_as_numbers():
+    x = np.arange(40, dtype=np.float32)[:, None]
+    data = prepare_data(data_config(source="arrays"), x, np.array([10, 2] * 20))
+    assert data.class_names == ("2", "10")
+
+
+def test_a_pandas_dataframe_is_accepted_and_non_numeric_columns_are_named():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": np.arange(30.0), "b": np.arange(30.0) * 2})
+    data = prepare_data(data_config(source="arrays"), frame, [0, 1, 2] * 10)
+    assert data.feature_shape == (2,)
+    frame["c"] = ["x"] * 30
+    with pytest.raises(DataError, match="non-numeric column.*c"):
+        load_data(data_config(source="arrays"), frame, [0, 1, 2] * 10)
+
+
+def test_arrays_need_the_arrays_source():
+    with pytest.raises(ConfigError, match="set `data.source: arrays`"):
+        load_data(data_config(), np.zeros((3, 2)), [0, 1, 0])
+    with pytest.raises(ConfigError, match="needs the arrays"):
+        load_data(data_config(source="arrays"))
+    with pytest.raises(DataError, match="3 feature rows and 2 labels"):
+        load_data(data_config(source="arrays"), np.zeros((3, 2)), [0, 1])
+
+
+# --- CSV ---------------------------------------------------------------------------------
+
+
+def write_csv(path, rows, header="a,b,label"):
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def csv_rows(n=30):
+    return [f"{i},{i * 2 % 7},{['cat', 'dog', 'owl'][i % 3]}" for i in range(n)]
+
+
+def test_csv_cleaning_counts_every_action(tmp_path):
+    rows = csv_rows()
+    rows[4] = "nan,1,cat"  # non-finite
+    rows[5] = "inf,1,dog"  # non-finite
+    rows[7] = rows[6]  # duplicate of row 6
+    rows[8] = "8,1,"  # missing label
+    path = write_csv(tmp_path / "pets.csv", rows)
+    data = prepare_data(data_config(source="csv", path=str(path)))
+    report = data.cleaning
+    assert (report["rows_in"], report["rows_out"]) == (30, 26)
+    assert report["non_finite_rows"] == 2 and report["examples"]["non_finite_rows"] == [4, 5]
+    assert report["duplicate_rows"] == 1 and report["examples"]["duplicate_rows"] == [7]
+    assert report["bad_label_rows"] == 1 and report["examples"]["bad_label_rows"] == [8]
+    assert data.class_names == ("cat", "dog", "owl")
+    assert data.name == "pets"
+
+
+def test_csv_feature_columns_and_label_column(tmp_path):
+    path = write_csv(tmp_path / "t.csv", [f"{i},{i},{i % 2},x" for i in range(20)], "a,b,y,note")
+    data = prepare_data(
+        data_config(source="csv", path=str(path), label_column="y", feature_columns=["b", "a"])
     )
-    y = np.array([0, 1, 1, 0, 0, 1, 1])
-    x_out, y_out, report = clean(x, y)
-    # Row 3 repeats row 0 (same features and label); row 5 has row 0's features but another
-    # label, so it is not an exact duplicate.
-    np.testing.assert_array_equal(x_out, [[1, 2], [3, 4], [1, 2], [5, 6]])
-    np.testing.assert_array_equal(y_out, [0, 1, 1, 1])
-    assert report.rows_in == 7 and report.rows_out == 4
-    assert report.non_finite_rows == 2 and report.non_finite_examples == [1, 4]
-    assert report.duplicate_rows == 1 and report.duplicate_examples == [3]
-    assert "dropped 2 non-finite and 1 duplicate" in report.summary()
+    assert data.feature_shape == (2,)
+    assert data.class_names == ("0", "1")
 
 
-def _indexed_data(samples_per_class=(50, 30, 20)):
-    y = np.concatenate([np.full(n, c) for c, n in enumerate(samples_per_class)])
-    x = np.arange(len(y), dtype=np.float32)[:, None]  # the feature is the row number
-    return x, y
+@pytest.mark.parametrize(
+    ("content", "keys", "expected"),
+    [
+        ("a,b,label\n1,2,x\n3,4\n", {}, "line 3: 2 fields where the header has 3"),
+        ("a,b,kind\n1,2,x\n", {}, "Label column 'label' not found .* Columns: a, b, kind"),
+        ("a,b,label\n1,red,x\n", {}, "feature column 'b' is not numeric .*line 2: 'red'"),
+        ("", {}, "is empty"),
+        ("a,b,label\n", {}, "has a header but no data rows"),
+        ("a,b,label\n1,2,x\n", {"feature_columns": ["z"]}, r"Feature column\(s\) z not found"),
+    ],
+)
+def test_bad_csv_files_are_named(tmp_path, content, keys, expected):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(DataError, match=expected):
+        load_data(data_config(source="csv", path=str(path), **keys))
+
+
+def test_missing_paths_are_named(tmp_path):
+    with pytest.raises(DataError, match="CSV file not found: .*nope.csv"):
+        load_data(data_config(source="csv", path=str(tmp_path / "nope.csv")))
+    with pytest.raises(DataError, match="CSV file is a folder, not a file"):
+        load_data(data_config(source="csv", path=str(tmp_path)))
+    with pytest.raises(DataError, match="Image folder not found"):
+        load_data(data_config(source="image_dir", path=str(tmp_path / "none")))
+    with pytest.raises(DataError, match="No TFRecord files found"):
+        load_data(
+            data_config(
+                source="tfrecord", path=str(tmp_path / "*.tfrecord"), features=[{"name": "x"}]
+            )
+        )
+    with pytest.raises(ConfigError, match="`data.path` is required"):
+        load_config(overrides={"data.source": "csv"})
+
+
+def test_strict_labels_and_accepted_classes(tmp_path):
+    rows = csv_rows()
+    rows[3] = "3,3,eel"
+    path = write_csv(tmp_path / "p.csv", rows)
+    data = prepare_data(data_config(source="csv", path=str(path), classes=["cat", "dog", "owl"]))
+    assert data.cleaning["bad_label_rows"] == 1 and data.class_names == ("cat", "dog", "owl")
+    with pytest.raises(DataError, match="row 3: 'eel'.*strict"):
+        prepare_data(
+            data_config(
+                source="csv", path=str(path), classes=["cat", "dog", "owl"], clean={"strict": True}
+            )
+        )
+
+
+def test_impute_median_uses_the_training_split_only(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2)).astype(np.float32)
+    x[:, 0] += 100  # a large offset so that medians of different rows differ clearly
+    x[::10, 1] = np.nan
+    y = np.arange(200) % 2
+    config = data_config(source="arrays", clean={"non_finite": "impute_median"})
+    data = prepare_data(config, x, y)
+    assert (
+        data.cleaning["non_finite_rows"] == 20 and data.cleaning["non_finite_action"] == "imputed"
+    )
+    train_median = np.nanmedian(x[data.splits.train.indices, 1])
+    for split in (data.splits.train, data.splits.val, data.splits.test):
+        features, _ = split.arrays()
+        holes = np.isnan(x[split.indices, 1])
+        np.testing.assert_allclose(features[holes, 1], train_median)
+    assert np.isfinite(data.splits.x_test).all()
+
+
+def test_one_class_data_is_refused():
+    with pytest.raises(DataError, match="single class"):
+        prepare_data(data_config(source="arrays"), np.arange(20.0)[:, None], [1] * 20)
+
+
+def test_constant_features_are_reported_with_a_warning():
+    x = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
+    x[:, 2] = 7
+    with pytest.warns(UserWarning, match="1 feature column.*: 2"):
+        data = prepare_data(data_config(source="arrays"), x, np.arange(60) % 2)
+    assert data.cleaning["constant_features"] == ["2"]
+
+
+def test_balanced_class_weights():
+    x = np.arange(100, dtype=np.float32)[:, None]
+    y = np.array([0] * 80 + [1] * 20)
+    data = prepare_data(data_config(source="arrays", class_weight="balanced"), x, y)
+    counts = np.bincount(data.splits.train.y)
+    expected = len(data.splits.train) / (2 * counts)
+    assert data.class_weight == pytest.approx({0: expected[0], 1: expected[1]})
+    assert data.class_weight[1] > 3 * data.class_weight[0]
+
+
+# --- image folders -----------------------------------------------------------------------
+
+
+def write_images(root, per_class=10, size=(12, 10)):
+    """Writes a folder of real PNG, JPEG, BMP and GIF files in three classes."""
+    rng = np.random.default_rng(0)
+    formats = [("png", "L"), ("jpg", "RGB"), ("bmp", "RGB"), ("gif", "P"), ("png", "RGBA")]
+    for c, name in enumerate(["cat", "dog", "emu"]):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.full((*size, 3), 40 * c, dtype=np.uint8) + rng.integers(
+                0, 30, (*size, 3), dtype=np.uint8
+            )
+            suffix, mode = formats[i % len(formats)]
+            Image.fromarray(pixels).convert(mode).save(root / name / f"{i}.{suffix}")
+    return root
+
+
+def test_image_folder_is_decoded_resized_and_labelled_from_folder_names(tmp_path):
+    root = write_images(tmp_path / "pets")
+    (root / "cat" / "notes.txt").write_text("not an image, ignored")
+    (root / "dog" / "broken.png").write_bytes(b"\x89PNG not really")
+    (root / "emu" / "empty.jpg").write_bytes(b"")
+    config = data_config(source="image_dir", path=str(root), image_size=[8, 8], channels=3)
+    data = prepare_data(config)
+    assert data.class_names == ("cat", "dog", "emu")
+    assert data.feature_shape == (8, 8, 3) and data.is_image and data.value_range == 255
+    report = data.cleaning
+    assert report["unreadable_files"] == 2 and report["rows_in"] == 30
+    assert sorted(p.rsplit("/", 1)[-1] for p in report["examples"]["unreadable_files"]) == [
+        "broken.png",
+        "empty.jpg",
+    ]
+    x, y = data.splits.train.arrays()
+    assert x.shape[1:] == (8, 8, 3) and x.dtype == np.float32
+    assert x.min() >= 0 and x.max() <= 255
+    # Class c was drawn around 40 * c: the decoded pixels must say so.
+    for c in range(3):
+        assert abs(x[y == c].mean() - (40 * c + 15)) < 8
+
+
+def test_images_convert_to_one_channel(tmp_path):
+    root = write_images(tmp_path / "pets")
+    data = prepare_data(
+        data_config(source="image_dir", path=str(root), channels=1, image_size=[6, 7])
+    )
+    assert data.splits.x_test.shape[1:] == (6, 7, 1)
+
+
+def test_an_image_folder_needs_two_classes(tmp_path):
+    root = write_images(tmp_path / "pets", per_class=2)
+    for name in ("dog", "emu"):
+        for file in (root / name).iterdir():
+            file.unlink()
+        (root / name).rmdir()
+    with pytest.raises(DataError, match="at least two class sub-folders.*found 1: cat"):
+        load_data(data_config(source="image_dir", path=str(root)))
+
+
+def test_duplicate_image_files_are_dropped(tmp_path):
+    root = write_images(tmp_path / "pets")
+    (root / "cat" / "copy.png").write_bytes((root / "cat" / "0.png").read_bytes())
+    data = prepare_data(data_config(source="image_dir", path=str(root), image_size=[8, 8]))
+    assert data.cleaning["duplicate_rows"] == 1
+
+
+# --- TFRecord ----------------------------------------------------------------------------
+
+
+def write_records(path, rows, label_kind="bytes"):
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for values, count, label in rows:
+            label_feature = (
+                tf.train.Feature(bytes_list=tf.train.BytesList(value=[label.encode()]))
+                if label_kind == "bytes"
+                else tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))
+            )
+            example = tf.train.Example(
+                features=tf.train.Features(
+                    feature={
+                        "values": tf.train.Feature(float_list=tf.train.FloatList(value=values)),
+                        "count": tf.train.Feature(int64_list=tf.train.Int64List(value=[count])),
+                        "label": label_feature,
+                    }
+                )
+            )
+            writer.write(example.SerializeToString())
+
+
+RECORD_SPEC = [
+    {"name": "values", "dtype": "float32", "shape": [3]},
+    {"name": "count", "dtype": "int64", "shape": []},
+]
+
+
+def record_rows(start, n):
+    return [([i, i + 0.5, -i], i * 10, "odd" if i % 2 else "even") for i in range(start, start + n)]
+
+
+def test_tfrecords_are_read_from_a_glob_and_parsed_with_the_spec(tmp_path):
+    write_records(tmp_path / "a.tfrecord", record_rows(0, 20))
+    rows = record_rows(20, 20)
+    rows[3] = ([float("nan"), 0, 0], 1, "odd")
+    rows[4] = rows[5]
+    write_records(tmp_path / "b.tfrecord", rows)
+    config = data_config(source="tfrecord", path=str(tmp_path / "*.tfrecord"), features=RECORD_SPEC)
+    data = prepare_data(config)
+    assert data.class_names == ("even", "odd") and data.feature_shape == (4,)
+    assert data.cleaning["non_finite_rows"] == 1 and data.cleaning["duplicate_rows"] == 1
+    assert sum(data.splits.sizes().values()) == 38
+    x, y = data.splits.train.arrays()
+    # Each record's features are values + [count]: count is 10 * values[0].
+    np.testing.assert_allclose(x[:, 3], 10 * x[:, 0])
+    np.testing.assert_array_equal(y, (x[:, 0] % 2 == 1).astype(int))
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (
+            [{"name": "pixels", "dtype": "float32", "shape": [3]}],
+            "'pixels' is not in the records. Features found: count, label, values",
+        ),
+        (
+            [{"name": "count", "dtype": "float32", "shape": []}],
+            "'count' is a int64_list, but the spec says dtype float32",
+        ),
+        ([{"name": "values", "dtype": "float32", "shape": [4]}], "do not match the feature spec"),
+    ],
+)
+def test_tfrecords_that_do_not_match_the_spec_are_named(tmp_path, spec, expected):
+    write_records(tmp_path / "a.tfrecord", record_rows(0, 10))
+    config = data_config(source="tfrecord", path=str(tmp_path / "a.tfrecord"), features=spec)
+    with pytest.raises(DataError, match=expected):
+        load_data(config)
+
+
+def test_a_fixed_test_set_from_a_second_file(tmp_path):
+    write_records(tmp_path / "train.tfrecord", record_rows(0, 40))
+    write_records(tmp_path / "test.tfrecord", record_rows(100, 10))
+    config = data_config(
+        source="tfrecord",
+        path=str(tmp_path / "train.tfrecord"),
+        test_path=str(tmp_path / "test.tfrecord"),
+        features=RECORD_SPEC,
+    )
+    data = prepare_data(config)
+    assert data.splits.sizes() == {"train": 35, "val": 5, "test": 10}
+    assert data.splits.x_test[:, 0].min() >= 100
+
+
+# --- splits ------------------------------------------------------------------------------
+
+
+def _labels(samples_per_class=(50, 30, 20)):
+    return np.concatenate([np.full(n, c) for c, n in enumerate(samples_per_class)])
 
 
 def test_split_is_disjoint_complete_and_stratified():
-    x, y = _indexed_data()
-    splits = split_data(x, y, SplitConfig(0.6, 0.2, 0.2), seed=1)
-    parts = [splits.x_train[:, 0], splits.x_val[:, 0], splits.x_test[:, 0]]
-    joined = np.concatenate(parts)
+    y = _labels()
+    train, val, test = split_indices(y, SplitConfig(0.6, 0.2, 0.2), seed=1)
+    joined = np.concatenate([train, val, test])
     assert len(joined) == len(set(joined.tolist())) == len(y)
-    assert splits.sizes() == {"train": 60, "val": 20, "test": 20}
-    for labels, fraction in ((splits.y_train, 0.6), (splits.y_val, 0.2), (splits.y_test, 0.2)):
-        counts = np.bincount(labels, minlength=3)
+    assert (len(train), len(val), len(test)) == (60, 20, 20)
+    for part, fraction in ((train, 0.6), (val, 0.2), (test, 0.2)):
+        counts = np.bincount(y[part], minlength=3)
         np.testing.assert_allclose(counts, np.array([50, 30, 20]) * fraction, atol=1)
 
 
 def test_split_is_reproducible_with_a_seed_and_changes_with_another():
-    x, y = _indexed_data()
-    first = split_data(x, y, SplitConfig(0.6, 0.2, 0.2), seed=7)
-    again = split_data(x, y, SplitConfig(0.6, 0.2, 0.2), seed=7)
-    other = split_data(x, y, SplitConfig(0.6, 0.2, 0.2), seed=8)
-    np.testing.assert_array_equal(first.x_test, again.x_test)
-    np.testing.assert_array_equal(first.x_train, again.x_train)
-    assert not np.array_equal(np.sort(first.x_test[:, 0]), np.sort(other.x_test[:, 0]))
+    y = _labels()
+    first = split_indices(y, SplitConfig(0.6, 0.2, 0.2), seed=7)
+    again = split_indices(y, SplitConfig(0.6, 0.2, 0.2), seed=7)
+    other = split_indices(y, SplitConfig(0.6, 0.2, 0.2), seed=8)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[2], other[2])
 
 
-def test_split_without_validation():
-    x, y = _indexed_data()
-    splits = split_data(x, y, SplitConfig(0.8, 0.0, 0.2), seed=0)
-    assert splits.sizes() == {"train": 80, "val": 0, "test": 20}
+def test_split_without_validation_and_regression_split():
+    train, val, test = split_indices(_labels(), SplitConfig(0.8, 0.0, 0.2), seed=0)
+    assert (len(train), len(val), len(test)) == (80, 0, 20)
+    targets = np.linspace(0, 1, 50)
+    train, val, test = split_indices(targets, SplitConfig(), seed=0, stratify=False)
+    assert (len(train), len(val), len(test)) == (40, 5, 5)
 
 
 def test_a_class_too_small_to_stratify_is_named():
-    x, y = _indexed_data((40, 40, 2))
+    y = _labels((40, 40, 2))
     with pytest.raises(DataError, match="Class 2 has 2 sample"):
-        split_data(x, y, SplitConfig(0.8, 0.1, 0.1), seed=0)
+        split_indices(y, SplitConfig(0.8, 0.1, 0.1), seed=0)
     with pytest.raises(DataError, match="Class 'cat' has 2 sample"):
-        split_data(x, y, SplitConfig(0.8, 0.1, 0.1), seed=0, class_names=["a", "b", "cat"])
+        split_indices(y, SplitConfig(0.8, 0.1, 0.1), seed=0, class_names=["a", "b", "cat"])
 
 
 def test_empty_data_is_refused():
     with pytest.raises(DataError, match="empty"):
-        split_data(np.zeros((0, 3)), np.zeros(0, dtype=int), SplitConfig(), seed=0)
+        split_indices(np.zeros(0, dtype=int), SplitConfig(), seed=0)
+
+
+# --- the tf.data chain and augmentation --------------------------------------------------
 
 
 def test_dataset_shuffles_only_for_training_and_keeps_every_sample():
-    x, y = _indexed_data()
-    train = make_dataset(x, y, batch_size=16, training=True, seed=3)
-    evaluation = make_dataset(x, y, batch_size=16, training=False)
+    x = np.arange(100, dtype=np.float32)[:, None]
+    y = np.arange(100) % 3
+    train = make_dataset((x, y), batch_size=16, training=True, seed=3)
+    evaluation = make_dataset((x, y), batch_size=16, training=False)
     train_rows = np.concatenate([b[0].numpy()[:, 0] for b in train])
     eval_rows = np.concatenate([b[0].numpy()[:, 0] for b in evaluation])
     np.testing.assert_array_equal(eval_rows, x[:, 0])
     assert sorted(train_rows.tolist()) == x[:, 0].tolist()
     assert not np.array_equal(train_rows, x[:, 0])
     assert [len(b[1]) for b in evaluation] == [16] * 6 + [4]
+
+
+def test_cache_on_disk(tmp_path):
+    x = np.arange(20, dtype=np.float32)[:, None]
+    dataset = make_dataset((x, x[:, 0]), 4, training=False, cache=str(tmp_path / "cache"))
+    first = [b[0].numpy() for b in dataset]
+    assert list(tmp_path.glob("cache*"))
+    np.testing.assert_array_equal(np.concatenate(first), x)
+
+
+AUGMENT = {"flip": "horizontal", "rotation": 0.1, "zoom": 0.2, "brightness": 0.2, "contrast": 0.2}
+
+
+def _epoch(data, split="train", training=True):
+    return np.concatenate([b[0].numpy() for b in data.dataset(split, 64, training=training)])
+
+
+def test_augmentation_changes_training_images_reproducibly_and_differently_each_epoch():
+    config = data_config(as_images=True, augment=AUGMENT)
+    data = prepare_data(config)
+    plain = prepare_data(data_config(as_images=True))
+    first, again = _epoch(data), _epoch(prepare_data(config))
+    np.testing.assert_array_equal(first, again)  # reproducible with the seed
+    assert not np.allclose(first, _epoch(plain))  # it does change the images
+    chain = data.dataset("train", 64, training=True)
+    one = np.concatenate([b[0].numpy() for b in chain])
+    two = np.concatenate([b[0].numpy() for b in chain])
+    assert not np.allclose(one, two)  # new augmentation every epoch
+    assert one.min() >= 0 and one.max() <= 16
+
+
+def test_augmentation_never_touches_validation_or_test():
+    data = prepare_data(data_config(as_images=True, augment=AUGMENT))
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(
+            _epoch(data, split, training=False), getattr(data.splits, split).arrays()[0]
+        )
+
+
+def test_augmentation_is_not_in_the_model(tmp_path):
+    from tfpipeline import build_model
+
+    data = prepare_data(data_config(as_images=True, augment=AUGMENT))
+    model = build_model(load_config().model, data)
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "Rescaling", "Flatten", "Dense", "Dense", "Dense",
+    ]  # fmt: skip
+    x = data.splits.x_test[:8]
+    np.testing.assert_array_equal(model(x, training=True).numpy(), model(x, training=True).numpy())
+
+
+def test_feature_noise_is_scaled_by_training_std():
+    x = np.random.default_rng(0).normal(size=(400, 2)).astype(np.float32) * [1.0, 100.0]
+    data = prepare_data(data_config(source="arrays", augment={"noise": 0.1}), x, np.arange(400) % 2)
+    noisy = _epoch(data)  # shuffled, so compare spreads: var(x + noise) = var(x) + 0.1² var(x)
+    spread = noisy.std(axis=0) / data.splits.x_train.std(axis=0)
+    np.testing.assert_allclose(spread, np.sqrt(1 + 0.1**2), rtol=0.01)
+
+
+def test_image_options_on_features_are_refused():
+    with pytest.raises(ConfigError, match="`data.augment.flip` applies to images"):
+        prepare_data(data_config(augment={"flip": "horizontal"}))
+    with pytest.raises(ConfigError, match="`data.augment.noise` applies to feature vectors"):
+        prepare_data(data_config(as_images=True, augment={"noise": 0.1}))

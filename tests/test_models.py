@@ -18,25 +18,33 @@ def _normalization(model):
     return model.get_layer("normalization")
 
 
-def test_normalization_statistics_come_from_the_training_split_only(digits_splits):
-    model = build_model(load_config().model, digits_splits.x_train, 10)
+def test_normalization_statistics_come_from_the_training_split_only(digits):
+    model = build_model(load_config().model, digits)
     mean = np.asarray(_normalization(model).mean).reshape(-1)
-    np.testing.assert_allclose(mean, digits_splits.x_train.mean(axis=0), rtol=1e-5, atol=1e-5)
-    everything = np.concatenate([digits_splits.x_train, digits_splits.x_test])
+    np.testing.assert_allclose(mean, digits.splits.x_train.mean(axis=0), rtol=1e-5, atol=1e-5)
+    everything = np.concatenate([digits.splits.x_train, digits.splits.x_test])
     assert not np.allclose(mean, everything.mean(axis=0), atol=1e-5)
 
 
-def test_constant_features_get_a_floored_variance():
-    x = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
-    x[:, 1] = 5.0
-    mean, variance = feature_statistics(x)
-    assert mean[1] == 5.0
-    assert variance[1] == pytest.approx(1e-3 * variance.max())
-    np.testing.assert_allclose(variance[[0, 2]], x[:, [0, 2]].var(axis=0), rtol=1e-5)
+def test_nearly_constant_features_get_a_floored_variance_and_others_keep_theirs():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1000, 4)).astype(np.float32) * [1.0, 1.0, 1.0, 1000.0]
+    x[:, 1] = 5.0  # constant
+    x[:, 2] = 0.0
+    x[7, 2] = 16.0  # one odd value: variance 0.256, range 16
+    stats = feature_statistics(x)
+    np.testing.assert_allclose(stats.mean, x.mean(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(stats.variance, x.var(axis=0), rtol=1e-4, atol=1e-6)
+    used = stats.normalization_variance()
+    assert used[1] == 1.0  # constant: only centred
+    assert used[2] == pytest.approx((16 / 20) ** 2)  # floored by its range
+    # Ordinary features keep their own variance, whatever their scale.
+    np.testing.assert_allclose(used[[0, 3]], x[:, [0, 3]].var(axis=0), rtol=1e-4)
+    np.testing.assert_allclose(stats.max_abs, np.abs(x).max(axis=0), rtol=1e-6)
 
 
-def test_seed_shape_is_built_with_glorot_uniform_by_default(digits_splits):
-    model = build_model(load_config().model, digits_splits.x_train, 10, seed=3)
+def test_seed_shape_is_built_with_glorot_uniform_by_default(digits):
+    model = build_model(load_config().model, digits, seed=3)
     dense = [layer for layer in model.layers if isinstance(layer, tf_keras.layers.Dense)]
     assert [layer.units for layer in dense] == [128, 64, 10]
     assert [layer.activation.__name__ for layer in dense] == ["relu", "relu", "softmax"]
@@ -47,9 +55,9 @@ def test_seed_shape_is_built_with_glorot_uniform_by_default(digits_splits):
     assert np.abs(kernel).max() <= np.sqrt(6 / (fan_in + fan_out))
 
 
-def test_raw_inputs_go_in_and_probabilities_come_out(digits_splits):
-    model = build_model(load_config().model, digits_splits.x_train, 10)
-    out = model(digits_splits.x_test[:5]).numpy()
+def test_raw_inputs_go_in_and_probabilities_come_out(digits):
+    model = build_model(load_config().model, digits)
+    out = model(digits.splits.x_test[:5]).numpy()
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
 
 
@@ -65,12 +73,12 @@ def test_the_seed_documents_example_builds_a_model_the_package_accepts():
     assert callbacks
 
 
-def test_pruning_reaches_the_target_and_leaves_the_original_untouched(digits_splits):
+def test_pruning_reaches_the_target_and_leaves_the_original_untouched(digits):
     config = load_config(overrides={"train.epochs": 1})
-    model = build_model(config.model, digits_splits.x_train, 10)
+    model = build_model(config.model, digits)
     before = [w.copy() for w in model.get_weights()]
     wrapped, callbacks = apply_pruning(model, 0.6, end_step=10)
-    train(wrapped, digits_splits, config.train, callbacks=callbacks, verbose=0)
+    train(wrapped, digits, config.train, callbacks=callbacks, verbose=0)
     stripped = strip_pruning(wrapped)
     assert [type(layer).__name__ for layer in stripped.layers] == [
         "Normalization",
@@ -84,14 +92,14 @@ def test_pruning_reaches_the_target_and_leaves_the_original_untouched(digits_spl
         np.testing.assert_array_equal(old, new)
 
 
-def test_keras3_models_are_refused_with_the_fix(tmp_path, digits_splits):
+def test_keras3_models_are_refused_with_the_fix(tmp_path, digits):
     import keras
 
     assert keras.__version__.startswith("3")
     model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
     config = load_config()
     calls = [
-        lambda: train(model, digits_splits, config.train, verbose=0),
+        lambda: train(model, digits, config.train, verbose=0),
         lambda: apply_pruning(model, 0.5, end_step=1),
         lambda: export_tflite(model, tmp_path / "m.tflite"),
     ]

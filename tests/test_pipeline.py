@@ -37,7 +37,8 @@ def test_run_writes_every_artifact_and_a_complete_manifest(tiny_run, tiny_config
     for name in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert"):
         assert manifest["versions"][name][0].isdigit()
     data = manifest["data"]
-    assert data["name"] == "digits" and data["features"] == 64
+    assert data["name"] == "digits" and data["features"] == 64 and data["task"] == "classification"
+    assert sum(data["class_counts"]["test"].values()) == data["split_sizes"]["test"]
     assert sum(data["split_sizes"].values()) == data["cleaning"]["rows_out"]
     assert data["cleaning"]["rows_in"] == 1797
     training = manifest["training"]
@@ -66,13 +67,13 @@ def test_manifest_file_figures_are_true(tiny_run):
     assert sizes["model_int8.tflite"] < sizes["model_float32.tflite"] / 2
 
 
-def _reference(tiny_run, digits_splits):
+def _reference(tiny_run, digits):
     """The Keras model's probabilities, read back from the SavedModel it wrote."""
     import tensorflow as tf
 
     run_dir, _ = tiny_run
     serve = tf.saved_model.load(str(run_dir / "saved_model")).signatures["serving_default"]
-    return serve(features=tf.constant(digits_splits.x_test))["probabilities"].numpy()
+    return serve(features=tf.constant(digits.splits.x_test))["probabilities"].numpy()
 
 
 def _run_tflite(path, x):
@@ -90,11 +91,11 @@ def _run_tflite(path, x):
     return out
 
 
-def test_artifacts_agree_with_the_keras_model_in_their_own_runtimes(tiny_run, digits_splits):
+def test_artifacts_agree_with_the_keras_model_in_their_own_runtimes(tiny_run, digits):
     run_dir, manifest = tiny_run
-    reference = _reference(tiny_run, digits_splits)
+    reference = _reference(tiny_run, digits)
     top1 = reference.argmax(axis=1)
-    x = digits_splits.x_test
+    x = digits.splits.x_test
 
     float_tflite = _run_tflite(run_dir / "model_float32.tflite", x)
     assert np.abs(float_tflite - reference).max() <= 1e-4
@@ -110,7 +111,7 @@ def test_artifacts_agree_with_the_keras_model_in_their_own_runtimes(tiny_run, di
     assert np.abs(onnx_out - reference).max() <= 1e-4
 
     int8_record = manifest["artifacts"][2]
-    accuracy = np.mean(int8_tflite.argmax(axis=1) == digits_splits.y_test)
+    accuracy = np.mean(int8_tflite.argmax(axis=1) == digits.splits.y_test)
     assert int8_record["test_accuracy"] == pytest.approx(accuracy)
 
 
@@ -132,14 +133,14 @@ def test_report_lists_every_artifact(tiny_run):
     assert "## Compression" in report and "passed" in report
 
 
-def test_a_wrong_reference_fails_verification_naming_artifact_and_figure(tiny_run, digits_splits):
+def test_a_wrong_reference_fails_verification_naming_artifact_and_figure(tiny_run, digits):
     run_dir, _ = tiny_run
-    reference = _reference(tiny_run, digits_splits)
+    reference = _reference(tiny_run, digits)
     shifted = np.roll(reference, 1, axis=1)  # every top-1 answer is now different
     figures = measure_artifact(
         run_dir / "model_float32.tflite",
-        digits_splits.x_test,
-        digits_splits.y_test,
+        digits.splits.x_test,
+        digits.splits.y_test,
         shifted,
         latency_runs=5,
         latency_warmup=0,

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -119,12 +120,18 @@ def _init(path: Path, force: bool) -> int:
     return EXIT_OK
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"tfpipeline: warning: {message}", file=sys.stderr, flush=True)
+
+
 def _run(args: argparse.Namespace) -> int:
     from tfpipeline.config import load_config
 
     config = load_config(args.config, args.overrides)  # refused here, before any work
     if not args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.showwarning = _show_warning
     from tfpipeline.pipeline import Pipeline
 
     manifest = Pipeline(config, log=lambda line: print(line, flush=True)).run(args.output)

@@ -14,7 +14,7 @@ import numpy as np
 
 from tfpipeline._keras import keras, require_tf_keras_model
 from tfpipeline.config import PruneConfig, TrainConfig
-from tfpipeline.data import Splits
+from tfpipeline.data import PreparedData
 from tfpipeline.training import TrainResult, train
 
 # Layers whose kernels are pruned; the rest are kept as they are.
@@ -97,7 +97,7 @@ def strip_pruning(model: keras.Model) -> keras.Model:
 
 def prune(
     model: keras.Model,
-    splits: Splits,
+    data: PreparedData,
     config: PruneConfig,
     train_config: TrainConfig,
     verbose: int | None = None,
@@ -110,7 +110,7 @@ def prune(
 
     Args:
         model: the trained tf_keras model; it is not modified.
-        splits: the data splits.
+        data: the prepared data.
         config: the prune section of the config.
         train_config: the train section of the config (optimizer, batch size, seed).
         verbose: Keras verbosity, as for `train`. Defaults to `None`.
@@ -118,12 +118,12 @@ def prune(
     Returns:
         The stripped pruned model, its fine-tuning result and its measured sparsity.
     """
-    steps = config.epochs * math.ceil(len(splits.y_train) / train_config.batch_size)
+    steps = config.epochs * math.ceil(len(data.splits.train) / train_config.batch_size)
     wrapped, callbacks = apply_pruning(model, config.sparsity, max(1, int(steps * RAMP_FRACTION)))
     rate = config.learning_rate or train_config.learning_rate / 2
     result = train(
         wrapped,
-        splits,
+        data,
         train_config,
         learning_rate=rate,
         epochs=config.epochs,

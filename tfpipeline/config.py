@@ -1,19 +1,15 @@
 """Pipeline configuration: frozen dataclasses, YAML round trip, overrides and validation.
 
 Every key is declared once, as a dataclass field whose metadata holds its rule (range or
-accepted values). `load_config` reads a YAML file (or a dict) over the embedded defaults,
-applies `KEY=VALUE` overrides and refuses any unknown key, wrong type or out-of-range value
-before any work starts.
+accepted values; see `_schema.py`). `load_config` reads a YAML file (or a dict) over the
+embedded defaults, applies `KEY=VALUE` overrides and refuses any unknown key, wrong type or
+out-of-range value before any work starts.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
-import re
-import types
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -22,8 +18,11 @@ from typing import Any
 
 import yaml
 
+from tfpipeline._schema import build, field_types, parse_yaml, setting, unknown_key_message
 from tfpipeline.errors import ConfigError
 
+SOURCES = ("builtin", "arrays", "csv", "image_dir", "tfrecord")
+BUILTIN_DATASETS = ("digits", "iris", "wine", "breast_cancer")
 TFLITE_VARIANTS = ("float32", "int8")
 ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid", "elu", "selu", "gelu", "swish")
 INITIALIZERS = (
@@ -40,53 +39,140 @@ SCHEDULES = ("constant", "exponential")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 
 
-def _rule(
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-    choices: Sequence[str] | None = None,
-) -> dict[str, Any]:
-    return {
-        "low": low,
-        "high": high,
-        "low_open": low_open,
-        "high_open": high_open,
-        "choices": tuple(choices) if choices else None,
-    }
+@dataclass(frozen=True)
+class SplitConfig:
+    """Fractions of the cleaned data set given to each split; they must sum to 1.
 
+    With `data.test_path` set, the test split is that data and `test` is ignored: the other
+    data is split between train and val in the ratio of their fractions.
+    """
 
-def _field(default: Any, **rule: Any) -> Any:
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=_rule(**rule))
-    return field(default=default, metadata=_rule(**rule))
+    train: float = setting(0.8, low=0.0, high=1.0, low_open=True, high_open=True)
+    val: float = setting(0.1, low=0.0, high=1.0, high_open=True)
+    test: float = setting(0.1, low=0.0, high=1.0, low_open=True, high_open=True)
 
 
 @dataclass(frozen=True)
-class SplitConfig:
-    """Fractions of the cleaned data set given to each split; they must sum to 1."""
+class CleanConfig:
+    """What cleaning does with each kind of problem row; every action is counted and reported.
 
-    train: float = _field(0.8, low=0.0, high=1.0, low_open=True, high_open=True)
-    val: float = _field(0.1, low=0.0, high=1.0, high_open=True)
-    test: float = _field(0.1, low=0.0, high=1.0, low_open=True, high_open=True)
+    Attributes:
+        non_finite: rows with a NaN or infinite feature: `drop` them, or `impute_median`
+            (each such value replaced by the feature's median on the training split).
+            Defaults to `"drop"`.
+        duplicates: exact duplicate rows (features and label): `drop` all but the first, or
+            `keep`. Defaults to `"drop"`.
+        strict: fail on a row with a missing or unknown label instead of dropping it.
+            Defaults to `False`.
+        constant_features: feature columns with a single value: `warn` or `ignore`.
+            Defaults to `"warn"`.
+    """
+
+    non_finite: str = setting("drop", choices=("drop", "impute_median"))
+    duplicates: str = setting("drop", choices=("drop", "keep"))
+    strict: bool = False
+    constant_features: str = setting("warn", choices=("warn", "ignore"))
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-only augmentation, applied in the tf.data chain and never exported.
+
+    Image factors follow the Keras preprocessing layers of the same names (`rotation` is a
+    fraction of a full turn; `zoom`, `translation`, `contrast` and `brightness` fractions of
+    the size or range). `noise` is for feature vectors: Gaussian noise whose standard
+    deviation is this fraction of each feature's training standard deviation. All default to
+    off.
+    """
+
+    flip: str = setting(
+        "none", choices=("none", "horizontal", "vertical", "horizontal_and_vertical")
+    )
+    rotation: float = setting(0.0, low=0.0, high=1.0)
+    zoom: float = setting(0.0, low=0.0, high=1.0, high_open=True)
+    translation: float = setting(0.0, low=0.0, high=1.0, high_open=True)
+    contrast: float = setting(0.0, low=0.0, high=1.0, high_open=True)
+    brightness: float = setting(0.0, low=0.0, high=1.0, high_open=True)
+    noise: float = setting(0.0, low=0.0, high=10.0)
+
+
+@dataclass(frozen=True)
+class RecordFeature:
+    """One feature of a TFRecord `tf.train.Example`.
+
+    Attributes:
+        name: the feature's key in the Example.
+        dtype: `float32` or `int64` (numbers, cast to float32), or `image` (encoded PNG/JPEG/
+            BMP/GIF bytes, decoded to `data.image_size` and `data.channels`).
+            Defaults to `"float32"`.
+        shape: the shape of a numeric feature; `[]` for a scalar. Defaults to `[]`.
+    """
+
+    name: str = setting("", choices=None)
+    dtype: str = setting("float32", choices=("float32", "int64", "image"))
+    shape: list[int] = setting([], low=1)
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where the data comes from and how it is split.
+    """Where the data comes from, how it is cleaned, split, normalized, augmented and fed.
 
     Attributes:
-        source: kind of source. Defaults to `"builtin"`.
-        name: name of the built-in data set. Defaults to `"digits"`.
+        source: `builtin`, `arrays` (NumPy arrays or a DataFrame given to the Python API),
+            `csv`, `image_dir` or `tfrecord`. Defaults to `"builtin"`.
+        name: the built-in data set: `digits`, `iris`, `wine` or `breast_cancer`.
+            Defaults to `"digits"`.
+        as_images: give `digits` as 8x8x1 images instead of 64 features. Defaults to `False`.
+        path: the CSV file, image folder or TFRecord glob. Defaults to `None`.
+        test_path: a separate file, folder or glob of the same kind used as the test split.
+            Defaults to `None` (the test split is cut from `path`).
+        task: `classification` or `regression` (float targets, MSE loss).
+            Defaults to `"classification"`.
+        classes: the accepted labels (others are unknown labels); `null` accepts every label
+            found. Classes are indexed in sorted order either way. Defaults to `None`.
+        label_column: the CSV column holding the label. Defaults to `"label"`.
+        feature_columns: the CSV feature columns; `null` means every other column.
+            Defaults to `None`.
+        image_size: `[height, width]` images are resized to. Defaults to `[64, 64]`.
+        channels: 1 (grayscale) or 3 (RGB); images are converted. Defaults to `3`.
+        features: the TFRecord feature spec (see `RecordFeature`). Defaults to `[]`.
+        label_key: the TFRecord feature holding the label. Defaults to `"label"`.
+        normalization: `auto` (images scaled to [0, 1], features standardized),
+            `standardize` (mean/std of the training split), `scale` (to [0, 1]) or `none`.
+            Always inside the model. Defaults to `"auto"`.
+        cache: `auto` (memory for in-memory sources, none for file sources), `memory`,
+            `none`, or a file path prefix for data larger than memory. Defaults to `"auto"`.
+        shuffle_buffer: the training shuffle buffer, in samples, for file sources (in-memory
+            sources shuffle fully). Defaults to `10000`.
+        class_weight: `balanced` weighs each class by the inverse of its training frequency;
+            `null` weighs all alike. Defaults to `None`.
+        clean: cleaning actions.
+        augment: training-only augmentation.
         split: train/val/test fractions.
-        seed: seed of the stratified split. Defaults to `42`.
+        seed: seed of the split and of augmentation. Defaults to `42`.
     """
 
-    source: str = _field("builtin", choices=("builtin",))
-    name: str = _field("digits", choices=("digits",))
+    source: str = setting("builtin", choices=SOURCES)
+    name: str = setting("digits", choices=BUILTIN_DATASETS)
+    as_images: bool = False
+    path: str | None = None
+    test_path: str | None = None
+    task: str = setting("classification", choices=("classification", "regression"))
+    classes: list[str] | None = None
+    label_column: str = "label"
+    feature_columns: list[str] | None = None
+    image_size: list[int] = setting([64, 64], low=1, high=8192)
+    channels: int = setting(3, choices=(1, 3))
+    features: list[RecordFeature] = field(default_factory=list)
+    label_key: str = "label"
+    normalization: str = setting("auto", choices=("auto", "standardize", "scale", "none"))
+    cache: str = "auto"
+    shuffle_buffer: int = setting(10_000, low=1)
+    class_weight: str | None = setting(None, choices=("balanced",))
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
-    seed: int = _field(42, low=0)
+    seed: int = setting(42, low=0)
 
 
 @dataclass(frozen=True)
@@ -99,18 +185,18 @@ class ModelConfig:
         initializer: kernel initializer. Defaults to `"glorot_uniform"` (Xavier).
     """
 
-    hidden_units: list[int] = _field([128, 64], low=1, high=1_000_000)
-    activation: str = _field("relu", choices=ACTIVATIONS)
-    initializer: str = _field("glorot_uniform", choices=INITIALIZERS)
+    hidden_units: list[int] = setting([128, 64], low=1, high=1_000_000)
+    activation: str = setting("relu", choices=ACTIVATIONS)
+    initializer: str = setting("glorot_uniform", choices=INITIALIZERS)
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
     """Learning-rate schedule; `exponential` is `lr * decay_rate ** (step / decay_steps)`."""
 
-    kind: str = _field("exponential", choices=SCHEDULES)
-    decay_rate: float = _field(0.9, low=0.0, high=1.0, low_open=True)
-    decay_steps: int = _field(100, low=1)
+    kind: str = setting("exponential", choices=SCHEDULES)
+    decay_rate: float = setting(0.9, low=0.0, high=1.0, low_open=True)
+    decay_steps: int = setting(100, low=1)
     staircase: bool = False
 
 
@@ -119,8 +205,8 @@ class EarlyStoppingConfig:
     """Keras `EarlyStopping` arguments; `patience: 0` stops at the first epoch without progress."""
 
     enabled: bool = True
-    monitor: str = _field("val_loss", choices=MONITORS)
-    patience: int = _field(5, low=0)
+    monitor: str = setting("val_loss", choices=MONITORS)
+    patience: int = setting(5, low=0)
     restore_best_weights: bool = True
 
 
@@ -128,13 +214,13 @@ class EarlyStoppingConfig:
 class TrainConfig:
     """Optimizer, schedule and stopping rule of the training stage."""
 
-    optimizer: str = _field("adam", choices=OPTIMIZERS)
-    learning_rate: float = _field(0.001, low=0.0, high=10.0, low_open=True)
+    optimizer: str = setting("adam", choices=OPTIMIZERS)
+    learning_rate: float = setting(0.001, low=0.0, high=10.0, low_open=True)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    epochs: int = _field(50, low=1, high=100_000)
-    batch_size: int = _field(32, low=1, high=1_000_000)
+    epochs: int = setting(50, low=1, high=100_000)
+    batch_size: int = setting(32, low=1, high=1_000_000)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-    seed: int = _field(42, low=0)
+    seed: int = setting(42, low=0)
 
 
 @dataclass(frozen=True)
@@ -150,9 +236,9 @@ class PruneConfig:
     """
 
     enabled: bool = True
-    sparsity: float = _field(0.75, low=0.0, high=1.0, low_open=True, high_open=True)
-    epochs: int = _field(8, low=1, high=100_000)
-    learning_rate: float | None = _field(None, low=0.0, high=10.0, low_open=True)
+    sparsity: float = setting(0.75, low=0.0, high=1.0, low_open=True, high_open=True)
+    epochs: int = setting(8, low=1, high=100_000)
+    learning_rate: float | None = setting(None, low=0.0, high=10.0, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -176,9 +262,9 @@ class ExportConfig:
 
     saved_model: bool = True
     onnx: bool = True
-    onnx_opset: int = _field(17, low=13, high=21)
-    tflite: list[str] = _field(["float32", "int8"], choices=TFLITE_VARIANTS)
-    calibration_samples: int = _field(500, low=1)
+    onnx_opset: int = setting(17, low=13, high=21)
+    tflite: list[str] = setting(["float32", "int8"], choices=TFLITE_VARIANTS)
+    calibration_samples: int = setting(500, low=1)
 
 
 @dataclass(frozen=True)
@@ -193,16 +279,19 @@ class VerifyConfig:
         int8_min_agreement: smallest allowed top-1 agreement of an int8 artifact.
             Defaults to `0.97`.
         min_accuracy: smallest allowed test accuracy of any artifact. Defaults to `0.0`.
+        int8_max_mae_increase: regression only: largest allowed relative increase of an
+            int8 artifact's test MAE over the Keras model's. Defaults to `0.1`.
         latency_runs: timed single-sample calls per artifact. Defaults to `200`.
         latency_warmup: untimed calls before them. Defaults to `20`.
     """
 
-    float_max_abs_diff: float = _field(1e-4, low=0.0)
-    float_min_agreement: float = _field(1.0, low=0.0, high=1.0)
-    int8_min_agreement: float = _field(0.97, low=0.0, high=1.0)
-    min_accuracy: float = _field(0.0, low=0.0, high=1.0)
-    latency_runs: int = _field(200, low=1, high=1_000_000)
-    latency_warmup: int = _field(20, low=0, high=1_000_000)
+    float_max_abs_diff: float = setting(1e-4, low=0.0)
+    float_min_agreement: float = setting(1.0, low=0.0, high=1.0)
+    int8_min_agreement: float = setting(0.97, low=0.0, high=1.0)
+    min_accuracy: float = setting(0.0, low=0.0, high=1.0)
+    int8_max_mae_increase: float = setting(0.1, low=0.0)
+    latency_runs: int = setting(200, low=1, high=1_000_000)
+    latency_warmup: int = setting(20, low=0, high=1_000_000)
 
 
 @dataclass(frozen=True)
@@ -219,44 +308,6 @@ class PipelineConfig:
     def to_dict(self) -> dict[str, Any]:
         """Returns the configuration as plain nested dicts and lists (YAML/JSON ready)."""
         return dataclasses.asdict(self)
-
-
-# PyYAML follows YAML 1.1, where `1e-4` is a string; accept the exponent forms people write.
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+][0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
-)
-
-
-def parse_yaml(text: str, source: str = "<string>") -> Any:
-    """Parses YAML text, accepting `1e-4`-style floats.
-
-    Args:
-        text: the YAML text.
-        source: where the text came from, for the error message.
-
-    Returns:
-        The parsed value.
-
-    Raises:
-        ConfigError: if the text is not valid YAML.
-    """
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source} is not valid YAML: {exc}") from None
 
 
 def default_config_path() -> Path:
@@ -298,8 +349,9 @@ def from_dict(raw: Mapping[str, Any]) -> PipelineConfig:
     Raises:
         ConfigError: for an unknown key, a wrong type or an out-of-range value.
     """
-    config = _build(PipelineConfig, raw, "")
+    config = build(PipelineConfig, raw, "")
     _check_split(config.data.split)
+    _check_data(config.data)
     _check_monitor(config)
     return config
 
@@ -357,9 +409,9 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     node = raw
     for depth, part in enumerate(parts):
         path = ".".join(parts[: depth + 1])
-        hints = _field_types(cls)
+        hints = field_types(cls)
         if part not in hints:
-            raise ConfigError(_unknown_key_message(path, part, hints))
+            raise ConfigError(unknown_key_message(path, part, hints))
         if depth == len(parts) - 1:
             node[part] = value
             return
@@ -372,116 +424,6 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
         node = child
 
 
-def _field_types(cls: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
-
-
-def _unknown_key_message(path: str, name: str, hints: Mapping[str, Any]) -> str:
-    parent = path.rpartition(".")[0]
-    close = difflib.get_close_matches(name, list(hints), n=1, cutoff=0.6)
-    hint = f" Did you mean `{(parent + '.' if parent else '') + close[0]}`?" if close else ""
-    where = f"under `{parent}`" if parent else "at the top level"
-    return f"Unknown config key `{path}`.{hint} Accepted keys {where}: {', '.join(hints)}."
-
-
-def _build(cls: type, raw: Any, prefix: str) -> Any:
-    if not isinstance(raw, Mapping):
-        name = prefix.rstrip(".") or "the config"
-        raise ConfigError(f"Config key `{name}` must be a mapping. Received: {raw!r}")
-    hints = _field_types(cls)
-    for key in raw:
-        if key not in hints:
-            raise ConfigError(_unknown_key_message(prefix + str(key), str(key), hints))
-    values = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in raw:
-            continue
-        path = prefix + f.name
-        kind = hints[f.name]
-        if dataclasses.is_dataclass(kind):
-            values[f.name] = _build(kind, raw[f.name], path + ".")
-        else:
-            values[f.name] = _check_value(path, raw[f.name], kind, f.metadata)
-    return cls(**values)
-
-
-def _check_value(path: str, value: Any, kind: Any, rule: Mapping[str, Any]) -> Any:
-    args = typing.get_args(kind)
-    if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:
-        if value is None:
-            return None
-        kind = next(a for a in args if a is not type(None))
-    if typing.get_origin(kind) is list:
-        if not isinstance(value, list):
-            raise ConfigError(_type_message(path, value, f"a list of {_type_name(kind)}"))
-        (item_kind,) = typing.get_args(kind)
-        return [_check_value(f"{path}[{i}]", v, item_kind, rule) for i, v in enumerate(value)]
-    value = _check_type(path, value, kind)
-    _check_rule(path, value, rule)
-    return value
-
-
-def _type_name(kind: Any) -> str:
-    if typing.get_origin(kind) is list:
-        (item,) = typing.get_args(kind)
-        return _type_name(item) + "s"
-    return {bool: "boolean", int: "integer", float: "number", str: "string"}[kind]
-
-
-def _type_message(path: str, value: Any, expected: str) -> str:
-    return f"Config key `{path}` must be {expected}. Received: {path}={value!r}"
-
-
-def _check_type(path: str, value: Any, kind: type) -> Any:
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(_type_message(path, value, "true or false"))
-        return value
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(_type_message(path, value, "an integer"))
-        return value
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(_type_message(path, value, "a number"))
-        if not math.isfinite(value):
-            raise ConfigError(_type_message(path, value, "a finite number"))
-        return float(value)
-    if kind is str:
-        if not isinstance(value, str):
-            raise ConfigError(_type_message(path, value, "a string"))
-        return value
-    raise TypeError(f"unsupported config field type {kind!r} at {path}")
-
-
-def _check_rule(path: str, value: Any, rule: Mapping[str, Any]) -> None:
-    choices = rule.get("choices")
-    if choices and value not in choices:
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(
-            f"Config key `{path}` must be one of {', '.join(choices)}.{hint} "
-            f"Received: {path}={value!r}"
-        )
-    low, high = rule.get("low"), rule.get("high")
-    too_low = low is not None and (value <= low if rule["low_open"] else value < low)
-    too_high = high is not None and (value >= high if rule["high_open"] else value > high)
-    if too_low or too_high:
-        raise ConfigError(
-            f"Config key `{path}` must be {_range_text(rule)}. Received: {path}={value!r}"
-        )
-
-
-def _range_text(rule: Mapping[str, Any]) -> str:
-    parts = []
-    if rule["low"] is not None:
-        parts.append(f"{'>' if rule['low_open'] else '>='} {rule['low']}")
-    if rule["high"] is not None:
-        parts.append(f"{'<' if rule['high_open'] else '<='} {rule['high']}")
-    return " and ".join(parts)
-
-
 def _check_split(split: SplitConfig) -> None:
     total = split.train + split.val + split.test
     if not math.isclose(total, 1.0, abs_tol=1e-6):
@@ -491,8 +433,44 @@ def _check_split(split: SplitConfig) -> None:
         )
 
 
+def _check_data(data: DataConfig) -> None:
+    needs_path = data.source in ("csv", "image_dir", "tfrecord")
+    if needs_path and not data.path:
+        raise ConfigError(
+            f"Config key `data.path` is required when `data.source` is {data.source!r} "
+            f"(the {_PATH_MEANING[data.source]}). Received: data.path={data.path!r}"
+        )
+    if data.source == "tfrecord" and not data.features:
+        raise ConfigError(
+            "Config key `data.features` must list at least one feature when `data.source` is "
+            "'tfrecord' (for example [{name: pixels, dtype: float32, shape: [64]}])."
+        )
+    if len(data.image_size) != 2:
+        raise ConfigError(
+            "Config key `data.image_size` must be [height, width]. "
+            f"Received: data.image_size={data.image_size!r}"
+        )
+    if data.task == "regression" and data.class_weight is not None:
+        raise ConfigError(
+            "Config key `data.class_weight` applies to classification only; set it to null "
+            f"for `data.task: regression`. Received: data.class_weight={data.class_weight!r}"
+        )
+
+
+_PATH_MEANING = {
+    "csv": "CSV file",
+    "image_dir": "folder with one sub-folder per class",
+    "tfrecord": "TFRecord file or glob pattern",
+}
+
+
 def _check_monitor(config: PipelineConfig) -> None:
     stopping = config.train.early_stopping
+    if config.data.task == "regression" and "accuracy" in stopping.monitor:
+        raise ConfigError(
+            f"Config key `train.early_stopping.monitor` cannot be {stopping.monitor!r} for "
+            "`data.task: regression`, which has no accuracy. Use `val_loss` or `loss`."
+        )
     if stopping.enabled and stopping.monitor.startswith("val_") and config.data.split.val == 0:
         raise ConfigError(
             f"Config key `train.early_stopping.monitor` cannot be {stopping.monitor!r} when "

@@ -1,56 +1,57 @@
-"""Model builders: the seed MLP with its normalization inside the model."""
+"""Model builders: the seed MLP, with its normalization inside the model."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from tfpipeline._keras import keras
 from tfpipeline.config import ModelConfig
-
-# Features whose training variance is below this fraction of the largest variance are scaled
-# as if they had it. Without the floor a constant (or nearly constant) feature gets a huge
-# multiplier that swamps the int8 scale of every other feature.
-VARIANCE_FLOOR = 1e-3
+from tfpipeline.data import PreparedData
 
 
-def feature_statistics(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Computes the per-feature mean and floored variance of the training features.
+def normalization_layer(data: PreparedData) -> keras.layers.Layer | None:
+    """Returns the input normalization fitted on the training split, or `None`.
 
-    Args:
-        x_train: training features, shape `(samples, features)`. Only the training split may
-            be passed here, so that nothing of the test split leaks into the model.
-
-    Returns:
-        `(mean, variance)`, each of shape `(features,)`, float32.
+    `standardize` subtracts the mean and divides by the (floored) standard deviation, per
+    feature or per image channel; `scale` divides images by their value range and features by
+    their largest absolute training value.
     """
-    x = np.asarray(x_train, dtype=np.float64)
-    mean = x.mean(axis=0)
-    variance = x.var(axis=0)
-    floor = max(float(variance.max()) * VARIANCE_FLOOR, 1e-12)
-    return mean.astype(np.float32), np.maximum(variance, floor).astype(np.float32)
+    stats = data.stats
+    if data.normalization == "standardize":
+        return keras.layers.Normalization(
+            mean=stats.mean, variance=stats.normalization_variance(), name="normalization"
+        )
+    if data.normalization == "scale":
+        if data.is_image:
+            return keras.layers.Rescaling(1.0 / (data.value_range or 255.0), name="normalization")
+        zeros = stats.mean * 0
+        return keras.layers.Normalization(
+            mean=zeros, variance=stats.max_abs**2, name="normalization"
+        )
+    return None
 
 
-def build_model(
-    config: ModelConfig, x_train: np.ndarray, num_classes: int, seed: int = 0
-) -> keras.Model:
-    """Builds the seed MLP: Normalization -> Dense hidden layers -> Dense softmax.
+def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras.Model:
+    """Builds the seed MLP: normalization -> (flatten) -> Dense hidden layers -> output.
 
-    The normalization statistics come from `x_train` only and live inside the model, so the
-    model (and every file exported from it) takes raw features.
+    The normalization statistics come from the training split only and live inside the
+    model, so the model (and every file exported from it) takes raw features or pixels.
 
     Args:
         config: the model section of the config.
-        x_train: the training split's features, shape `(samples, features)`.
-        num_classes: width of the softmax output.
+        data: the prepared data (input shape, task, classes, training statistics).
         seed: seed of the kernel initializers. Defaults to `0`.
 
     Returns:
-        An uncompiled tf_keras model named `mlp`.
+        An uncompiled tf_keras model named `mlp`: softmax over the classes for
+        classification (output `probabilities`), one linear unit for regression (output
+        `prediction`).
     """
-    mean, variance = feature_statistics(x_train)
     model = keras.Sequential(name="mlp")
-    model.add(keras.Input(shape=(x_train.shape[1],), name="features"))
-    model.add(keras.layers.Normalization(mean=mean, variance=variance, name="normalization"))
+    model.add(keras.Input(shape=data.feature_shape, name="features"))
+    normalization = normalization_layer(data)
+    if normalization is not None:
+        model.add(normalization)
+    if len(data.feature_shape) > 1:
+        model.add(keras.layers.Flatten(name="flatten"))
     for i, units in enumerate(config.hidden_units):
         model.add(
             keras.layers.Dense(
@@ -60,12 +61,13 @@ def build_model(
                 name=f"dense_{i}",
             )
         )
+    classification = data.task == "classification"
     model.add(
         keras.layers.Dense(
-            num_classes,
-            activation="softmax",
+            data.num_outputs,
+            activation="softmax" if classification else None,
             kernel_initializer=_initializer(config.initializer, seed + len(config.hidden_units)),
-            name="probabilities",
+            name="probabilities" if classification else "prediction",
         )
     )
     return model

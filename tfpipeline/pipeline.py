@@ -15,7 +15,7 @@ from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._keras import keras
 from tfpipeline.compress import prune
 from tfpipeline.config import PipelineConfig
-from tfpipeline.data import clean, load_data, split_data
+from tfpipeline.data import PreparedData, prepare_data
 from tfpipeline.errors import ConfigError, VerificationError
 from tfpipeline.export import (
     check_artifact,
@@ -32,7 +32,7 @@ from tfpipeline.report import (
     write_manifest,
     write_report,
 )
-from tfpipeline.training import evaluate_accuracy, predict_probabilities, train
+from tfpipeline.training import evaluate, predict_probabilities, train
 
 DEFAULT_OUTPUT_ROOT = Path("saved_models")
 STAGES = 7
@@ -58,37 +58,48 @@ class Pipeline:
         self.log = log
         self.verbose = verbose
 
-    def run(self, output_dir: str | Path | None = None) -> dict[str, Any]:
+    def run(
+        self, output_dir: str | Path | None = None, *, x: Any = None, y: Any = None
+    ) -> dict[str, Any]:
         """Runs every stage and writes the run folder.
+
+        Seeds Python's, NumPy's and TensorFlow's random generators with `train.seed` first,
+        so that the same config gives the same run. The run folder is created only once the
+        data is loaded and split, so bad data leaves nothing behind.
 
         Args:
             output_dir: the run folder; `None` means `saved_models/<timestamp>`. A folder
                 that already holds a finished run (a `manifest.json`) is refused.
                 Defaults to `None`.
+            x: features, for `data.source: arrays`. Defaults to `None`.
+            y: labels, for `data.source: arrays`. Defaults to `None`.
 
         Returns:
             The manifest, as written to `manifest.json`.
 
-        Seeds Python's, NumPy's and TensorFlow's random generators with `train.seed` first,
-        so that the same config gives the same run.
-
         Raises:
-            ConfigError: if `output_dir` already holds a finished run.
-            DataError: if the data cannot be split.
+            ConfigError: if `output_dir` already holds a finished run, or a setting does not
+                fit the data.
+            DataError: for data that cannot be used.
             VerificationError: if an artifact misses a threshold; the manifest and report are
                 written first, with `status: failed`.
         """
         started = time.perf_counter()
-        run_dir = _prepare_run_dir(output_dir)
-        self.log(f"run folder: {run_dir}")
+        run_dir = _choose_run_dir(output_dir)
         keras.utils.set_random_seed(self.config.train.seed)
 
-        data, splits = self._data_stage(run_dir)
-        model = self._model_stage(splits, len(data["class_names"]))
-        training, keras_accuracy = self._train_stage(model, splits)
-        model, compression = self._compress_stage(model, splits)
-        paths = self._export_stage(model, splits, run_dir)
-        artifacts, failures = self._verify_stage(model, splits, run_dir, paths)
+        data = self._data_stage(x, y)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.log(f"      run folder: {run_dir}")
+        if data.class_names:
+            labels = "\n".join(data.class_names) + "\n"
+            write_bytes_atomic(run_dir / "labels.txt", labels.encode("utf-8"))
+        x_test, y_test = data.splits.test.arrays()
+        model = self._model_stage(data)
+        training, keras_scores = self._train_stage(model, data, x_test, y_test)
+        model, compression = self._compress_stage(model, data, x_test, y_test)
+        paths = self._export_stage(model, data, run_dir)
+        artifacts, failures = self._verify_stage(model, data, x_test, y_test, run_dir, paths)
 
         manifest = {
             "tfpipeline_version": __version__,
@@ -98,9 +109,9 @@ class Pipeline:
             "duration_s": round(time.perf_counter() - started, 2),
             "config": self.config.to_dict(),
             "versions": library_versions(),
-            "data": data,
+            "data": _data_summary(data),
             "training": training,
-            "keras_test_accuracy": keras_accuracy,
+            **{f"keras_test_{name}": value for name, value in keras_scores.items()},
             "compression": compression,
             "artifacts": artifacts,
             "failures": failures,
@@ -113,82 +124,74 @@ class Pipeline:
     def _stage(self, number: int, name: str, text: str) -> None:
         self.log(f"[{number}/{STAGES}] {name}: {text}")
 
-    def _data_stage(self, run_dir: Path):
+    def _data_stage(self, x: Any, y: Any) -> PreparedData:
         config = self.config.data
-        loaded = load_data(config)
-        x, y, cleaning = clean(loaded.x, loaded.y)
-        splits = split_data(x, y, config.split, config.seed, loaded.class_names)
-        labels = "\n".join(loaded.class_names) + "\n"
-        write_bytes_atomic(run_dir / "labels.txt", labels.encode("utf-8"))
-        sizes = splits.sizes()
-        self._stage(
-            1,
-            "data",
-            f"{loaded.name}: {cleaning.summary()}; split "
-            + " / ".join(f"{k} {v}" for k, v in sizes.items()),
+        what = {"builtin": config.name, "arrays": "arrays"}.get(config.source, config.path)
+        self._stage(1, "data", f"{config.source} {what}")
+        data = prepare_data(config, x, y)
+        sizes = data.splits.sizes()
+        self.log(f"      {data.name}: {data.cleaning['summary']}")
+        self.log(
+            f"      {data.task}, features {data.feature_shape}, "
+            + (f"{len(data.class_names)} classes, " if data.class_names else "")
+            + "split "
+            + " / ".join(f"{k} {v}" for k, v in sizes.items())
         )
-        data = {
-            "name": loaded.name,
-            "features": int(x.shape[1]),
-            "num_classes": len(loaded.class_names),
-            "class_names": list(loaded.class_names),
-            "split_sizes": sizes,
-            "cleaning": {**cleaning.to_dict(), "summary": cleaning.summary()},
-        }
-        return data, splits
+        return data
 
-    def _model_stage(self, splits, num_classes: int):
-        model = build_model(
-            self.config.model, splits.x_train, num_classes, seed=self.config.train.seed
-        )
+    def _model_stage(self, data: PreparedData):
+        model = build_model(self.config.model, data, seed=self.config.train.seed)
         widths = " -> ".join(str(u) for u in self.config.model.hidden_units)
+        output = f"{data.num_outputs} softmax" if data.class_names else "1 linear"
         self._stage(
             2,
             "model",
-            f"normalization -> {widths} {self.config.model.activation} -> {num_classes} softmax, "
-            f"{self.config.model.initializer} init, {model.count_params():,} parameters",
+            f"{data.normalization} normalization -> {widths} {self.config.model.activation} -> "
+            f"{output}, {self.config.model.initializer} init, {model.count_params():,} parameters",
         )
         return model
 
-    def _train_stage(self, model, splits):
+    def _train_stage(self, model, data: PreparedData, x_test, y_test):
         config = self.config.train
         self._stage(3, "train", f"{config.optimizer}, up to {config.epochs} epochs")
-        result = train(model, splits, config, verbose=self.verbose)
-        accuracy = evaluate_accuracy(model, splits.x_test, splits.y_test)
+        result = train(model, data, config, verbose=self.verbose)
+        scores = evaluate(model, x_test, y_test, data.task)
         stop = "stopped early" if result.stopped_early else "ran all epochs"
         self.log(
             f"      {result.epochs_run} epochs ({stop}), best epoch {result.best_epoch}, "
-            f"test accuracy {accuracy:.4f}"
+            f"test {_scores_text(scores)}"
         )
-        return result.to_dict(), accuracy
+        return result.to_dict(), scores
 
-    def _compress_stage(self, model, splits):
+    def _compress_stage(self, model, data: PreparedData, x_test, y_test):
         config = self.config.compress.prune
         if not config.enabled:
             self._stage(4, "compress", "pruning disabled, exporting the trained model")
             return model, None
         self._stage(4, "compress", f"magnitude pruning to {config.sparsity:.0%} sparsity")
-        result = prune(model, splits, config, self.config.train, verbose=self.verbose)
-        accuracy = evaluate_accuracy(result.model, splits.x_test, splits.y_test)
+        result = prune(model, data, config, self.config.train, verbose=self.verbose)
+        scores = evaluate(result.model, x_test, y_test, data.task)
         measured = np.mean(list(result.sparsity.values()))
-        self.log(f"      measured sparsity {measured:.1%}, test accuracy {accuracy:.4f}")
+        self.log(f"      measured sparsity {measured:.1%}, test {_scores_text(scores)}")
         compression = {
             "prune": {
                 "target_sparsity": config.sparsity,
                 "sparsity": result.sparsity,
-                "test_accuracy": accuracy,
+                **{f"test_{name}": value for name, value in scores.items()},
                 "fine_tuning": result.fine_tuning.to_dict(),
             }
         }
         return result.model, compression
 
-    def _export_stage(self, model, splits, run_dir: Path) -> list[tuple[str, str, Path]]:
+    def _export_stage(self, model, data: PreparedData, run_dir: Path):
         config = self.config.export
         planned = [("saved_model", "float32")] if config.saved_model else []
         planned += [("tflite", variant) for variant in config.tflite]
         planned += [("onnx", "float32")] if config.onnx else []
         self._stage(5, "export", ", ".join(f"{f} {v}" for f, v in planned) or "nothing to export")
-        calibration = splits.x_train[: config.calibration_samples]
+        calibration = None
+        if "int8" in config.tflite:
+            calibration = data.splits.train.arrays(limit=config.calibration_samples)[0]
         paths = []
         for fmt, variant in planned:
             if fmt == "saved_model":
@@ -203,20 +206,21 @@ class Pipeline:
             paths.append((fmt, variant, path))
         return paths
 
-    def _verify_stage(self, model, splits, run_dir: Path, paths):
+    def _verify_stage(self, model, data: PreparedData, x_test, y_test, run_dir: Path, paths):
         config = self.config.verify
-        self._stage(6, "verify", f"{len(paths)} artifacts on {len(splits.y_test)} test samples")
-        reference = predict_probabilities(model, splits.x_test)
+        self._stage(6, "verify", f"{len(paths)} artifacts on {len(y_test)} test samples")
+        reference = predict_probabilities(model, x_test)
         artifacts, failures = [], []
         for fmt, variant, path in paths:
             name = str(path.relative_to(run_dir))
             figures = measure_artifact(
                 path,
-                splits.x_test,
-                splits.y_test,
+                x_test,
+                y_test,
                 reference,
                 config.latency_runs,
                 config.latency_warmup,
+                task=data.task,
             )
             problems = check_artifact(name, variant, figures, config)
             failures += problems
@@ -231,11 +235,8 @@ class Pipeline:
                 }
             )
             verdict = "FAIL " + "; ".join(problems) if problems else "ok"
-            self.log(
-                f"      {name}: accuracy {figures['test_accuracy']:.4f}, agreement "
-                f"{figures['top1_agreement']:.4f}, max abs diff {figures['max_abs_diff']:.2e} "
-                f"-> {verdict}"
-            )
+            shown = {k: v for k, v in figures.items() if not k.startswith("latency")}
+            self.log(f"      {name}: {_scores_text(shown)} -> {verdict}")
         return artifacts, failures
 
     def _report_stage(self, run_dir: Path, manifest: dict[str, Any]) -> None:
@@ -246,7 +247,38 @@ class Pipeline:
         self.log(artifact_table(manifest["artifacts"]))
 
 
-def _prepare_run_dir(output_dir: str | Path | None) -> Path:
+def _scores_text(scores: dict[str, float]) -> str:
+    return ", ".join(f"{name.replace('_', ' ')} {value:.4g}" for name, value in scores.items())
+
+
+def _data_summary(data: PreparedData) -> dict[str, Any]:
+    return {
+        "name": data.name,
+        "task": data.task,
+        "feature_shape": list(data.feature_shape),
+        "features": int(np.prod(data.feature_shape)),
+        "num_classes": len(data.class_names),
+        "class_names": list(data.class_names),
+        "split_sizes": data.splits.sizes(),
+        "class_counts": _class_counts(data),
+        "class_weight": data.class_weight,
+        "normalization": data.normalization,
+        "augmentation": data.augment is not None,
+        "cleaning": data.cleaning,
+    }
+
+
+def _class_counts(data: PreparedData) -> dict[str, dict[str, int]] | None:
+    if not data.class_names:
+        return None
+    counts = {}
+    for split in ("train", "val", "test"):
+        per_class = np.bincount(getattr(data.splits, split).y, minlength=len(data.class_names))
+        counts[split] = {name: int(n) for name, n in zip(data.class_names, per_class, strict=True)}
+    return counts
+
+
+def _choose_run_dir(output_dir: str | Path | None) -> Path:
     if output_dir is None:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = DEFAULT_OUTPUT_ROOT / stamp
@@ -254,8 +286,8 @@ def _prepare_run_dir(output_dir: str | Path | None) -> Path:
         while run_dir.exists():
             suffix += 1
             run_dir = DEFAULT_OUTPUT_ROOT / f"{stamp}-{suffix}"
-    else:
-        run_dir = Path(output_dir)
+        return run_dir
+    run_dir = Path(output_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"Output path exists and is not a folder: {run_dir}")
     if (run_dir / "manifest.json").exists():
@@ -263,5 +295,4 @@ def _prepare_run_dir(output_dir: str | Path | None) -> Path:
             f"Output folder {run_dir} already holds a finished run (manifest.json); "
             "choose another --output folder so that nothing of it is overwritten."
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir

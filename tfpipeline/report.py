@@ -77,18 +77,21 @@ def write_manifest(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
 
 def artifact_table(artifacts: list[dict[str, Any]]) -> str:
     """Returns the artifacts as a Markdown table (also readable as plain text)."""
+    regression = bool(artifacts) and "test_mae" in artifacts[0]
+    scores = "test MAE | keras MAE" if regression else "test acc | agreement"
     header = (
-        "| artifact | size | gzip | test acc | agreement | max abs diff | p50 ms | p95 ms "
-        "| check |",
+        f"| artifact | size | gzip | {scores} | max abs diff | p50 ms | p95 ms | check |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     )
-    rows = [
-        f"| {a['path']} | {_kib(a['size_bytes'])} | {_kib(a['gzip_bytes'])} "
-        f"| {a['test_accuracy']:.4f} | {a['top1_agreement']:.4f} | {a['max_abs_diff']:.2e} "
-        f"| {a['latency_ms_p50']:.3f} | {a['latency_ms_p95']:.3f} "
-        f"| {'pass' if a['passed'] else 'FAIL'} |"
-        for a in artifacts
-    ]
+    rows = []
+    for a in artifacts:
+        pair = ("test_mae", "keras_test_mae") if regression else ("test_accuracy", "top1_agreement")
+        rows.append(
+            f"| {a['path']} | {_kib(a['size_bytes'])} | {_kib(a['gzip_bytes'])} "
+            f"| {a[pair[0]]:.4f} | {a[pair[1]]:.4f} | {a['max_abs_diff']:.2e} "
+            f"| {a['latency_ms_p50']:.3f} | {a['latency_ms_p95']:.3f} "
+            f"| {'pass' if a['passed'] else 'FAIL'} |"
+        )
     return "\n".join([*header, *rows])
 
 
@@ -106,8 +109,9 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         "",
         "## Data",
         "",
-        f"- Data set: `{data['name']}`, {data['features']} features, {data['num_classes']} "
-        "classes.",
+        f"- Data set: `{data['name']}` ({data['task']}), features of shape "
+        f"{tuple(data['feature_shape'])}"
+        + (f", {data['num_classes']} classes." if data["num_classes"] else "."),
         f"- Cleaning: {data['cleaning']['summary']}.",
         "- Splits: "
         + ", ".join(f"{name} {size}" for name, size in data["split_sizes"].items())
@@ -117,7 +121,7 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         "",
         f"- Epochs run: {training['epochs_run']}, stopped early: {training['stopped_early']}, "
         f"best epoch: {training['best_epoch']}.",
-        f"- Keras model test accuracy: {manifest['keras_test_accuracy']:.4f}.",
+        f"- Keras model on the test split: {_scores(manifest, 'keras_test_')}.",
     ]
     if manifest.get("compression"):
         prune = manifest["compression"]["prune"]
@@ -128,7 +132,7 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
             f"- Pruned to {prune['target_sparsity']:.0%} sparsity "
             f"(measured: {_sparsity_text(prune['sparsity'])}), fine-tuned "
             f"{prune['fine_tuning']['epochs_run']} epochs.",
-            f"- Pruned Keras model test accuracy: {prune['test_accuracy']:.4f}.",
+            f"- Pruned Keras model on the test split: {_scores(prune, 'test_')}.",
         ]
     lines += ["", "## Artifacts", "", artifact_table(manifest["artifacts"])]
     if manifest["failures"]:
@@ -141,6 +145,14 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         "",
     ]
     return write_bytes_atomic(Path(run_dir) / "report.md", "\n".join(lines).encode("utf-8"))
+
+
+def _scores(record: dict[str, Any], prefix: str) -> str:
+    return ", ".join(
+        f"{key[len(prefix) :]} {value:.4f}"
+        for key, value in record.items()
+        if key.startswith(prefix) and isinstance(value, float)
+    )
 
 
 def _sparsity_text(sparsity: dict[str, float]) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 
 from tfpipeline._keras import keras, require_tf_keras_model
 from tfpipeline.config import TrainConfig
-from tfpipeline.data import Splits, make_dataset
+from tfpipeline.data import PreparedData
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class LearningRateLogger(keras.callbacks.Callback):
 
 def train(
     model: keras.Model,
-    splits: Splits,
+    data: PreparedData,
     config: TrainConfig,
     *,
     learning_rate: float | None = None,
@@ -102,9 +102,12 @@ def train(
 ) -> TrainResult:
     """Compiles and fits `model` on the training split, validating on the validation split.
 
+    Classification uses sparse categorical cross-entropy (with the data's class weights, if
+    any) and reports accuracy; regression uses mean squared error and reports MAE.
+
     Args:
-        model: a tf_keras classifier with a softmax output.
-        splits: the data splits.
+        model: a tf_keras model whose output fits the data's task.
+        data: the prepared data.
         config: the train section of the config.
         learning_rate: a constant rate instead of the configured schedule. Defaults to `None`.
         epochs: an epoch cap instead of `config.epochs`. Defaults to `None`.
@@ -121,12 +124,13 @@ def train(
         UnsupportedModelError: if `model` is not a tf_keras model.
     """
     require_tf_keras_model(model, "train")
+    classification = data.task == "classification"
     model.compile(
         optimizer=make_optimizer(config, learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss="sparse_categorical_crossentropy" if classification else "mse",
+        metrics=["accuracy"] if classification else ["mae"],
     )
-    has_val = len(splits.y_val) > 0
+    has_val = len(data.splits.val) > 0
     stopping = config.early_stopping
     all_callbacks = [LearningRateLogger(), *callbacks]
     if early_stopping and stopping.enabled:
@@ -140,14 +144,9 @@ def train(
         stopper = None
     cap = epochs or config.epochs
     history = model.fit(
-        make_dataset(
-            splits.x_train, splits.y_train, config.batch_size, training=True, seed=config.seed
-        ),
-        validation_data=(
-            make_dataset(splits.x_val, splits.y_val, config.batch_size, training=False)
-            if has_val
-            else None
-        ),
+        data.dataset("train", config.batch_size, training=True),
+        validation_data=data.dataset("val", config.batch_size) if has_val else None,
+        class_weight=data.class_weight,
         epochs=cap,
         callbacks=all_callbacks,
         verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
@@ -161,10 +160,17 @@ def train(
     return TrainResult(history, epochs_run, stopped_early, best_epoch)
 
 
-def evaluate_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    """Returns the top-1 accuracy of `model` on `(x, y)`."""
-    probabilities = predict_probabilities(model, x)
-    return float(np.mean(np.argmax(probabilities, axis=1) == y))
+def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
+    """Returns `{"accuracy": ...}` (classification) or `{"mae": ..., "mse": ...}` (regression)."""
+    return score(predict_probabilities(model, x), y, task)
+
+
+def score(outputs: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
+    """Scores model outputs against labels: top-1 accuracy, or MAE and MSE of the targets."""
+    if task == "classification":
+        return {"accuracy": float(np.mean(np.argmax(outputs, axis=1) == y))}
+    error = outputs.reshape(-1) - y.reshape(-1)
+    return {"mae": float(np.mean(np.abs(error))), "mse": float(np.mean(np.square(error)))}
 
 
 def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:

@@ -1,16 +1,28 @@
-"""Data stage: load, clean, split and feed through tf.data."""
+"""Data stage: load, clean, split, normalize statistics, augment and feed through tf.data."""
 
+from tfpipeline.data.augment import make_augmenter
 from tfpipeline.data.clean import CleaningReport, clean
-from tfpipeline.data.sources import LoadedData, load_data
-from tfpipeline.data.split import Splits, split_data
+from tfpipeline.data.labels import encode_labels
+from tfpipeline.data.prepare import PreparedData, prepare_data
+from tfpipeline.data.sources import LoadedData, from_arrays, load_data
+from tfpipeline.data.split import SplitData, Splits, split_indices
+from tfpipeline.data.stats import FeatureStats, feature_statistics
 from tfpipeline.data.tfdata import make_dataset
 
 __all__ = [
     "CleaningReport",
+    "FeatureStats",
     "LoadedData",
+    "PreparedData",
+    "SplitData",
     "Splits",
     "clean",
+    "encode_labels",
+    "feature_statistics",
+    "from_arrays",
     "load_data",
+    "make_augmenter",
     "make_dataset",
-    "split_data",
+    "prepare_data",
+    "split_indices",
 ]

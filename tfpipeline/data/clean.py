@@ -1,12 +1,15 @@
-"""Cleaning: rows that cannot be trained on are counted and dropped, never silently."""
+"""Cleaning: rows that cannot be trained on are counted and dropped (or imputed), never silently."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-# How many offending row numbers a report keeps, so that a user can look at them.
+from tfpipeline.config import CleanConfig
+from tfpipeline.errors import DataError
+
+# How many offending rows (or files) a report names, so that a user can look at them.
 EXAMPLES_KEPT = 5
 
 
@@ -15,61 +18,136 @@ class CleaningReport:
     """What cleaning did.
 
     Attributes:
-        rows_in: rows before cleaning.
-        rows_out: rows after cleaning.
-        non_finite_rows: rows dropped for a NaN or infinite feature.
-        duplicate_rows: rows dropped as exact copies (features and label) of an earlier row.
-        non_finite_examples: the first few dropped non-finite row numbers (0-based).
-        duplicate_examples: the first few dropped duplicate row numbers (0-based).
+        rows_in: samples loaded (after unreadable files were skipped).
+        rows_out: samples kept.
+        non_finite_rows: samples with a NaN or infinite feature.
+        non_finite_action: `"dropped"` or `"imputed"` (with training-split medians).
+        duplicate_rows: samples dropped as exact copies (features and label) of an earlier one.
+        bad_label_rows: samples dropped for a missing or unknown label.
+        unreadable_files: image files skipped because they do not decode.
+        constant_features: names (or indices) of feature columns with a single value.
+        examples: the first few offending rows (0-based) or files, by kind of problem.
     """
 
     rows_in: int
     rows_out: int
-    non_finite_rows: int
-    duplicate_rows: int
-    non_finite_examples: list[int]
-    duplicate_examples: list[int]
+    non_finite_rows: int = 0
+    non_finite_action: str = "dropped"
+    duplicate_rows: int = 0
+    bad_label_rows: int = 0
+    unreadable_files: int = 0
+    constant_features: list[str] = field(default_factory=list)
+    examples: dict[str, list] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Returns the report as a plain dict (for the manifest)."""
-        return asdict(self)
+        return {**asdict(self), "summary": self.summary()}
 
     def summary(self) -> str:
         """Returns a one-line human summary."""
-        return (
-            f"{self.rows_in} rows, dropped {self.non_finite_rows} non-finite and "
-            f"{self.duplicate_rows} duplicate, kept {self.rows_out}"
-        )
+        parts = [f"{self.rows_in} rows"]
+        if self.unreadable_files:
+            parts.append(f"skipped {self.unreadable_files} unreadable files")
+        parts.append(f"{self.non_finite_action} {self.non_finite_rows} non-finite")
+        parts.append(f"dropped {self.duplicate_rows} duplicate")
+        parts.append(f"dropped {self.bad_label_rows} with a missing or unknown label")
+        if self.constant_features:
+            parts.append(f"{len(self.constant_features)} constant feature(s)")
+        return ", ".join(parts) + f"; kept {self.rows_out}"
 
 
-def clean(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, CleaningReport]:
-    """Drops rows with non-finite features, then exact duplicate rows (first copy kept).
+def clean(loaded, y: np.ndarray, bad_labels: np.ndarray, config: CleanConfig):
+    """Decides which samples to keep.
+
+    Order: samples with a bad label, then non-finite samples (unless imputed), then exact
+    duplicates of an earlier kept sample (same features and label).
 
     Args:
-        x: features, shape `(samples, features)`.
-        y: labels, shape `(samples,)`.
+        loaded: the `LoadedData`.
+        y: encoded labels (see `encode_labels`).
+        bad_labels: mask of samples whose label is missing or unknown.
+        config: the cleaning config.
 
     Returns:
-        `(x, y, report)`: the kept rows, in their original order, and what was dropped.
+        `(keep, report)`: the kept sample indices (sorted) and what was done.
+
+    Raises:
+        DataError: with `strict: true` and a missing or unknown label (naming rows and
+            labels), or when nothing is left.
     """
-    rows = np.arange(len(x))
-    finite = np.isfinite(x).all(axis=1)
-    non_finite = rows[~finite]
-    rows = rows[finite]
+    samples = loaded.samples
+    rows = np.arange(loaded.size)
+    examples: dict[str, list] = {}
+    unreadable = loaded.notes.get("unreadable_files", [])
+    if unreadable:
+        examples["unreadable_files"] = unreadable[:EXAMPLES_KEPT]
 
-    table = np.concatenate([x[rows], y[rows, None].astype(x.dtype)], axis=1)
-    _, first = np.unique(table, axis=0, return_index=True)
-    keep = np.zeros(len(rows), dtype=bool)
-    keep[first] = True
-    duplicates = rows[~keep]
-    rows = rows[keep]
+    bad = rows[bad_labels]
+    if len(bad) and config.strict:
+        shown = ", ".join(f"row {i}: {loaded.labels[i]!r}" for i in bad[:EXAMPLES_KEPT])
+        raise DataError(
+            f"{len(bad)} sample(s) have a missing or unknown label ({shown}); "
+            "`data.clean.strict` is true. Fix the labels, list them in `data.classes`, or "
+            "set `data.clean.strict: false` to drop those rows."
+        )
+    _note(examples, "bad_label_rows", bad, loaded)
+    keep = ~bad_labels
 
+    non_finite = ~samples.finite_rows()
+    _note(examples, "non_finite_rows", rows[non_finite & keep], loaded)
+    non_finite_count = int(np.sum(non_finite & keep))
+    if config.non_finite == "drop":
+        keep &= ~non_finite
+
+    duplicates = np.zeros(loaded.size, dtype=bool)
+    if config.duplicates == "drop":
+        duplicates = _later_copies(samples.row_keys(), y, keep)
+        keep &= ~duplicates
+    _note(examples, "duplicate_rows", rows[duplicates], loaded)
+
+    kept = rows[keep]
+    if len(kept) == 0:
+        raise DataError(f"No usable samples are left after cleaning {loaded.name}.")
     report = CleaningReport(
-        rows_in=len(x),
-        rows_out=len(rows),
-        non_finite_rows=len(non_finite),
-        duplicate_rows=len(duplicates),
-        non_finite_examples=non_finite[:EXAMPLES_KEPT].tolist(),
-        duplicate_examples=duplicates[:EXAMPLES_KEPT].tolist(),
+        rows_in=loaded.size,
+        rows_out=len(kept),
+        non_finite_rows=non_finite_count,
+        non_finite_action="dropped" if config.non_finite == "drop" else "imputed",
+        duplicate_rows=int(duplicates.sum()),
+        bad_label_rows=len(bad),
+        unreadable_files=len(unreadable),
+        constant_features=_constant_features(samples, kept),
+        examples=examples,
     )
-    return x[rows], y[rows], report
+    return kept, report
+
+
+def _later_copies(keys: np.ndarray, y: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Marks every candidate that repeats an earlier candidate's features and label."""
+    rows = np.flatnonzero(candidates)
+    pairs = np.stack([keys[rows], np.asarray(y[rows], dtype=np.float64).view(np.int64)], axis=1)
+    _, first = np.unique(pairs, axis=0, return_index=True)
+    later = np.ones(len(rows), dtype=bool)
+    later[first] = False
+    out = np.zeros(len(keys), dtype=bool)
+    out[rows[later]] = True
+    return out
+
+
+def _constant_features(samples, kept: np.ndarray) -> list[str]:
+    x = getattr(samples, "x", None)
+    if x is None or samples.is_image or len(kept) < 2:
+        return []
+    values = x[kept].reshape(len(kept), -1)
+    with np.errstate(invalid="ignore"):
+        constant = np.nanmax(values, axis=0) == np.nanmin(values, axis=0)
+    names = samples.feature_names or tuple(str(i) for i in range(values.shape[1]))
+    return [names[i] for i in np.flatnonzero(constant)]
+
+
+def _note(examples: dict, kind: str, rows: np.ndarray, loaded) -> None:
+    if len(rows) == 0:
+        return
+    paths = getattr(loaded.samples, "paths", None)
+    shown = rows[:EXAMPLES_KEPT]
+    examples[kind] = [str(paths[i]) for i in shown] if paths is not None else shown.tolist()

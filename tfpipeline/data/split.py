@@ -1,4 +1,4 @@
-"""Stratified, seeded train / validation / test splits (scikit-learn)."""
+"""Seeded train / validation / test splits: stratified for classification (scikit-learn)."""
 
 from __future__ import annotations
 
@@ -12,71 +12,145 @@ from tfpipeline.errors import DataError
 
 
 @dataclass(frozen=True)
-class Splits:
-    """The three splits. `x_val`/`y_val` are empty when the validation fraction is 0."""
+class SplitData:
+    """One split: which samples of a source it holds, and their encoded labels.
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    Attributes:
+        samples: the source's samples (`ArraySamples`, `ImageFiles` or `RecordFiles`).
+        indices: the sample indices, sorted.
+        y: the encoded label of each of those samples, in the same order.
+    """
+
+    samples: object
+    indices: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def dataset(self, shuffle_seed: int | None = None):
+        """Returns an unbatched tf.data pipeline of `(features, label)` pairs.
+
+        Args:
+            shuffle_seed: for sources that shuffle cheaply before decoding (image files),
+                reshuffle every epoch with this seed. Defaults to `None` (sample order).
+        """
+        from tfpipeline._keras import tf
+
+        position = np.zeros(int(self.indices.max()) + 1 if len(self) else 1, dtype=np.int64)
+        position[self.indices] = np.arange(len(self))
+        labels, where = tf.constant(self.y), tf.constant(position)
+        return self.samples.stream(self.indices, shuffle_seed).map(
+            lambda i, x: (x, tf.gather(labels, tf.gather(where, i))),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+
+    def arrays(self, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Returns `(x, y)` of the split (its first `limit` samples) as NumPy arrays."""
+        count = len(self) if limit is None else min(limit, len(self))
+        x = getattr(self.samples, "x", None)
+        if x is not None:
+            return x[self.indices[:count]], self.y[:count]
+        batches = [b for b, _ in self.dataset().take(count).batch(1024).as_numpy_iterator()]
+        shape = getattr(self.samples, "feature_shape", ())
+        features = np.concatenate(batches) if batches else np.zeros((0, *shape), np.float32)
+        return features, self.y[:count]
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The train, validation and test splits (validation may be empty)."""
+
+    train: SplitData
+    val: SplitData
+    test: SplitData
 
     def sizes(self) -> dict[str, int]:
         """Returns the number of samples in each split."""
-        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+    # In-memory views, for small data and for the API's convenience.
+    @property
+    def x_train(self) -> np.ndarray:
+        return self.train.arrays()[0]
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.train.y
+
+    @property
+    def x_val(self) -> np.ndarray:
+        return self.val.arrays()[0]
+
+    @property
+    def y_val(self) -> np.ndarray:
+        return self.val.y
+
+    @property
+    def x_test(self) -> np.ndarray:
+        return self.test.arrays()[0]
+
+    @property
+    def y_test(self) -> np.ndarray:
+        return self.test.y
 
 
-def split_data(
-    x: np.ndarray,
+def split_indices(
     y: np.ndarray,
     config: SplitConfig,
     seed: int,
+    stratify: bool = True,
     class_names: Sequence[str] | None = None,
-) -> Splits:
-    """Splits features and labels into stratified, disjoint train / val / test parts.
+    with_test: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Splits positions `0..len(y)-1` into disjoint train / val / test parts.
 
     Args:
-        x: features, shape `(samples, features)`.
-        y: class indices, shape `(samples,)`.
+        y: the labels (class indices when `stratify`).
         config: the fractions of each split.
         seed: the split's seed; the same seed gives the same splits.
-        class_names: the label of each class index, for error messages. Defaults to `None`
-            (the index is shown).
+        stratify: keep each class's share in every split. Defaults to `True`.
+        class_names: the label of each class index, for error messages. Defaults to `None`.
+        with_test: cut a test split; `False` when the test set comes from elsewhere, and
+            train and val share the data in the ratio of their fractions. Defaults to `True`.
 
     Returns:
-        The three splits.
+        `(train, val, test)` sorted position arrays (`test` empty without `with_test`).
 
     Raises:
-        DataError: if there is no data, or a class has too few samples to appear in every split.
+        DataError: if there is no data, or a class is too small to be in every split.
     """
     from sklearn.model_selection import train_test_split
 
+    positions = np.arange(len(y))
     if len(y) == 0:
         raise DataError("The data set is empty after cleaning; there is nothing to split.")
-    _check_class_counts(y, config, class_names)
-    x_rest, x_test, y_rest, y_test = train_test_split(
-        x, y, test_size=config.test, stratify=y, random_state=seed
-    )
+    fractions = {"train": config.train, "val": config.val, "test": config.test if with_test else 0}
+    if stratify:
+        _check_class_counts(y, fractions, class_names)
+    empty = positions[:0]
+    rest, test = positions, empty
+    if with_test:
+        rest, test = train_test_split(
+            positions, test_size=config.test, stratify=y if stratify else None, random_state=seed
+        )
     if config.val == 0:
-        empty_x, empty_y = x[:0], y[:0]
-        return Splits(x_rest, y_rest, empty_x, empty_y, x_test, y_test)
-    x_train, x_val, y_train, y_val = train_test_split(
-        x_rest,
-        y_rest,
+        return np.sort(rest), empty, np.sort(test)
+    train, val = train_test_split(
+        rest,
         test_size=config.val / (config.train + config.val),
-        stratify=y_rest,
+        stratify=y[rest] if stratify else None,
         random_state=seed,
     )
-    return Splits(x_train, y_train, x_val, y_val, x_test, y_test)
+    return np.sort(train), np.sort(val), np.sort(test)
 
 
 def _check_class_counts(
-    y: np.ndarray, config: SplitConfig, class_names: Sequence[str] | None
+    y: np.ndarray, fractions: dict[str, float], class_names: Sequence[str] | None
 ) -> None:
     classes, counts = np.unique(y, return_counts=True)
-    parts = [f for f in (config.train, config.val, config.test) if f > 0]
-    needed = len(parts)
+    needed = sum(1 for f in fractions.values() if f > 0)
     smallest = int(np.argmin(counts))
     if counts[smallest] < needed:
         index = int(classes[smallest])
@@ -86,10 +160,11 @@ def _check_class_counts(
             f"into {needed} parts needs at least {needed} per class. Add samples of that class, "
             "remove it, or use fewer splits."
         )
-    for name, fraction in (("test", config.test), ("val", config.val)):
+    for name in ("test", "val"):
+        fraction = fractions[name] / sum(fractions.values())
         if fraction > 0 and round(fraction * len(y)) < len(classes):
             raise DataError(
-                f"The {name} split ({fraction:g} of {len(y)} samples) is smaller than the "
+                f"The {name} split ({fractions[name]:g} of {len(y)} samples) is smaller than the "
                 f"number of classes ({len(classes)}), so it cannot hold every class. "
                 f"Raise `data.split.{name}` or add data."
             )

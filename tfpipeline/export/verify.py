@@ -8,6 +8,7 @@ import numpy as np
 
 from tfpipeline.config import VerifyConfig
 from tfpipeline.inference import load_predictor
+from tfpipeline.training import score
 
 FLOAT_VARIANTS = ("float32",)
 
@@ -19,32 +20,45 @@ def measure_artifact(
     reference: np.ndarray,
     latency_runs: int = 200,
     latency_warmup: int = 20,
+    task: str = "classification",
 ) -> dict[str, float]:
     """Runs an artifact on `x` in its runtime and compares it with the reference outputs.
 
     Args:
         path: the artifact (`.tflite`, `.onnx` or SavedModel folder).
         x: raw test inputs.
-        y: test labels.
+        y: test labels (class indices, or float targets for regression).
         reference: the Keras model's outputs on `x`.
         latency_runs: timed single-sample calls. Defaults to `200`.
         latency_warmup: untimed calls before them. Defaults to `20`.
+        task: `"classification"` or `"regression"`. Defaults to `"classification"`.
 
     Returns:
-        `test_accuracy`, `top1_agreement`, `max_abs_diff`, `latency_ms_p50` and
-        `latency_ms_p95`.
+        Classification: `test_accuracy`, `top1_agreement`, `max_abs_diff`. Regression:
+        `test_mae`, `keras_test_mae`, `max_abs_diff`, `max_rel_diff` (the difference over
+        the largest reference output, at least 1). Both: `latency_ms_p50`, `latency_ms_p95`.
     """
     predictor = load_predictor(path)
-    outputs = predictor.predict(x)
-    predicted = np.argmax(outputs, axis=1)
+    outputs = predictor.predict(x).reshape(reference.shape)
     timings = _single_sample_latency_ms(predictor, x, latency_runs, latency_warmup)
-    return {
-        "test_accuracy": float(np.mean(predicted == y)),
-        "top1_agreement": float(np.mean(predicted == np.argmax(reference, axis=1))),
-        "max_abs_diff": float(np.max(np.abs(outputs - reference))),
-        "latency_ms_p50": float(np.percentile(timings, 50)),
-        "latency_ms_p95": float(np.percentile(timings, 95)),
-    }
+    max_abs_diff = float(np.max(np.abs(outputs - reference)))
+    if task == "classification":
+        predicted = np.argmax(outputs, axis=1)
+        figures = {
+            "test_accuracy": float(np.mean(predicted == y)),
+            "top1_agreement": float(np.mean(predicted == np.argmax(reference, axis=1))),
+            "max_abs_diff": max_abs_diff,
+        }
+    else:
+        figures = {
+            "test_mae": score(outputs, y, task)["mae"],
+            "keras_test_mae": score(reference, y, task)["mae"],
+            "max_abs_diff": max_abs_diff,
+            "max_rel_diff": max_abs_diff / max(1.0, float(np.max(np.abs(reference)))),
+        }
+    figures["latency_ms_p50"] = float(np.percentile(timings, 50))
+    figures["latency_ms_p95"] = float(np.percentile(timings, 95))
+    return figures
 
 
 def _single_sample_latency_ms(predictor, x: np.ndarray, runs: int, warmup: int) -> np.ndarray:
@@ -64,14 +78,27 @@ def check_artifact(
 ) -> list[str]:
     """Returns one line per threshold the artifact's figures miss (empty when it passes).
 
-    Float variants must match the Keras model (`float_max_abs_diff`, `float_min_agreement`);
-    quantized ones must agree with it (`int8_min_agreement`); all must reach `min_accuracy`.
+    Classification: float variants must match the Keras model (`float_max_abs_diff`,
+    `float_min_agreement`), quantized ones agree with it (`int8_min_agreement`), all reach
+    `min_accuracy`. Regression: float variants within `float_max_abs_diff` relative to the
+    largest output, quantized ones within `int8_max_mae_increase` of the Keras model's MAE.
     """
     failures = []
 
     def fail(figure: str, rule: str) -> None:
         failures.append(f"{name}: {figure}={figures[figure]:.6g} {rule}")
 
+    if "test_mae" in figures:  # regression
+        if variant in FLOAT_VARIANTS:
+            if figures["max_rel_diff"] > config.float_max_abs_diff:
+                fail("max_rel_diff", f"> verify.float_max_abs_diff={config.float_max_abs_diff:g}")
+        elif figures["test_mae"] > figures["keras_test_mae"] * (1 + config.int8_max_mae_increase):
+            fail(
+                "test_mae",
+                f"> keras_test_mae={figures['keras_test_mae']:.6g} * (1 + "
+                f"verify.int8_max_mae_increase={config.int8_max_mae_increase:g})",
+            )
+        return failures
     if variant in FLOAT_VARIANTS:
         if figures["max_abs_diff"] > config.float_max_abs_diff:
             fail("max_abs_diff", f"> verify.float_max_abs_diff={config.float_max_abs_diff:g}")

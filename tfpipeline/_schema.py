@@ -1,0 +1,210 @@
+"""Declarative config checking: each dataclass field carries its rule in its metadata.
+
+`build` turns nested dicts into frozen dataclasses, refusing unknown keys (with a close-match
+suggestion), wrong types, non-finite numbers and out-of-range values, each with a message that
+names the dotted key, the rule and the value received.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import field
+from typing import Any
+
+import yaml
+
+from tfpipeline.errors import ConfigError
+
+
+def rule(
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    choices: Sequence[str | int] | None = None,
+) -> dict[str, Any]:
+    """Returns a field's rule: a range (`low`/`high`, open or closed) and/or accepted values."""
+    return {
+        "low": low,
+        "high": high,
+        "low_open": low_open,
+        "high_open": high_open,
+        "choices": tuple(choices) if choices else None,
+    }
+
+
+def setting(default: Any, **rules: Any) -> Any:
+    """Declares a config field with its default and its rule (the arguments of `rule`)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=rule(**rules))
+    return field(default=default, metadata=rule(**rules))
+
+
+# PyYAML follows YAML 1.1, where `1e-4` is a string; accept the exponent forms people write.
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str, source: str = "<string>") -> Any:
+    """Parses YAML text, accepting `1e-4`-style floats.
+
+    Args:
+        text: the YAML text.
+        source: where the text came from, for the error message.
+
+    Returns:
+        The parsed value.
+
+    Raises:
+        ConfigError: if the text is not valid YAML.
+    """
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML: {exc}") from None
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def unknown_key_message(path: str, name: str, hints: Mapping[str, Any]) -> str:
+    parent = path.rpartition(".")[0]
+    close = difflib.get_close_matches(name, list(hints), n=1, cutoff=0.6)
+    hint = f" Did you mean `{(parent + '.' if parent else '') + close[0]}`?" if close else ""
+    where = f"under `{parent}`" if parent else "at the top level"
+    return f"Unknown config key `{path}`.{hint} Accepted keys {where}: {', '.join(hints)}."
+
+
+def build(cls: type, raw: Any, prefix: str) -> Any:
+    """Builds dataclass `cls` from the mapping `raw`, checking every key against its rule.
+
+    Args:
+        cls: a dataclass whose fields carry `rule` metadata (see `setting`).
+        raw: the mapping read from YAML or given by the user.
+        prefix: the dotted path of `raw` in the whole config, for messages (`"train."`).
+
+    Raises:
+        ConfigError: naming the dotted key, the rule and the value received.
+    """
+    if not isinstance(raw, Mapping):
+        name = prefix.rstrip(".") or "the config"
+        raise ConfigError(f"Config key `{name}` must be a mapping. Received: {raw!r}")
+    hints = field_types(cls)
+    for key in raw:
+        if key not in hints:
+            raise ConfigError(unknown_key_message(prefix + str(key), str(key), hints))
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in raw:
+            continue
+        path = prefix + f.name
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            values[f.name] = build(kind, raw[f.name], path + ".")
+        else:
+            values[f.name] = _check_value(path, raw[f.name], kind, f.metadata)
+    return cls(**values)
+
+
+def _check_value(path: str, value: Any, kind: Any, rule: Mapping[str, Any]) -> Any:
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:
+        if value is None:
+            return None
+        kind = next(a for a in args if a is not type(None))
+    if typing.get_origin(kind) is list:
+        if not isinstance(value, list):
+            raise ConfigError(_type_message(path, value, f"a list of {_type_name(kind)}"))
+        (item_kind,) = typing.get_args(kind)
+        if dataclasses.is_dataclass(item_kind):
+            return [build(item_kind, v, f"{path}[{i}].") for i, v in enumerate(value)]
+        return [_check_value(f"{path}[{i}]", v, item_kind, rule) for i, v in enumerate(value)]
+    value = _check_type(path, value, kind)
+    _check_rule(path, value, rule)
+    return value
+
+
+def _type_name(kind: Any) -> str:
+    if typing.get_origin(kind) is list:
+        (item,) = typing.get_args(kind)
+        return _type_name(item) + "s"
+    if dataclasses.is_dataclass(kind):
+        return "mapping"
+    return {bool: "boolean", int: "integer", float: "number", str: "string"}[kind]
+
+
+def _type_message(path: str, value: Any, expected: str) -> str:
+    return f"Config key `{path}` must be {expected}. Received: {path}={value!r}"
+
+
+def _check_type(path: str, value: Any, kind: type) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(_type_message(path, value, "true or false"))
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(_type_message(path, value, "an integer"))
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(_type_message(path, value, "a number"))
+        if not math.isfinite(value):
+            raise ConfigError(_type_message(path, value, "a finite number"))
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(_type_message(path, value, "a string"))
+        return value
+    raise TypeError(f"unsupported config field type {kind!r} at {path}")
+
+
+def _check_rule(path: str, value: Any, rule: Mapping[str, Any]) -> None:
+    choices = rule.get("choices")
+    if choices and value not in choices:
+        names = [str(c) for c in choices]
+        close = difflib.get_close_matches(str(value), names, n=1) if isinstance(value, str) else []
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"Config key `{path}` must be one of {', '.join(names)}.{hint} "
+            f"Received: {path}={value!r}"
+        )
+    low, high = rule.get("low"), rule.get("high")
+    too_low = low is not None and (value <= low if rule["low_open"] else value < low)
+    too_high = high is not None and (value >= high if rule["high_open"] else value > high)
+    if too_low or too_high:
+        raise ConfigError(
+            f"Config key `{path}` must be {_range_text(rule)}. Received: {path}={value!r}"
+        )
+
+
+def _range_text(rule: Mapping[str, Any]) -> str:
+    parts = []
+    if rule["low"] is not None:
+        parts.append(f"{'>' if rule['low_open'] else '>='} {rule['low']}")
+    if rule["high"] is not None:
+        parts.append(f"{'<' if rule['high_open'] else '<='} {rule['high']}")
+    return " and ".join(parts)

@@ -1,0 +1,145 @@
+"""Image folders: one sub-folder per class, decoded and resized by TensorFlow inside tf.data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tfpipeline.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+def decode_image(contents, image_size: tuple[int, int], channels: int):
+    """Decodes PNG/JPEG/BMP/GIF bytes to a float32 `(height, width, channels)` image in [0, 255].
+
+    Any channel count is converted: grayscale to RGB, RGB to grayscale, alpha dropped; a GIF
+    gives its first frame.
+    """
+    from tfpipeline._keras import tf
+
+    image = tf.io.decode_image(contents, channels=0, expand_animations=False)
+    keep = tf.where(tf.shape(image)[-1] >= 3, 3, 1)  # drop alpha
+    image = image[..., :keep]
+    have = tf.shape(image)[-1]
+    if channels == 3:
+        image = tf.cond(have == 1, lambda: tf.image.grayscale_to_rgb(image), lambda: image)
+    else:
+        image = tf.cond(have == 3, lambda: tf.image.rgb_to_grayscale(image), lambda: image)
+    image = tf.ensure_shape(image, [None, None, channels])
+    image = tf.image.resize(tf.cast(image, tf.float32), image_size)
+    return tf.clip_by_value(image, 0.0, 255.0)
+
+
+@dataclass(frozen=True)
+class ImageFiles:
+    """Image files, decoded on demand in parallel inside tf.data.
+
+    Attributes:
+        paths: one file path per sample.
+        hashes: a hash of each file's bytes (for duplicate detection).
+        image_size: `(height, width)` after resizing.
+        channels: 1 or 3.
+    """
+
+    paths: np.ndarray
+    hashes: np.ndarray
+    image_size: tuple[int, int]
+    channels: int
+    is_image = True
+    value_range = 255.0
+    index_shuffle = True  # shuffling the file list before decoding is cheap
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        return (*self.image_size, self.channels)
+
+    def stream(self, indices: np.ndarray, shuffle_seed: int | None = None):
+        """Returns a tf.data pipeline of `(index, image)` for `indices`.
+
+        With `shuffle_seed`, the file list is reshuffled every epoch before decoding.
+        """
+        from tfpipeline._keras import tf
+
+        indices = np.asarray(indices, dtype=np.int64)
+        dataset = tf.data.Dataset.from_tensor_slices((indices, self.paths[indices]))
+        if shuffle_seed is not None:
+            dataset = dataset.shuffle(len(indices), seed=shuffle_seed)
+        size, channels = self.image_size, self.channels
+        return dataset.map(
+            lambda i, path: (i, decode_image(tf.io.read_file(path), size, channels)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+
+    def row_keys(self) -> np.ndarray:
+        return self.hashes
+
+    def finite_rows(self) -> np.ndarray:
+        return np.ones(len(self.paths), dtype=bool)
+
+
+def load_image_dir(path: str, image_size: list[int], channels: int):
+    """Lists an image folder (`root/<class>/<file>`) and checks that every image decodes.
+
+    Files that do not decode (corrupt, empty, not an image) are skipped and named in the
+    `unreadable_files` note; files with other suffixes are ignored.
+
+    Raises:
+        DataError: for a missing folder, or fewer than two class folders with images.
+    """
+    from tfpipeline.data.sources import LoadedData
+
+    root = Path(path)
+    if not root.is_dir():
+        kind = "is a file, not a folder" if root.exists() else "not found"
+        raise DataError(f"Image folder {kind}: {root}")
+    files, labels = [], []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for file in sorted(folder.rglob("*")):
+            if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
+                files.append(str(file))
+                labels.append(folder.name)
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise DataError(
+            f"Image folder {root} needs at least two class sub-folders holding images "
+            f"(root/<class>/<image>); found {len(classes)}: {', '.join(classes) or 'none'}. "
+            f"Accepted image suffixes: {', '.join(IMAGE_SUFFIXES)}."
+        )
+    size = (int(image_size[0]), int(image_size[1]))
+    readable, hashes = _scan(np.array(files), size, channels)
+    unreadable = [f for f, ok in zip(files, readable, strict=True) if not ok]
+    keep = np.flatnonzero(readable)
+    samples = ImageFiles(np.array(files)[keep], hashes[keep], size, channels)
+    return LoadedData(
+        root.name,
+        samples,
+        np.array(labels, dtype=object)[keep],
+        notes={"unreadable_files": unreadable},
+    )
+
+
+def _scan(paths: np.ndarray, image_size: tuple[int, int], channels: int):
+    """Decodes every file once, in parallel; returns (readable mask, content hashes)."""
+    from tfpipeline._keras import tf
+
+    def check(i, path):
+        contents = tf.io.read_file(path)
+        image = decode_image(contents, image_size, channels)
+        return i, tf.strings.to_hash_bucket_fast(contents, 2**62), tf.reduce_sum(image) * 0
+
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), paths))
+        .map(check, num_parallel_calls=tf.data.AUTOTUNE)
+        .ignore_errors()
+        .batch(256)
+    )
+    readable = np.zeros(len(paths), dtype=bool)
+    hashes = np.zeros(len(paths), dtype=np.int64)
+    for index, digest, _ in dataset.as_numpy_iterator():
+        readable[index] = True
+        hashes[index] = digest
+    return readable, hashes

@@ -1,0 +1,226 @@
+"""The data stage as one call: load -> encode labels -> clean -> split -> feed."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tfpipeline.config import DataConfig
+from tfpipeline.data.augment import make_augmenter
+from tfpipeline.data.clean import CleaningReport, clean
+from tfpipeline.data.labels import encode_labels
+from tfpipeline.data.sources import ArraySamples, LoadedData, load_data
+from tfpipeline.data.split import SplitData, Splits, split_indices
+from tfpipeline.data.stats import FeatureStats, feature_statistics
+from tfpipeline.errors import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Clean, split data ready to feed a model, and what was learned about it.
+
+    Attributes:
+        name: the data set's name.
+        task: `"classification"` or `"regression"`.
+        class_names: the label of each class index (empty for regression).
+        splits: the train / val / test splits.
+        cleaning: what cleaning did (to the separate test set too, under `"test"`).
+        feature_shape: the shape of one sample's features.
+        is_image: whether samples are images.
+        value_range: the largest raw pixel value of image data (255, or 16 for digits).
+        normalization: `"standardize"`, `"scale"` or `"none"` (resolved from `auto`).
+        stats: per-feature (or per-channel) statistics of the training split.
+        class_weight: per-class loss weights (`balanced`), or `None`.
+        augment: the training-only augmentation function, or `None`.
+        cache: `"memory"`, `"none"` or a cache file path prefix.
+        shuffle_buffer: shuffle buffer for file sources.
+        seed: the data seed (split, shuffling and augmentation).
+    """
+
+    name: str
+    task: str
+    class_names: tuple[str, ...]
+    splits: Splits
+    cleaning: dict[str, Any]
+    feature_shape: tuple[int, ...]
+    is_image: bool
+    value_range: float | None
+    normalization: str
+    stats: FeatureStats
+    class_weight: dict[int, float] | None
+    augment: Callable | None
+    cache: str
+    shuffle_buffer: int
+    seed: int
+
+    @property
+    def num_outputs(self) -> int:
+        """Width of the model's output: the number of classes, or 1 for regression."""
+        return len(self.class_names) if self.task == "classification" else 1
+
+    def dataset(self, split: str, batch_size: int, training: bool = False):
+        """Returns the batched tf.data chain of one split (`"train"`, `"val"` or `"test"`)."""
+        from tfpipeline.data.tfdata import make_dataset
+
+        cache = self.cache if self.cache in ("memory", "none") else f"{self.cache}.{split}"
+        return make_dataset(
+            getattr(self.splits, split),
+            batch_size,
+            training=training,
+            seed=self.seed,
+            augment=self.augment if training else None,
+            cache=cache,
+            shuffle_buffer=self.shuffle_buffer,
+        )
+
+
+def prepare_data(config: DataConfig, x: Any = None, y: Any = None) -> PreparedData:
+    """Loads, cleans and splits the configured data; fits statistics on the training split.
+
+    Args:
+        config: the data section of the config.
+        x: features for `source: arrays`. Defaults to `None`.
+        y: labels for `source: arrays`. Defaults to `None`.
+
+    Returns:
+        The prepared data.
+
+    Raises:
+        ConfigError: for settings that do not fit the data.
+        DataError: for data that cannot be used (named: file, column, class or row).
+    """
+    loaded = load_data(config, x, y)
+    labels, class_names, bad = encode_labels(loaded.labels, config.task, config.classes)
+    keep, report = clean(loaded, labels, bad, config.clean)
+    classification = config.task == "classification"
+    if classification:
+        _check_classes(labels[keep], class_names, loaded.name)
+    positions = split_indices(
+        labels[keep],
+        config.split,
+        config.seed,
+        stratify=classification,
+        class_names=class_names,
+        with_test=loaded.test is None,
+    )
+    train_rows, val_rows, test_rows = (keep[p] for p in positions)
+    cleaning = report.to_dict()
+    test_source, test_labels = loaded, labels
+    if loaded.test is not None:
+        test_labels, _, test_bad = encode_labels(loaded.test.labels, config.task, class_names)
+        test_rows, test_report = clean(loaded.test, test_labels, test_bad, config.clean)
+        cleaning["test"] = test_report.to_dict()
+        test_source = loaded.test
+    if config.clean.non_finite == "impute_median":
+        loaded, test_source, cleaning = _impute(loaded, test_source, train_rows, cleaning)
+    splits = Splits(
+        SplitData(loaded.samples, train_rows, labels[train_rows]),
+        SplitData(loaded.samples, val_rows, labels[val_rows]),
+        SplitData(test_source.samples, test_rows, test_labels[test_rows]),
+    )
+    if len(splits.test) == 0:
+        raise DataError(f"The test split of {loaded.name} is empty after cleaning.")
+    samples = loaded.samples
+    normalization = _normalization(config.normalization, samples.is_image)
+    stats = feature_statistics(splits.train, per_channel=samples.is_image)
+    _warn_constant(report, config)
+    return PreparedData(
+        name=loaded.name,
+        task=config.task,
+        class_names=class_names if classification else (),
+        splits=splits,
+        cleaning=cleaning,
+        feature_shape=tuple(samples.feature_shape),
+        is_image=samples.is_image,
+        value_range=samples.value_range,
+        normalization=normalization,
+        stats=stats,
+        class_weight=_class_weight(splits.train.y, len(class_names))
+        if config.class_weight
+        else None,
+        augment=make_augmenter(
+            config.augment, samples.is_image, samples.value_range, np.sqrt(stats.variance)
+        ),
+        cache=_cache(config.cache, samples),
+        shuffle_buffer=config.shuffle_buffer,
+        seed=config.seed,
+    )
+
+
+def _check_classes(y: np.ndarray, class_names: tuple[str, ...], name: str) -> None:
+    present = np.unique(y)
+    if len(present) < 2:
+        only = class_names[int(present[0])] if len(present) else "none"
+        raise DataError(
+            f"{name} has a single class after cleaning ({only!r}); classification needs at "
+            "least two. Check `data.label_column` / the class folders, or use "
+            "`data.task: regression` for numeric targets."
+        )
+
+
+def _normalization(kind: str, is_image: bool) -> str:
+    if kind == "auto":
+        return "scale" if is_image else "standardize"
+    return kind
+
+
+def _cache(kind: str, samples) -> str:
+    if kind == "auto":
+        return "memory" if isinstance(samples, ArraySamples) else "none"
+    return kind
+
+
+def _class_weight(y_train: np.ndarray, num_classes: int) -> dict[int, float]:
+    counts = np.bincount(y_train, minlength=num_classes)
+    present = counts > 0
+    weights = np.zeros(num_classes)
+    weights[present] = len(y_train) / (present.sum() * counts[present])
+    return {i: float(w) for i, w in enumerate(weights)}
+
+
+def _impute(loaded: LoadedData, test: LoadedData, train_rows: np.ndarray, cleaning: dict):
+    """Replaces non-finite feature values with the training split's medians."""
+    if not isinstance(loaded.samples, ArraySamples):
+        raise ConfigError(
+            "`data.clean.non_finite: impute_median` needs in-memory data (builtin, arrays, "
+            "csv); use `drop` for image folders and TFRecord files."
+        )
+    train = loaded.samples.x[train_rows].reshape(len(train_rows), -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        medians = np.nanmedian(np.where(np.isfinite(train), train, np.nan), axis=0)
+    if not np.all(np.isfinite(medians)):
+        names = loaded.samples.feature_names
+        column = int(np.flatnonzero(~np.isfinite(medians))[0])
+        raise DataError(
+            f"Feature {names[column] if names else column!r} has no finite value in the "
+            "training split, so there is no median to impute it with. Drop the column."
+        )
+
+    def filled(data: LoadedData) -> LoadedData:
+        x = data.samples.x.reshape(data.size, -1).copy()
+        missing = ~np.isfinite(x)
+        x[missing] = np.broadcast_to(medians, x.shape)[missing]
+        samples = dataclasses.replace(data.samples, x=x.reshape(data.samples.x.shape))
+        return dataclasses.replace(data, samples=samples)
+
+    imputed = filled(loaded)
+    return imputed, imputed if test is loaded else filled(test), cleaning
+
+
+def _warn_constant(report: CleaningReport, config: DataConfig) -> None:
+    if report.constant_features and config.clean.constant_features == "warn":
+        names = ", ".join(report.constant_features[:10])
+        more = "" if len(report.constant_features) <= 10 else ", ..."
+        warnings.warn(
+            f"{len(report.constant_features)} feature column(s) hold a single value and carry "
+            f"no information: {names}{more}. (Silence with `data.clean.constant_features: "
+            "ignore`.)",
+            UserWarning,
+            stacklevel=3,
+        )

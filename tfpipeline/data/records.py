@@ -1,0 +1,194 @@
+"""TFRecord files of `tf.train.Example`s, parsed with a feature spec from the config."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tfpipeline.config import DataConfig, RecordFeature
+from tfpipeline.data.images import decode_image
+from tfpipeline.data.sources import expand_glob
+from tfpipeline.errors import ConfigError, DataError
+
+_KINDS = {"float32": "float_list", "int64": "int64_list", "image": "bytes_list"}
+
+
+@dataclass(frozen=True)
+class RecordFiles:
+    """TFRecord files read in parallel (deterministic interleave) and parsed inside tf.data.
+
+    Sample `i` is the `i`-th record of the interleaved read, the same on every pass.
+    """
+
+    files: tuple[str, ...]
+    features: tuple[RecordFeature, ...]
+    label_key: str
+    label_kind: str
+    image_size: tuple[int, int]
+    channels: int
+    hashes: np.ndarray
+    finite: np.ndarray
+    index_shuffle = False  # records stream in file order; shuffling needs a buffer
+
+    @property
+    def is_image(self) -> bool:
+        return self.features[0].dtype == "image"
+
+    @property
+    def value_range(self) -> float | None:
+        return 255.0 if self.is_image else None
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        if self.is_image:
+            return (*self.image_size, self.channels)
+        return (sum(int(np.prod(f.shape)) for f in self.features),)
+
+    def _records(self):
+        from tfpipeline._keras import tf
+
+        files = tf.data.Dataset.from_tensor_slices(list(self.files))
+        return files.interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(len(self.files), 16),
+            block_length=1,
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        ).enumerate()
+
+    def _spec(self):
+        from tfpipeline._keras import tf
+
+        spec = {}
+        for feature in self.features:
+            if feature.dtype == "image":
+                spec[feature.name] = tf.io.FixedLenFeature([], tf.string)
+            else:
+                spec[feature.name] = tf.io.FixedLenFeature(feature.shape, feature.dtype)
+        return spec
+
+    def _features(self, parsed):
+        from tfpipeline._keras import tf
+
+        if self.is_image:
+            return decode_image(parsed[self.features[0].name], self.image_size, self.channels)
+        parts = [tf.reshape(tf.cast(parsed[f.name], tf.float32), [-1]) for f in self.features]
+        return tf.concat(parts, axis=0)
+
+    def stream(self, indices: np.ndarray, shuffle_seed: int | None = None):
+        """Returns a tf.data pipeline of `(index, features)` for `indices`, in file order."""
+        from tfpipeline._keras import tf
+
+        mask = np.zeros(len(self.hashes), dtype=bool)
+        mask[np.asarray(indices, dtype=np.int64)] = True
+        wanted = tf.constant(mask)
+        spec = self._spec()
+        return (
+            self._records()
+            .filter(lambda i, record: tf.gather(wanted, i))
+            .map(
+                lambda i, record: (i, self._features(tf.io.parse_single_example(record, spec))),
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
+            )
+        )
+
+    def row_keys(self) -> np.ndarray:
+        return self.hashes
+
+    def finite_rows(self) -> np.ndarray:
+        return self.finite
+
+
+def load_tfrecords(pattern: str, config: DataConfig):
+    """Reads the labels of every record once, checking the records against the feature spec.
+
+    Raises:
+        ConfigError: for a spec mixing an image with other features.
+        DataError: for no matching file, or records that do not match the spec (naming the
+            feature and what was found).
+    """
+    from tfpipeline.data.sources import LoadedData
+
+    files = tuple(expand_glob(pattern, "TFRecord files"))
+    features = tuple(config.features)
+    if any(f.dtype == "image" for f in features) and len(features) > 1:
+        raise ConfigError(
+            "`data.features` may hold one `image` feature or numeric features, not both. "
+            f"Received: {[f.name for f in features]}"
+        )
+    label_kind = _check_first_record(files[0], features, config.label_key)
+    records = RecordFiles(
+        files, features, config.label_key, label_kind, tuple(config.image_size),
+        config.channels, np.zeros(0, np.int64), np.zeros(0, bool),
+    )  # fmt: skip
+    labels, hashes, finite = _scan(records)
+    records = dataclasses.replace(records, hashes=hashes, finite=finite)
+    return LoadedData(Path(files[0]).stem, records, labels)
+
+
+def _check_first_record(file: str, features: tuple[RecordFeature, ...], label_key: str) -> str:
+    from tfpipeline._keras import tf
+
+    try:
+        first = next(iter(tf.data.TFRecordDataset(file).take(1)), None)
+    except tf.errors.OpError as exc:
+        raise DataError(f"{file} is not a readable TFRecord file: {exc.message}") from None
+    if first is None:
+        raise DataError(f"TFRecord file {file} holds no records.")
+    try:
+        example = tf.train.Example.FromString(first.numpy())
+    except Exception:  # protobuf's DecodeError
+        raise DataError(f"The records of {file} are not tf.train.Example protos.") from None
+    found = example.features.feature
+    for feature in (*features, RecordFeature(name=label_key, dtype="float32")):
+        if feature.name not in found:
+            raise DataError(
+                f"TFRecord {file}: feature {feature.name!r} is not in the records. "
+                f"Features found: {', '.join(sorted(found))}."
+            )
+    for feature in features:
+        kind = found[feature.name].WhichOneof("kind")
+        if kind != _KINDS[feature.dtype]:
+            raise DataError(
+                f"TFRecord {file}: feature {feature.name!r} is a {kind}, but the spec says "
+                f"dtype {feature.dtype} ({_KINDS[feature.dtype]})."
+            )
+    return found[label_key].WhichOneof("kind")
+
+
+def _scan(records: RecordFiles):
+    """One pass over every record: labels, content hashes, and whether features are finite."""
+    from tfpipeline._keras import tf
+
+    label_dtype = {"float_list": tf.float32, "int64_list": tf.int64, "bytes_list": tf.string}
+    spec = records._spec()
+    spec[records.label_key] = tf.io.FixedLenFeature([], label_dtype[records.label_kind])
+
+    def summarize(i, record):
+        parsed = tf.io.parse_single_example(record, spec)
+        finite = tf.constant(True)
+        if not records.is_image:
+            finite = tf.reduce_all(tf.math.is_finite(records._features(parsed)))
+        return parsed[records.label_key], tf.strings.to_hash_bucket_fast(record, 2**62), finite
+
+    labels, hashes, finite = [], [], []
+    dataset = records._records().map(summarize, num_parallel_calls=tf.data.AUTOTUNE).batch(4096)
+    try:
+        for label, digest, ok in dataset.as_numpy_iterator():
+            labels.append(label)
+            hashes.append(digest)
+            finite.append(ok)
+    except tf.errors.InvalidArgumentError as exc:
+        first_line = exc.message.splitlines()[0]
+        raise DataError(
+            f"TFRecord records in {', '.join(records.files)} do not match the feature spec "
+            f"`data.features`: {first_line}"
+        ) from None
+    labels = np.concatenate(labels)
+    if labels.dtype.kind in "SO":
+        labels = np.array([v.decode("utf-8") for v in labels], dtype=object)
+    return labels, np.concatenate(hashes), np.concatenate(finite)
