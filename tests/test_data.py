@@ -367,6 +367,19 @@ def test_a_fixed_test_set_from_a_second_file(tmp_path):
     assert data.splits.x_test[:, 0].min() >= 100
 
 
+def test_an_empty_test_split_is_refused(tmp_path):
+    write_records(tmp_path / "train.tfrecord", record_rows(0, 40))
+    write_records(tmp_path / "test.tfrecord", [([0, 0, 0], 0, "platypus")])
+    config = data_config(
+        source="tfrecord",
+        path=str(tmp_path / "train.tfrecord"),
+        test_path=str(tmp_path / "test.tfrecord"),
+        features=RECORD_SPEC,
+    )
+    with pytest.raises(DataError, match="test split of train is empty after cleaning"):
+        prepare_data(config)
+
+
 # --- splits ------------------------------------------------------------------------------
 
 
@@ -432,12 +445,28 @@ def test_dataset_shuffles_only_for_training_and_keeps_every_sample():
     assert [len(b[1]) for b in evaluation] == [16] * 6 + [4]
 
 
-def test_cache_on_disk(tmp_path):
-    x = np.arange(20, dtype=np.float32)[:, None]
-    dataset = make_dataset((x, x[:, 0]), 4, training=False, cache=str(tmp_path / "cache"))
-    first = [b[0].numpy() for b in dataset]
-    assert list(tmp_path.glob("cache*"))
-    np.testing.assert_array_equal(np.concatenate(first), x)
+def test_file_data_can_be_cached_on_disk(tmp_path):
+    root = write_images(tmp_path / "pets")
+    cache = tmp_path / "cache" / "pets"
+    cache.parent.mkdir()
+    config = data_config(source="image_dir", path=str(root), image_size=[8, 8], cache=str(cache))
+    data = prepare_data(config)
+    first = np.concatenate([b[0].numpy() for b in data.dataset("test", 4)])
+    assert sorted(p.name for p in cache.parent.iterdir())[0].startswith("pets.test")
+    again = np.concatenate([b[0].numpy() for b in data.dataset("test", 4)])
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(first, data.splits.test.arrays()[0])
+
+
+def test_file_data_is_cached_in_memory_when_small_and_streamed_when_not(tmp_path, monkeypatch):
+    from tfpipeline.data import prepare
+
+    root = write_images(tmp_path / "pets")
+    config = data_config(source="image_dir", path=str(root), image_size=[8, 8])
+    assert prepare_data(config).cache == "memory"
+    # 24 training images of 8 x 8 x 3 floats take 18 KiB: over a 16 KiB budget, they stream.
+    monkeypatch.setattr(prepare, "AUTO_CACHE_BYTES", 16 * 1024)
+    assert prepare_data(config).cache == "none"
 
 
 AUGMENT = {"flip": "horizontal", "rotation": 0.1, "zoom": 0.2, "brightness": 0.2, "contrast": 0.2}

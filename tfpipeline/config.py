@@ -140,7 +140,8 @@ class DataConfig:
         normalization: `auto` (images scaled to [0, 1], features standardized),
             `standardize` (mean/std of the training split), `scale` (to [0, 1]) or `none`.
             Always inside the model. Defaults to `"auto"`.
-        cache: `auto` (memory for in-memory sources, none for file sources), `memory`,
+        cache: `auto` (memory, unless a file source's decoded training split would take
+            more than 1 GiB: then none, streaming from the files every epoch), `memory`,
             `none`, or a file path prefix for data larger than memory. Defaults to `"auto"`.
         shuffle_buffer: the training shuffle buffer, in samples, for file sources (in-memory
             sources shuffle fully). Defaults to `10000`.

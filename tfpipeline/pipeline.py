@@ -131,6 +131,8 @@ class Pipeline:
         data = prepare_data(config, x, y)
         sizes = data.splits.sizes()
         self.log(f"      {data.name}: {data.cleaning['summary']}")
+        for kind, examples in data.cleaning["examples"].items():
+            self.log(f"      {kind.replace('_', ' ')}: {', '.join(map(str, examples))}")
         self.log(
             f"      {data.task}, features {data.feature_shape}, "
             + (f"{len(data.class_names)} classes, " if data.class_names else "")

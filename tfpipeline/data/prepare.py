@@ -146,7 +146,7 @@ def prepare_data(config: DataConfig, x: Any = None, y: Any = None) -> PreparedDa
         augment=make_augmenter(
             config.augment, samples.is_image, samples.value_range, np.sqrt(stats.variance)
         ),
-        cache=_cache(config.cache, samples),
+        cache=_cache(config.cache, samples, len(splits.train)),
         shuffle_buffer=config.shuffle_buffer,
         seed=config.seed,
     )
@@ -169,10 +169,16 @@ def _normalization(kind: str, is_image: bool) -> str:
     return kind
 
 
-def _cache(kind: str, samples) -> str:
-    if kind == "auto":
-        return "memory" if isinstance(samples, ArraySamples) else "none"
-    return kind
+# `cache: auto` keeps decoded file data in memory up to this size (training split, float32);
+# larger data sets stream from their files every epoch, so memory stays flat.
+AUTO_CACHE_BYTES = 1 << 30
+
+
+def _cache(kind: str, samples, train_size: int) -> str:
+    if kind != "auto":
+        return kind
+    decoded = train_size * int(np.prod(samples.feature_shape)) * 4
+    return "memory" if isinstance(samples, ArraySamples) or decoded <= AUTO_CACHE_BYTES else "none"
 
 
 def _class_weight(y_train: np.ndarray, num_classes: int) -> dict[int, float]:

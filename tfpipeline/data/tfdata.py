@@ -23,7 +23,9 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Builds: parallel decode -> cache -> shuffle -> augment -> batch -> prefetch.
 
-    Shuffling and augmentation happen only when `training`. Image files are shuffled as a
+    Shuffling and augmentation happen only when `training`. In-memory arrays without
+    augmentation need no decoding or cache: their indices are shuffled and whole batches
+    gathered at once. Image files are shuffled as a
     file list before decoding when nothing is cached; other sources shuffle after the cache
     (fully for in-memory data, with `shuffle_buffer` for file sources).
 
@@ -44,6 +46,8 @@ def make_dataset(
     if isinstance(data, tuple):
         x, y = data
         data = SplitData(ArraySamples(np.asarray(x, np.float32)), np.arange(len(y)), np.asarray(y))
+    if isinstance(data.samples, ArraySamples) and augment is None:
+        return _in_memory_batches(data, batch_size, training, seed)
     early_shuffle = training and cache == "none" and data.samples.index_shuffle
     dataset = data.dataset(shuffle_seed=seed if early_shuffle else None)
     if cache == "memory":
@@ -61,3 +65,31 @@ def make_dataset(
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _in_memory_batches(data: SplitData, batch_size: int, training: bool, seed: int):
+    """Arrays already in memory: each epoch, one seeded permutation gathers the whole split
+    in a single op, and batches are sliced from it.
+
+    Working per epoch and per batch instead of per sample keeps the chain's overhead over a
+    pre-materialised tensor data set small (see bench/data_pipeline.py overhead).
+    """
+    x, _ = data.arrays()
+    features, labels = tf.constant(x), tf.constant(data.y)
+    count = len(data)
+
+    def epoch(order):
+        return tf.data.Dataset.from_tensor_slices(
+            (tf.gather(features, order), tf.gather(labels, order))
+        ).batch(batch_size)
+
+    if training:  # a fresh, seeded permutation every epoch
+        epoch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        orders = epoch_seeds.take(1).map(
+            lambda r: tf.random.experimental.stateless_shuffle(
+                tf.range(count, dtype=tf.int64), seed=tf.stack([r, tf.constant(seed, tf.int64)])
+            )
+        )
+    else:
+        orders = tf.data.Dataset.from_tensors(tf.range(count, dtype=tf.int64))
+    return orders.flat_map(epoch).prefetch(tf.data.AUTOTUNE)

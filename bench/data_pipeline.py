@@ -1,0 +1,293 @@
+"""Input-pipeline benchmarks: throughput, overhead and streaming memory of the tf.data chain.
+
+Usage:
+    python bench/data_pipeline.py throughput   # chain vs a plain Python generator (>= 3x)
+    python bench/data_pipeline.py overhead     # chain vs a pre-materialised tensor dataset (<= 10%)
+    python bench/data_pipeline.py streaming    # 2 GB of TFRecords: peak RSS < 1.5 GB, per-sample
+                                               # time within 20% of a 200 MB data set's
+
+Every comparison is measured side by side in one run, as a ratio; each figure is the median
+of several epochs after a warm-up epoch. The model is the seed MLP (128 -> 64 -> 10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+import tfpipeline  # noqa: E402
+
+BATCH = 64
+
+
+def seed_mlp(features: int):
+    from tfpipeline._keras import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input((features,)),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy")
+    return model
+
+
+def epoch_times(model, make_input, steps: int, epochs: int = 4) -> list[float]:
+    """Seconds of each of `epochs + 1` epochs of `steps` steps (the first one warms up).
+
+    One `fit` call runs them all, so its fixed start-up cost is not counted in any epoch.
+    """
+    from tfpipeline._keras import keras
+
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.start)
+
+    model.fit(
+        make_input(), epochs=epochs + 1, steps_per_epoch=steps, verbose=0, callbacks=[Timer()]
+    )
+    return times
+
+
+def epoch_seconds(model, make_input, steps: int, epochs: int = 4) -> float:
+    """Median seconds of one epoch of `steps` steps, after a warm-up epoch."""
+    return statistics.median(epoch_times(model, make_input, steps, epochs)[1:])
+
+
+def synthetic(samples: int, features: int = 64):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(samples, features)).astype(np.float32), rng.integers(0, 10, samples)
+
+
+def write_image_folder(root: Path, per_class: int = 300, size: int = 128) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in range(10):
+        (root / f"class_{c}").mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / f"class_{c}" / f"{i}.png")
+
+
+def image_throughput() -> None:
+    """Image files, decoded, resized and augmented: where an input pipeline earns its keep."""
+    from PIL import Image
+
+    from tfpipeline._keras import keras
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "images"
+        write_image_folder(root)
+        config = tfpipeline.load_config(
+            overrides={
+                "data.source": "image_dir",
+                "data.path": str(root),
+                "data.image_size": [32, 32],
+                "data.split": {"train": 0.9, "val": 0.05, "test": 0.05},
+                "data.augment": {"flip": "horizontal", "brightness": 0.1},
+            }
+        )
+        data = tfpipeline.prepare_data(config.data)
+        files = data.splits.train.samples.paths[data.splits.train.indices]
+        labels = data.splits.train.y
+        steps = len(labels) // BATCH
+
+        def generator():
+            rng = np.random.default_rng(0)
+            while True:  # decode, resize and augment in Python, one file at a time
+                order = rng.permutation(len(files))
+                for start in range(0, len(files) - BATCH + 1, BATCH):
+                    batch = []
+                    for i in order[start : start + BATCH]:
+                        with Image.open(files[i]) as image:
+                            pixels = np.asarray(image.convert("RGB").resize((32, 32)), np.float32)
+                        if rng.random() < 0.5:
+                            pixels = pixels[:, ::-1]
+                        pixels = np.clip(pixels + rng.uniform(-25.5, 25.5), 0, 255)
+                        batch.append(pixels)
+                    yield np.stack(batch), labels[order[start : start + BATCH]]
+
+        model = keras.Sequential(
+            [
+                keras.Input((32, 32, 3)),
+                keras.layers.Rescaling(1 / 255),
+                keras.layers.Flatten(),
+                keras.layers.Dense(128, activation="relu"),
+                keras.layers.Dense(64, activation="relu"),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+        model.compile("adam", "sparse_categorical_crossentropy")
+        chain = epoch_times(
+            model, lambda: data.dataset("train", BATCH, training=True).repeat(), steps, 3
+        )
+        python = epoch_times(model, generator, steps, 3)
+    samples = steps * BATCH
+    print(
+        f"128x128 PNG files resized to 32x32x3, flip + brightness, {samples} samples per "
+        f"epoch (cache: {data.cache}):"
+    )
+    for name, times in (("tfpipeline chain", chain), ("python generator", python)):
+        later = statistics.median(times[1:])
+        print(
+            f"  {name}: first epoch {samples / times[0]:6.0f} samples/s, "
+            f"later epochs {samples / later:6.0f} samples/s"
+        )
+    first, later = (
+        python[0] / chain[0],
+        statistics.median(python[1:]) / statistics.median(chain[1:]),
+    )
+    print(f"  ratio: first epoch {first:.2f}x, later epochs {later:.2f}x (target >= 3x)")
+
+
+def throughput() -> None:
+    image_throughput()
+    x, y = synthetic(50_000)
+    steps = len(y) // BATCH
+
+    def generator():
+        while True:  # the seed document's way: Python hands Keras one batch at a time
+            order = np.random.permutation(len(y))
+            for start in range(0, len(y) - BATCH + 1, BATCH):
+                rows = order[start : start + BATCH]
+                yield x[rows], y[rows]
+
+    chain = tfpipeline.make_dataset((x, y), BATCH, training=True, seed=0)
+    model = seed_mlp(64)
+    pipeline_s = epoch_seconds(model, lambda: chain.repeat(), steps)
+    generator_s = epoch_seconds(model, generator, steps)
+    samples = steps * BATCH
+    print(f"in-memory features, 50000 x 64, no augmentation, {samples} samples per epoch:")
+    print(f"  tfpipeline chain:  {samples / pipeline_s:8.0f} samples/s")
+    print(f"  python generator:  {samples / generator_s:8.0f} samples/s")
+    print(f"  ratio: {generator_s / pipeline_s:.2f}x (the model's step, not input, is the limit)")
+
+
+def overhead() -> None:
+    from tfpipeline._keras import tf
+
+    x, y = synthetic(50_000)
+    steps = len(y) // BATCH
+    chain = tfpipeline.make_dataset((x, y), BATCH, training=True, seed=0)
+    tensors = tf.data.Dataset.from_tensor_slices((tf.constant(x), tf.constant(y))).batch(BATCH)
+    materialised = tensors.cache()
+    for _ in materialised:  # fill the cache: a fully materialised, pre-batched data set
+        pass
+    model = seed_mlp(64)
+    pipeline_s = epoch_seconds(model, lambda: chain.repeat(), steps, epochs=6)
+    tensor_s = epoch_seconds(model, lambda: materialised.repeat(), steps, epochs=6)
+    print(f"tfpipeline chain (shuffled, augmentation off): {pipeline_s:.3f} s/epoch")
+    print(f"pre-materialised tensors (no shuffle):         {tensor_s:.3f} s/epoch")
+    print(f"overhead: {(pipeline_s / tensor_s - 1) * 100:+.1f}% (target <= +10%)")
+
+
+FEATURES = 1024  # 4 KiB of floats per record: 2 GB is about 500k records
+
+
+def write_records(folder: Path, megabytes: int) -> int:
+    from tfpipeline._keras import tf
+
+    per_record = FEATURES * 4 + 40
+    records = megabytes * 1_000_000 // per_record
+    rng = np.random.default_rng(0)
+    shards = 8
+    for shard in range(shards):
+        with tf.io.TFRecordWriter(str(folder / f"part-{shard}.tfrecord")) as writer:
+            for _ in range(records // shards):
+                example = tf.train.Example(
+                    features=tf.train.Features(
+                        feature={
+                            "x": tf.train.Feature(
+                                float_list=tf.train.FloatList(
+                                    value=rng.normal(size=FEATURES).astype(np.float32)
+                                )
+                            ),
+                            "label": tf.train.Feature(
+                                int64_list=tf.train.Int64List(value=[int(rng.integers(10))])
+                            ),
+                        }
+                    )
+                )
+                writer.write(example.SerializeToString())
+    return records // shards * shards
+
+
+def streaming_child(folder: str) -> None:
+    """Prepares the TFRecord data and trains one epoch; prints seconds per sample and RSS."""
+    config = tfpipeline.load_config(
+        overrides={
+            "data.source": "tfrecord",
+            "data.path": f"{folder}/*.tfrecord",
+            "data.features": [{"name": "x", "dtype": "float32", "shape": [FEATURES]}],
+            "data.clean.duplicates": "keep",
+            "data.clean.constant_features": "ignore",
+            "train.epochs": 1,
+            "train.batch_size": 256,
+            "train.early_stopping.enabled": False,
+        }
+    )
+    data = tfpipeline.prepare_data(config.data)
+    model = tfpipeline.build_model(config.model, data)
+    start = time.perf_counter()
+    tfpipeline.train(model, data, config.train, verbose=0)
+    per_sample = (time.perf_counter() - start) / len(data.splits.train)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{per_sample:.3e} {rss_mb:.0f} {len(data.splits.train)}")
+
+
+def streaming() -> None:
+    figures = {}
+    for megabytes in (200, 2000):
+        with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as folder:
+            records = write_records(Path(folder), megabytes)
+            size = sum(p.stat().st_size for p in Path(folder).iterdir()) / 1e9
+            out = subprocess.run(
+                [sys.executable, __file__, "streaming-child", folder],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            per_sample, rss_mb, trained = float(out[0]), float(out[1]), int(out[2])
+            figures[megabytes] = per_sample
+            print(
+                f"{size:.2f} GB on disk, {records} records ({trained} trained): "
+                f"{per_sample * 1e6:.1f} us/sample, peak RSS {rss_mb:.0f} MB"
+            )
+    ratio = figures[2000] / figures[200]
+    print(f"time per sample, 2 GB vs 200 MB: {ratio:.2f}x (target within 1.20x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("which", choices=["throughput", "overhead", "streaming", "streaming-child"])
+    parser.add_argument("folder", nargs="?")
+    args = parser.parse_args()
+    if args.which == "streaming-child":
+        streaming_child(args.folder)
+        return
+    print(f"machine: {os.cpu_count()} CPUs; {args.which}")
+    {"throughput": throughput, "overhead": overhead, "streaming": streaming}[args.which]()
+
+
+if __name__ == "__main__":
+    main()
