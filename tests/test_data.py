@@ -376,7 +376,10 @@ def test_an_empty_test_split_is_refused(tmp_path):
         test_path=str(tmp_path / "test.tfrecord"),
         features=RECORD_SPEC,
     )
-    with pytest.raises(DataError, match="test split of train is empty after cleaning"):
+    with pytest.raises(
+        DataError,
+        match="left after cleaning test: 1 rows.*1 with a missing or unknown label",
+    ):
         prepare_data(config)
 
 

@@ -106,8 +106,6 @@ def clean(loaded, y: np.ndarray, bad_labels: np.ndarray, config: CleanConfig):
     _note(examples, "duplicate_rows", rows[duplicates], loaded)
 
     kept = rows[keep]
-    if len(kept) == 0:
-        raise DataError(f"No usable samples are left after cleaning {loaded.name}.")
     report = CleaningReport(
         rows_in=loaded.size,
         rows_out=len(kept),
@@ -119,6 +117,10 @@ def clean(loaded, y: np.ndarray, bad_labels: np.ndarray, config: CleanConfig):
         constant_features=_constant_features(samples, kept),
         examples=examples,
     )
+    if len(kept) == 0:
+        raise DataError(
+            f"No usable samples are left after cleaning {loaded.name}: {report.summary()}."
+        )
     return kept, report
 
 
