@@ -34,9 +34,10 @@ INITIALIZERS = (
     "lecun_normal",
     "random_normal",
 )
-OPTIMIZERS = ("adam", "sgd", "momentum", "rmsprop")
-SCHEDULES = ("constant", "exponential")
-MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
+MODELS = ("mlp", "cnn", "custom")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "exponential", "step", "cosine")
+MONITORS = ("val_loss", "val_accuracy", "val_mae", "loss", "accuracy", "mae")
 
 
 @dataclass(frozen=True)
@@ -178,50 +179,170 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The seed MLP: normalization, hidden Dense layers, softmax output.
+    """The model: the seed MLP, a small CNN, or a tf_keras model given to the Python API.
 
     Attributes:
-        hidden_units: width of each hidden Dense layer. Defaults to `[128, 64]`.
-        activation: activation of the hidden layers. Defaults to `"relu"`.
-        initializer: kernel initializer. Defaults to `"glorot_uniform"` (Xavier).
+        kind: `mlp` (normalization, hidden Dense layers, output), `cnn` (normalization,
+            Conv-BN-ReLU blocks with pooling, global average pooling, Dense head) or `custom`
+            (the model passed to `Pipeline.run(model=...)`, used as it is). Defaults to `"mlp"`.
+        hidden_units: width of each hidden Dense layer (the CNN's head). Defaults to
+            `[128, 64]`.
+        activation: activation of the hidden Dense layers. Defaults to `"relu"`.
+        initializer: kernel initializer, seeded with `train.seed`. Defaults to
+            `"glorot_uniform"` (Xavier).
+        dropout: dropout rate after each hidden Dense layer. Defaults to `0.0`.
+        batch_norm: batch normalization after each hidden Dense layer. Defaults to `False`.
+        l2: L2 weight decay on every kernel. Defaults to `0.0`.
+        filters: the CNN's blocks: filters of each Conv-BN-ReLU block, each followed by 2x2
+            max pooling. Defaults to `[16, 32]`.
+        kernel_size: the CNN's convolution kernel size. Defaults to `3`.
     """
 
+    kind: str = setting("mlp", choices=MODELS)
     hidden_units: list[int] = setting([128, 64], low=1, high=1_000_000)
     activation: str = setting("relu", choices=ACTIVATIONS)
     initializer: str = setting("glorot_uniform", choices=INITIALIZERS)
+    dropout: float = setting(0.0, low=0.0, high=1.0, high_open=True)
+    batch_norm: bool = False
+    l2: float = setting(0.0, low=0.0, high=1.0)
+    filters: list[int] = setting([16, 32], low=1, high=4096)
+    kernel_size: int = setting(3, low=1, high=15)
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    """Learning-rate schedule; `exponential` is `lr * decay_rate ** (step / decay_steps)`."""
+    """Learning-rate schedule (`lr` is `train.learning_rate`; steps are optimizer steps).
+
+    - `constant`: `lr`.
+    - `exponential`: `lr * decay_rate ** (step / decay_steps)` (floored exponent with
+      `staircase`); `decay_epochs`, when set, gives `decay_steps` in epochs.
+    - `step`: `lr * factor ** floor(epoch / drop_every_epochs)`; or, when `boundaries` is set,
+      piecewise constant: `values[i]` until epoch `boundaries[i]`, then `values[-1]`.
+    - `cosine`: cosine decay from `lr` to `lr * alpha` over `cosine_epochs` (default: all
+      epochs); with `restarts`, SGDR restarts after `cosine_epochs`, each period `t_mul`
+      times longer and `m_mul` times lower.
+    - `warmup_epochs` > 0 wraps any of them in a linear warm-up from 0.
+
+    Attributes:
+        kind: `constant`, `exponential`, `step` or `cosine`. Defaults to `"exponential"`.
+        decay_rate: exponential decay rate. Defaults to `0.9`.
+        decay_steps: exponential decay period, in steps. Defaults to `100`.
+        decay_epochs: exponential decay period in epochs, replacing `decay_steps`.
+            Defaults to `None`.
+        staircase: exponential decay in whole periods. Defaults to `False`.
+        factor: step decay's multiplier. Defaults to `0.5`.
+        drop_every_epochs: step decay's period, in epochs. Defaults to `10`.
+        boundaries: piecewise-constant epochs at which the rate changes. Defaults to `None`.
+        values: piecewise-constant rates, one more than `boundaries`. Defaults to `None`.
+        alpha: cosine's final rate, as a fraction of `lr`. Defaults to `0.0`.
+        cosine_epochs: cosine's (first) period, in epochs. Defaults to `None` (all epochs).
+        restarts: cosine with warm restarts. Defaults to `False`.
+        t_mul: restart period multiplier. Defaults to `2.0`.
+        m_mul: restart rate multiplier. Defaults to `1.0`.
+        warmup_epochs: linear warm-up length, in epochs. Defaults to `0.0`.
+    """
 
     kind: str = setting("exponential", choices=SCHEDULES)
     decay_rate: float = setting(0.9, low=0.0, high=1.0, low_open=True)
     decay_steps: int = setting(100, low=1)
+    decay_epochs: float | None = setting(None, low=0.0, low_open=True)
     staircase: bool = False
+    factor: float = setting(0.5, low=0.0, high=1.0, low_open=True)
+    drop_every_epochs: int = setting(10, low=1)
+    boundaries: list[int] | None = setting(None, low=1)
+    values: list[float] | None = setting(None, low=0.0, low_open=True)
+    alpha: float = setting(0.0, low=0.0, high=1.0)
+    cosine_epochs: float | None = setting(None, low=0.0, low_open=True)
+    restarts: bool = False
+    t_mul: float = setting(2.0, low=0.0, low_open=True)
+    m_mul: float = setting(1.0, low=0.0, low_open=True)
+    warmup_epochs: float = setting(0.0, low=0.0)
 
 
 @dataclass(frozen=True)
 class EarlyStoppingConfig:
-    """Keras `EarlyStopping` arguments; `patience: 0` stops at the first epoch without progress."""
+    """Keras `EarlyStopping` arguments; `patience: 0` stops at the first epoch without progress.
+
+    Attributes:
+        enabled: stop early at all. Defaults to `True`.
+        monitor: the metric watched. Defaults to `"val_loss"`.
+        mode: `auto` (max for accuracy, min otherwise), `min` or `max`. Defaults to `"auto"`.
+        patience: epochs without improvement before stopping. Defaults to `5`.
+        min_delta: the smallest change that counts as improvement. Defaults to `0.0`.
+        restore_best_weights: end with the best epoch's weights. Defaults to `True`.
+        start_from_epoch: epochs to run before watching. Defaults to `0`.
+    """
 
     enabled: bool = True
     monitor: str = setting("val_loss", choices=MONITORS)
+    mode: str = setting("auto", choices=("auto", "min", "max"))
     patience: int = setting(5, low=0)
+    min_delta: float = setting(0.0, low=0.0)
     restore_best_weights: bool = True
+    start_from_epoch: int = setting(0, low=0)
+
+
+@dataclass(frozen=True)
+class ReduceOnPlateauConfig:
+    """Keras `ReduceLROnPlateau`: multiply the rate by `factor` after `patience` flat epochs.
+
+    Needs `train.schedule.kind: constant` (a schedule already sets the rate every step).
+    """
+
+    enabled: bool = False
+    monitor: str = setting("val_loss", choices=MONITORS)
+    factor: float = setting(0.1, low=0.0, high=1.0, low_open=True, high_open=True)
+    patience: int = setting(3, low=0)
+    min_lr: float = setting(0.0, low=0.0)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimizer, schedule and stopping rule of the training stage."""
+    """Optimizer, schedule, stopping rule, checkpoints and logs of the training stage.
+
+    Attributes:
+        optimizer: `sgd`, `momentum` (SGD with momentum), `nesterov` (SGD with Nesterov
+            momentum), `adam`, `adamw` or `rmsprop`. Defaults to `"adam"`.
+        learning_rate: the initial rate. Defaults to `0.001`.
+        momentum: momentum of `momentum`, `nesterov` and `rmsprop`. Defaults to `0.9`
+            (`rmsprop`: 0 unless set).
+        weight_decay: decoupled weight decay (`adamw` defaults to 0.004; others none).
+            Defaults to `None`.
+        clipnorm: clip each gradient to this norm. Defaults to `None`.
+        clipvalue: clip each gradient value to this range. Defaults to `None`.
+        schedule: the learning-rate schedule.
+        reduce_on_plateau: the plateau callback.
+        epochs: the epoch cap. Defaults to `50`.
+        batch_size: samples per step. Defaults to `32`.
+        early_stopping: the stopping rule.
+        seed: seed of weights, shuffling and dropout. Defaults to `42`.
+        deterministic: TensorFlow op determinism, so a seeded run repeats exactly.
+            Defaults to `True`.
+        resume: keep crash-safe training state (`BackupAndRestore`) in the run folder, so a
+            killed run started again with the same command resumes from its last finished
+            epoch. Defaults to `True`.
+        checkpoint: keep the best epoch's model as `checkpoints/best.keras`. Defaults to `True`.
+        csv_log: write `training_log.csv`, one row per epoch. Defaults to `True`.
+        tensorboard: write TensorBoard logs to `tensorboard/`. Defaults to `False`.
+    """
 
     optimizer: str = setting("adam", choices=OPTIMIZERS)
     learning_rate: float = setting(0.001, low=0.0, high=10.0, low_open=True)
+    momentum: float | None = setting(None, low=0.0, high=1.0, high_open=True)
+    weight_decay: float | None = setting(None, low=0.0, high=1.0)
+    clipnorm: float | None = setting(None, low=0.0, low_open=True)
+    clipvalue: float | None = setting(None, low=0.0, low_open=True)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    reduce_on_plateau: ReduceOnPlateauConfig = field(default_factory=ReduceOnPlateauConfig)
     epochs: int = setting(50, low=1, high=100_000)
     batch_size: int = setting(32, low=1, high=1_000_000)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     seed: int = setting(42, low=0)
+    deterministic: bool = True
+    resume: bool = True
+    checkpoint: bool = True
+    csv_log: bool = True
+    tensorboard: bool = False
 
 
 @dataclass(frozen=True)
@@ -466,12 +587,41 @@ _PATH_MEANING = {
 
 
 def _check_monitor(config: PipelineConfig) -> None:
-    stopping = config.train.early_stopping
-    if config.data.task == "regression" and "accuracy" in stopping.monitor:
+    train = config.train
+    regression = config.data.task == "regression"
+    for key, monitor in (
+        ("early_stopping", train.early_stopping.monitor),
+        ("reduce_on_plateau", train.reduce_on_plateau.monitor),
+    ):
+        metric = monitor.removeprefix("val_")
+        if metric != "loss" and (metric == "accuracy") == regression:
+            task = config.data.task
+            accepted = "loss, mae" if regression else "loss, accuracy"
+            raise ConfigError(
+                f"Config key `train.{key}.monitor` cannot be {monitor!r} for `data.task: "
+                f"{task}`: the metrics logged are {accepted} (and their val_ forms)."
+            )
+    if train.reduce_on_plateau.enabled and train.schedule.kind != "constant":
         raise ConfigError(
-            f"Config key `train.early_stopping.monitor` cannot be {stopping.monitor!r} for "
-            "`data.task: regression`, which has no accuracy. Use `val_loss` or `loss`."
+            "`train.reduce_on_plateau` needs `train.schedule.kind: constant`: a schedule "
+            f"already sets the rate every step. Received: kind={train.schedule.kind!r}"
         )
+    schedule = train.schedule
+    if schedule.kind == "step" and (schedule.boundaries is None) != (schedule.values is None):
+        raise ConfigError(
+            "Config keys `train.schedule.boundaries` and `train.schedule.values` go together."
+        )
+    if schedule.boundaries is not None and len(schedule.values) != len(schedule.boundaries) + 1:
+        raise ConfigError(
+            "Config key `train.schedule.values` must hold one more rate than `boundaries` "
+            f"has epochs. Received: boundaries={schedule.boundaries}, values={schedule.values}"
+        )
+    if schedule.boundaries is not None and schedule.boundaries != sorted(set(schedule.boundaries)):
+        raise ConfigError(
+            "Config key `train.schedule.boundaries` must be increasing epochs. "
+            f"Received: {schedule.boundaries}"
+        )
+    stopping = train.early_stopping
     if stopping.enabled and stopping.monitor.startswith("val_") and config.data.split.val == 0:
         raise ConfigError(
             f"Config key `train.early_stopping.monitor` cannot be {stopping.monitor!r} when "

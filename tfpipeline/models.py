@@ -30,10 +30,12 @@ def normalization_layer(data: PreparedData) -> keras.layers.Layer | None:
 
 
 def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras.Model:
-    """Builds the seed MLP: normalization -> (flatten) -> Dense hidden layers -> output.
+    """Builds the configured model: `mlp` (the seed shape) or `cnn`.
 
-    The normalization statistics come from the training split only and live inside the
-    model, so the model (and every file exported from it) takes raw features or pixels.
+    Both start with the normalization fitted on the training split, so the model (and every
+    file exported from it) takes raw features or pixels, and end with the output layer:
+    softmax over the classes for classification (named `probabilities`), one linear unit for
+    regression (named `prediction`).
 
     Args:
         config: the model section of the config.
@@ -41,37 +43,83 @@ def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras
         seed: seed of the kernel initializers. Defaults to `0`.
 
     Returns:
-        An uncompiled tf_keras model named `mlp`: softmax over the classes for
-        classification (output `probabilities`), one linear unit for regression (output
-        `prediction`).
+        An uncompiled tf_keras model named `mlp` or `cnn`.
+
+    Raises:
+        ValueError: for `kind: custom` (pass the model itself to the pipeline), or a CNN on
+            data that is not image-shaped.
     """
-    model = keras.Sequential(name="mlp")
+    if config.kind == "custom":
+        raise ValueError(
+            "`model.kind: custom` uses the model you pass: `Pipeline(config).run(model=...)`."
+        )
+    if config.kind == "cnn" and len(data.feature_shape) != 3:
+        raise ValueError(
+            "`model.kind: cnn` needs image-shaped data (height, width, channels). Received "
+            f"features of shape {data.feature_shape}; use `model.kind: mlp`, an image source, "
+            "or `data.as_images: true` for digits."
+        )
+    model = keras.Sequential(name=config.kind)
     model.add(keras.Input(shape=data.feature_shape, name="features"))
     normalization = normalization_layer(data)
     if normalization is not None:
         model.add(normalization)
-    if len(data.feature_shape) > 1:
+    layers = _Layers(config, seed)
+    if config.kind == "cnn":
+        for i, filters in enumerate(config.filters):
+            model.add(layers.conv(filters, i))
+            model.add(keras.layers.BatchNormalization(name=f"conv_{i}_bn"))
+            model.add(keras.layers.ReLU(name=f"conv_{i}_relu"))
+            if min(model.output_shape[1:3]) >= 2:
+                model.add(keras.layers.MaxPooling2D(2, name=f"conv_{i}_pool"))
+        model.add(keras.layers.GlobalAveragePooling2D(name="pool"))
+    elif len(data.feature_shape) > 1:
         model.add(keras.layers.Flatten(name="flatten"))
     for i, units in enumerate(config.hidden_units):
-        model.add(
-            keras.layers.Dense(
-                units,
-                activation=config.activation,
-                kernel_initializer=_initializer(config.initializer, seed + i),
-                name=f"dense_{i}",
+        model.add(layers.dense(units, config.activation, f"dense_{i}"))
+        if config.batch_norm:
+            model.add(keras.layers.BatchNormalization(name=f"dense_{i}_bn"))
+        if config.dropout > 0:
+            model.add(
+                keras.layers.Dropout(config.dropout, seed=seed + i, name=f"dense_{i}_dropout")
             )
-        )
     classification = data.task == "classification"
     model.add(
-        keras.layers.Dense(
+        layers.dense(
             data.num_outputs,
-            activation="softmax" if classification else None,
-            kernel_initializer=_initializer(config.initializer, seed + len(config.hidden_units)),
-            name="probabilities" if classification else "prediction",
+            "softmax" if classification else None,
+            "probabilities" if classification else "prediction",
         )
     )
     return model
 
 
-def _initializer(name: str, seed: int) -> keras.initializers.Initializer:
-    return keras.initializers.get({"class_name": name, "config": {"seed": seed}})
+class _Layers:
+    """Makes Dense and Conv2D layers with the configured, seeded initializer and L2 decay."""
+
+    def __init__(self, config: ModelConfig, seed: int):
+        self.config = config
+        self.seed = seed
+        self.count = 0
+
+    def _options(self) -> dict:
+        self.count += 1
+        init = {"class_name": self.config.initializer, "config": {"seed": self.seed + self.count}}
+        regularizer = keras.regularizers.L2(self.config.l2) if self.config.l2 > 0 else None
+        return {
+            "kernel_initializer": keras.initializers.get(init),
+            "kernel_regularizer": regularizer,
+        }
+
+    def dense(self, units: int, activation: str | None, name: str) -> keras.layers.Dense:
+        return keras.layers.Dense(units, activation=activation, name=name, **self._options())
+
+    def conv(self, filters: int, index: int) -> keras.layers.Conv2D:
+        return keras.layers.Conv2D(
+            filters,
+            self.config.kernel_size,
+            padding="same",
+            use_bias=False,  # the batch normalization after it has the bias
+            name=f"conv_{index}",
+            **self._options(),
+        )

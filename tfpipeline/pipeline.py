@@ -12,11 +12,12 @@ import numpy as np
 
 from tfpipeline import __version__
 from tfpipeline._atomic import write_bytes_atomic
-from tfpipeline._keras import keras
+from tfpipeline._keras import keras, require_tf_keras_model, tf
 from tfpipeline.compress import prune
-from tfpipeline.config import PipelineConfig
+from tfpipeline.config import PipelineConfig, dump_config
 from tfpipeline.data import PreparedData, prepare_data
 from tfpipeline.errors import ConfigError, VerificationError
+from tfpipeline.evaluation import classification_report, plot_confusion_matrix
 from tfpipeline.export import (
     check_artifact,
     export_onnx,
@@ -32,9 +33,11 @@ from tfpipeline.report import (
     write_manifest,
     write_report,
 )
-from tfpipeline.training import evaluate, predict_probabilities, train
+from tfpipeline.training import evaluate, predict_probabilities, score, train
 
 DEFAULT_OUTPUT_ROOT = Path("saved_models")
+RUN_CONFIG = "run_config.yaml"  # written first: marks the folder as this config's run
+CONFUSION_MATRIX = "confusion_matrix.png"
 STAGES = 7
 
 
@@ -59,13 +62,22 @@ class Pipeline:
         self.verbose = verbose
 
     def run(
-        self, output_dir: str | Path | None = None, *, x: Any = None, y: Any = None
+        self,
+        output_dir: str | Path | None = None,
+        *,
+        x: Any = None,
+        y: Any = None,
+        model: Any = None,
     ) -> dict[str, Any]:
         """Runs every stage and writes the run folder.
 
-        Seeds Python's, NumPy's and TensorFlow's random generators with `train.seed` first,
-        so that the same config gives the same run. The run folder is created only once the
-        data is loaded and split, so bad data leaves nothing behind.
+        Seeds Python's, NumPy's and TensorFlow's random generators with `train.seed` first
+        (and turns on TensorFlow's op determinism with `train.deterministic`), so that the
+        same config gives the same run. The run folder is created only once the data is
+        loaded and split, so bad data leaves nothing behind. A run folder left by a killed
+        run (no manifest) is resumed: training goes on from its last finished epoch. Without
+        `output_dir`, the newest unfinished run of the same configuration in `saved_models/`
+        is resumed.
 
         Args:
             output_dir: the run folder; `None` means `saved_models/<timestamp>`. A folder
@@ -73,6 +85,9 @@ class Pipeline:
                 Defaults to `None`.
             x: features, for `data.source: arrays`. Defaults to `None`.
             y: labels, for `data.source: arrays`. Defaults to `None`.
+            model: your own tf_keras model, for `model.kind: custom`; it is trained,
+                compressed and exported as it is (so it must take raw inputs, or hold its
+                own normalization). Defaults to `None`.
 
         Returns:
             The manifest, as written to `manifest.json`.
@@ -85,18 +100,24 @@ class Pipeline:
                 written first, with `status: failed`.
         """
         started = time.perf_counter()
-        run_dir = _choose_run_dir(output_dir)
+        custom = self._check_custom(model)
+        config_text = dump_config(self.config)
+        run_dir = _choose_run_dir(output_dir, config_text)
         keras.utils.set_random_seed(self.config.train.seed)
+        if self.config.train.deterministic:
+            tf.config.experimental.enable_op_determinism()
 
         data = self._data_stage(x, y)
         run_dir.mkdir(parents=True, exist_ok=True)
         self.log(f"      run folder: {run_dir}")
+        write_bytes_atomic(run_dir / RUN_CONFIG, config_text.encode("utf-8"))
         if data.class_names:
             labels = "\n".join(data.class_names) + "\n"
             write_bytes_atomic(run_dir / "labels.txt", labels.encode("utf-8"))
         x_test, y_test = data.splits.test.arrays()
-        model = self._model_stage(data)
-        training, keras_scores = self._train_stage(model, data, x_test, y_test)
+        model = self._model_stage(data, custom)
+        training, keras_scores = self._train_stage(model, data, x_test, y_test, run_dir)
+        evaluation = self._evaluate(model, data, x_test, y_test, run_dir)
         model, compression = self._compress_stage(model, data, x_test, y_test)
         paths = self._export_stage(model, data, run_dir)
         artifacts, failures = self._verify_stage(model, data, x_test, y_test, run_dir, paths)
@@ -112,6 +133,7 @@ class Pipeline:
             "data": _data_summary(data),
             "training": training,
             **{f"keras_test_{name}": value for name, value in keras_scores.items()},
+            "evaluation": evaluation,
             "compression": compression,
             "artifacts": artifacts,
             "failures": failures,
@@ -141,22 +163,46 @@ class Pipeline:
         )
         return data
 
-    def _model_stage(self, data: PreparedData):
+    def _check_custom(self, model: Any):
+        custom = self.config.model.kind == "custom"
+        if custom and model is None:
+            raise ConfigError(
+                "`model.kind: custom` needs your model: `Pipeline(config).run(model=...)`."
+            )
+        if model is not None and not custom:
+            raise ConfigError(
+                "A model was given but `model.kind` is "
+                f"{self.config.model.kind!r}; set `model.kind: custom` to train it."
+            )
+        return require_tf_keras_model(model, "Pipeline.run") if custom else None
+
+    def _model_stage(self, data: PreparedData, custom):
+        if custom is not None:
+            self._stage(2, "model", f"custom {custom.name}, {custom.count_params():,} parameters")
+            return custom
         model = build_model(self.config.model, data, seed=self.config.train.seed)
         widths = " -> ".join(str(u) for u in self.config.model.hidden_units)
         output = f"{data.num_outputs} softmax" if data.class_names else "1 linear"
+        blocks = f"conv {self.config.model.filters} -> " if self.config.model.kind == "cnn" else ""
         self._stage(
             2,
             "model",
-            f"{data.normalization} normalization -> {widths} {self.config.model.activation} -> "
-            f"{output}, {self.config.model.initializer} init, {model.count_params():,} parameters",
+            f"{model.name}: {data.normalization} normalization -> {blocks}{widths} "
+            f"{self.config.model.activation} -> {output}, {self.config.model.initializer} init, "
+            f"{model.count_params():,} parameters",
         )
         return model
 
-    def _train_stage(self, model, data: PreparedData, x_test, y_test):
+    def _train_stage(self, model, data: PreparedData, x_test, y_test, run_dir: Path):
         config = self.config.train
-        self._stage(3, "train", f"{config.optimizer}, up to {config.epochs} epochs")
-        result = train(model, data, config, verbose=self.verbose)
+        self._stage(
+            3,
+            "train",
+            f"{config.optimizer}, {config.schedule.kind} schedule, up to {config.epochs} epochs",
+        )
+        result = train(model, data, config, run_dir=run_dir, verbose=self.verbose)
+        if result.resumed_from_epoch:
+            self.log(f"      resumed after epoch {result.resumed_from_epoch}")
         scores = evaluate(model, x_test, y_test, data.task)
         stop = "stopped early" if result.stopped_early else "ran all epochs"
         self.log(
@@ -164,6 +210,14 @@ class Pipeline:
             f"test {_scores_text(scores)}"
         )
         return result.to_dict(), scores
+
+    def _evaluate(self, model, data: PreparedData, x_test, y_test, run_dir: Path):
+        outputs = predict_probabilities(model, x_test)
+        if data.task != "classification":
+            return score(outputs, y_test, data.task)
+        evaluation = classification_report(outputs, y_test, data.class_names)
+        plot_confusion_matrix(evaluation, run_dir / CONFUSION_MATRIX)
+        return evaluation
 
     def _compress_stage(self, model, data: PreparedData, x_test, y_test):
         config = self.config.compress.prune
@@ -280,8 +334,11 @@ def _class_counts(data: PreparedData) -> dict[str, dict[str, int]] | None:
     return counts
 
 
-def _choose_run_dir(output_dir: str | Path | None) -> Path:
+def _choose_run_dir(output_dir: str | Path | None, config_text: str) -> Path:
     if output_dir is None:
+        unfinished = _unfinished_run(config_text)
+        if unfinished is not None:
+            return unfinished
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = DEFAULT_OUTPUT_ROOT / stamp
         suffix = 1
@@ -298,3 +355,19 @@ def _choose_run_dir(output_dir: str | Path | None) -> Path:
             "choose another --output folder so that nothing of it is overwritten."
         )
     return run_dir
+
+
+def _unfinished_run(config_text: str) -> Path | None:
+    """The newest run folder in saved_models/ of this configuration that never finished."""
+    if not DEFAULT_OUTPUT_ROOT.is_dir():
+        return None
+    candidates = sorted(
+        (p for p in DEFAULT_OUTPUT_ROOT.iterdir() if (p / RUN_CONFIG).is_file()),
+        key=lambda p: p.name,
+        reverse=True,
+    )
+    for folder in candidates:
+        finished = (folder / "manifest.json").exists()
+        if not finished and (folder / RUN_CONFIG).read_text("utf-8") == config_text:
+            return folder
+    return None

@@ -123,6 +123,25 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         f"best epoch: {training['best_epoch']}.",
         f"- Keras model on the test split: {_scores(manifest, 'keras_test_')}.",
     ]
+    if training.get("resumed_from_epoch"):
+        lines.append(f"- Resumed after epoch {training['resumed_from_epoch']} of a killed run.")
+    evaluation = manifest.get("evaluation") or {}
+    if "per_class" in evaluation:
+        lines += [
+            "",
+            "## Evaluation (test split)",
+            "",
+            f"Accuracy {evaluation['accuracy']:.4f}, macro F1 {evaluation['macro_f1']:.4f}.",
+            "",
+            "| class | precision | recall | F1 | support |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} "
+            f"| {c['support']} |"
+            for name, c in evaluation["per_class"].items()
+        ]
+        lines += ["", "![confusion matrix](confusion_matrix.png)"]
     if manifest.get("compression"):
         prune = manifest["compression"]["prune"]
         lines += [

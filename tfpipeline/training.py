@@ -1,16 +1,33 @@
-"""Training stage: optimizer, learning-rate schedule, EarlyStopping and the fit itself."""
+"""Training stage: optimizers, learning-rate schedules, callbacks and the fit itself."""
 
 from __future__ import annotations
 
+import csv
+import json
+import math
+import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from tfpipeline._keras import keras, require_tf_keras_model
+from tfpipeline._keras import keras, require_tf_keras_model, tf
 from tfpipeline.config import TrainConfig
 from tfpipeline.data import PreparedData
+from tfpipeline.errors import TfpipelineError
+
+# Files and folders the training stage keeps in the run folder.
+TRAINING_STATE = "training_state"  # BackupAndRestore's crash-safe state
+STOPPING_STATE = "early_stopping.json"
+BEST_CHECKPOINT = Path("checkpoints") / "best.keras"
+CSV_LOG = "training_log.csv"
+TENSORBOARD = "tensorboard"
+
+
+class TrainingError(TfpipelineError, RuntimeError):
+    """Training that cannot go on, such as a loss that became NaN."""
 
 
 @dataclass(frozen=True)
@@ -18,18 +35,20 @@ class TrainResult:
     """What a fit did.
 
     Attributes:
-        history: per-epoch values keyed by metric name (`loss`, `accuracy`, `val_loss`,
-            `val_accuracy`, `learning_rate`).
+        history: per-epoch values keyed by metric name (`loss`, `accuracy` or `mae`, their
+            `val_` forms, `learning_rate`), all epochs included when the run was resumed.
         epochs_run: epochs actually run.
         stopped_early: whether EarlyStopping ended training before the epoch cap.
         best_epoch: the 1-based epoch whose weights the model holds (the best one by the
             monitored metric when best weights were restored, else the last).
+        resumed_from_epoch: the epochs already done when a killed run resumed (0 if not).
     """
 
     history: dict[str, list[float]]
     epochs_run: int
     stopped_early: bool
     best_epoch: int
+    resumed_from_epoch: int = 0
 
     def to_dict(self) -> dict:
         """Returns the result as a plain dict (for the manifest)."""
@@ -37,41 +56,123 @@ class TrainResult:
             "epochs_run": self.epochs_run,
             "stopped_early": self.stopped_early,
             "best_epoch": self.best_epoch,
+            "resumed_from_epoch": self.resumed_from_epoch,
             "history": self.history,
         }
 
 
-def make_optimizer(config: TrainConfig, learning_rate: float | None = None):
-    """Builds the configured optimizer, its learning rate following the configured schedule.
+def steps_per_epoch(samples: int, batch_size: int) -> int:
+    """Returns the optimizer steps in one epoch (the last batch may be smaller)."""
+    return max(1, math.ceil(samples / batch_size))
+
+
+@keras.utils.register_keras_serializable(package="tfpipeline")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from 0 to `after(0)` over `warmup_steps`, then `after(step - warmup)`.
+
+    Args:
+        after: the schedule (or constant rate) that follows the warm-up.
+        warmup_steps: warm-up length in optimizer steps.
+    """
+
+    def __init__(self, after, warmup_steps: int):
+        self.after = after
+        self.warmup_steps = int(warmup_steps)
+
+    def _after(self, step):
+        if isinstance(self.after, keras.optimizers.schedules.LearningRateSchedule):
+            return tf.cast(self.after(step), tf.float32)
+        return tf.constant(float(self.after), tf.float32)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        warm = tf.cast(self.warmup_steps, tf.float32)
+        ramp = self._after(0.0) * (step + 1) / warm
+        return tf.where(step < warm, ramp, self._after(tf.maximum(step - warm, 0.0)))
+
+    def get_config(self) -> dict:
+        after = self.after
+        if isinstance(after, keras.optimizers.schedules.LearningRateSchedule):
+            after = keras.optimizers.schedules.serialize(after)
+        return {"after": after, "warmup_steps": self.warmup_steps}
+
+    @classmethod
+    def from_config(cls, config: dict) -> LinearWarmup:
+        after = config["after"]
+        if isinstance(after, dict):
+            after = keras.optimizers.schedules.deserialize(after)
+        return cls(after, config["warmup_steps"])
+
+
+def make_schedule(config: TrainConfig, steps_per_epoch: int, epochs: int | None = None):
+    """Builds the configured learning-rate schedule (see `ScheduleConfig`).
 
     Args:
         config: the train section of the config.
-        learning_rate: initial rate instead of `config.learning_rate` (used for fine-tuning,
-            which keeps it constant). Defaults to `None`.
+        steps_per_epoch: optimizer steps per epoch, to turn epochs into steps.
+        epochs: the epoch count cosine decays over by default. Defaults to `config.epochs`.
 
     Returns:
-        A tf_keras optimizer.
+        A Keras `LearningRateSchedule`, or the float rate for `constant` without warm-up.
     """
-    rate = _schedule(config) if learning_rate is None else learning_rate
-    if config.optimizer == "adam":
-        return keras.optimizers.Adam(rate)
+    s, rate = config.schedule, config.learning_rate
+    schedules = keras.optimizers.schedules
+    if s.kind == "exponential":
+        decay_steps = round(s.decay_epochs * steps_per_epoch) if s.decay_epochs else s.decay_steps
+        schedule = schedules.ExponentialDecay(rate, max(1, decay_steps), s.decay_rate, s.staircase)
+    elif s.kind == "step" and s.boundaries:
+        bounds = [b * steps_per_epoch for b in s.boundaries]
+        schedule = schedules.PiecewiseConstantDecay(bounds, list(s.values))
+    elif s.kind == "step":
+        period = s.drop_every_epochs * steps_per_epoch
+        schedule = schedules.ExponentialDecay(rate, period, s.factor, staircase=True)
+    elif s.kind == "cosine":
+        period = round((s.cosine_epochs or epochs or config.epochs) * steps_per_epoch)
+        if s.restarts:
+            schedule = schedules.CosineDecayRestarts(
+                rate, max(1, period), t_mul=s.t_mul, m_mul=s.m_mul, alpha=s.alpha
+            )
+        else:
+            schedule = schedules.CosineDecay(rate, max(1, period), alpha=s.alpha)
+    else:
+        schedule = rate
+    if s.warmup_epochs > 0:
+        return LinearWarmup(schedule, max(1, round(s.warmup_epochs * steps_per_epoch)))
+    return schedule
+
+
+def make_optimizer(
+    config: TrainConfig, steps_per_epoch: int = 1, learning_rate: float | None = None
+) -> keras.optimizers.Optimizer:
+    """Builds the configured optimizer, its rate following the configured schedule.
+
+    Args:
+        config: the train section of the config.
+        steps_per_epoch: optimizer steps per epoch (for schedules given in epochs).
+            Defaults to `1`.
+        learning_rate: a constant rate instead of the schedule (fine-tuning).
+            Defaults to `None`.
+
+    Returns:
+        A tf_keras optimizer with the configured clipping and weight decay.
+    """
+    rate = make_schedule(config, steps_per_epoch) if learning_rate is None else learning_rate
+    options = {"clipnorm": config.clipnorm, "clipvalue": config.clipvalue}
+    if config.weight_decay is not None:
+        options["weight_decay"] = config.weight_decay
+    optimizers = keras.optimizers
+    momentum = 0.9 if config.momentum is None else config.momentum
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(rate)
-    if config.optimizer == "momentum":
-        return keras.optimizers.SGD(rate, momentum=0.9)
-    return keras.optimizers.RMSprop(rate)
-
-
-def _schedule(config: TrainConfig):
-    schedule = config.schedule
-    if schedule.kind == "exponential":
-        return keras.optimizers.schedules.ExponentialDecay(
-            config.learning_rate,
-            decay_steps=schedule.decay_steps,
-            decay_rate=schedule.decay_rate,
-            staircase=schedule.staircase,
-        )
-    return config.learning_rate
+        return optimizers.SGD(rate, **options)
+    if config.optimizer in ("momentum", "nesterov"):
+        nesterov = config.optimizer == "nesterov"
+        return optimizers.SGD(rate, momentum=momentum, nesterov=nesterov, **options)
+    if config.optimizer == "adam":
+        return optimizers.Adam(rate, **options)
+    if config.optimizer == "adamw":
+        options.setdefault("weight_decay", 0.004)
+        return optimizers.AdamW(rate, **options)
+    return optimizers.RMSprop(rate, momentum=config.momentum or 0.0, **options)
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -89,11 +190,70 @@ class LearningRateLogger(keras.callbacks.Callback):
             logs["learning_rate"] = float(keras.backend.get_value(optimizer.learning_rate))
 
 
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training at the first NaN or infinite loss and remembers where it happened."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+        self.failed_at: tuple[int, int] | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.failed_at = (self.epoch + 1, batch + 1)
+            self.model.stop_training = True
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras `EarlyStopping` whose state (best value, wait, best weights) survives a crash.
+
+    Its state is written to the run folder after every epoch and read back when a killed run
+    resumes, so that the resumed run stops, and restores, exactly as an uninterrupted one.
+    """
+
+    def __init__(self, state_dir: Path | None, **kwargs):
+        super().__init__(**kwargs)
+        self.state_dir = state_dir
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        state = self.state_dir / STOPPING_STATE if self.state_dir else None
+        if state is None or not state.exists():
+            return
+        saved = json.loads(state.read_text())
+        self.best, self.wait, self.best_epoch = saved["best"], saved["wait"], saved["best_epoch"]
+        weights = self.state_dir / "early_stopping_weights.npz"
+        if self.restore_best_weights and weights.exists():
+            with np.load(weights) as stored:
+                self.best_weights = [stored[f"w{i}"] for i in range(len(stored.files))]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        if self.state_dir is None:
+            return
+        from tfpipeline._atomic import file_atomic
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.best_weights is not None and self.best_epoch == epoch:
+            weights = {f"w{i}": w for i, w in enumerate(self.best_weights)}
+            path = self.state_dir / "early_stopping_weights.npz"
+            with file_atomic(path) as tmp, open(tmp, "wb") as handle:
+                np.savez(handle, **weights)
+        state = {"best": float(self.best), "wait": self.wait, "best_epoch": self.best_epoch}
+        with file_atomic(self.state_dir / STOPPING_STATE) as tmp:
+            tmp.write_text(json.dumps(state))
+
+
 def train(
     model: keras.Model,
     data: PreparedData,
     config: TrainConfig,
     *,
+    run_dir: str | Path | None = None,
     learning_rate: float | None = None,
     epochs: int | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -103,12 +263,17 @@ def train(
     """Compiles and fits `model` on the training split, validating on the validation split.
 
     Classification uses sparse categorical cross-entropy (with the data's class weights, if
-    any) and reports accuracy; regression uses mean squared error and reports MAE.
+    any) and reports accuracy; regression uses mean squared error and reports MAE. With a
+    `run_dir`, the configured checkpoint, crash-safe state, CSV log and TensorBoard logs are
+    kept there, and a run killed mid-training resumes from its last finished epoch when
+    trained again into the same folder.
 
     Args:
         model: a tf_keras model whose output fits the data's task.
         data: the prepared data.
         config: the train section of the config.
+        run_dir: the folder for checkpoints, state and logs; `None` keeps none.
+            Defaults to `None`.
         learning_rate: a constant rate instead of the configured schedule. Defaults to `None`.
         epochs: an epoch cap instead of `config.epochs`. Defaults to `None`.
         callbacks: extra callbacks (for example those a pruning wrapper needs).
@@ -122,42 +287,152 @@ def train(
 
     Raises:
         UnsupportedModelError: if `model` is not a tf_keras model.
+        ValueError: if the model's output does not fit the data (named sizes).
+        TrainingError: if the loss becomes NaN (naming the epoch; the best checkpoint so far
+            is kept).
     """
     require_tf_keras_model(model, "train")
+    _check_output(model, data)
     classification = data.task == "classification"
+    steps = steps_per_epoch(len(data.splits.train), config.batch_size)
+    cap = epochs or config.epochs
     model.compile(
-        optimizer=make_optimizer(config, learning_rate),
+        optimizer=make_optimizer(config, steps, learning_rate),
         loss="sparse_categorical_crossentropy" if classification else "mse",
         metrics=["accuracy"] if classification else ["mae"],
     )
+    folder = Path(run_dir) if run_dir is not None else None
+    start = _resume_epoch(folder) if folder is not None and config.resume else 0
+    nan_guard = StopOnNaN()
+    stopper = _early_stopping(config, folder) if early_stopping else None
+    all_callbacks = [
+        LearningRateLogger(),
+        nan_guard,
+        *callbacks,
+        *([stopper] if stopper else []),
+        *_run_folder_callbacks(config, folder, resumed=start > 0),
+    ]
     has_val = len(data.splits.val) > 0
-    stopping = config.early_stopping
-    all_callbacks = [LearningRateLogger(), *callbacks]
-    if early_stopping and stopping.enabled:
-        stopper = keras.callbacks.EarlyStopping(
-            monitor=stopping.monitor,
-            patience=stopping.patience,
-            restore_best_weights=stopping.restore_best_weights,
-        )
-        all_callbacks.append(stopper)
-    else:
-        stopper = None
-    cap = epochs or config.epochs
     history = model.fit(
-        data.dataset("train", config.batch_size, training=True),
+        data.dataset("train", config.batch_size, training=True, epochs=(start, cap)),
+        steps_per_epoch=steps,
         validation_data=data.dataset("val", config.batch_size) if has_val else None,
         class_weight=data.class_weight,
         epochs=cap,
+        initial_epoch=start,
         callbacks=all_callbacks,
         verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
     ).history
-    history = {k: [float(v) for v in values] for k, values in history.items()}
+    if nan_guard.failed_at is not None:
+        _raise_nan(nan_guard.failed_at, config, folder)
+    if folder is not None:  # finished: the crash-safe state has served its purpose
+        shutil.rmtree(folder / TRAINING_STATE, ignore_errors=True)
+    history = _full_history(folder, history) if config.csv_log and folder else _clean(history)
     epochs_run = len(history["loss"])
     stopped_early = stopper is not None and epochs_run < cap
     best_epoch = epochs_run
-    if stopper is not None and stopping.restore_best_weights and stopper.best_weights is not None:
+    restored = stopper is not None and config.early_stopping.restore_best_weights
+    if restored and stopper.best_weights is not None:
         best_epoch = int(stopper.best_epoch) + 1  # EarlyStopping counts from 0
-    return TrainResult(history, epochs_run, stopped_early, best_epoch)
+    return TrainResult(history, epochs_run, stopped_early, best_epoch, start)
+
+
+def _check_output(model: keras.Model, data: PreparedData) -> None:
+    width = model.outputs[0].shape[-1]
+    if width != data.num_outputs:
+        what = (
+            f"{data.num_outputs} classes ({', '.join(data.class_names[:5])}"
+            + (", ..." if len(data.class_names) > 5 else "")
+            + ")"
+            if data.task == "classification"
+            else "1 regression target"
+        )
+        raise ValueError(
+            f"The model's output has {width} units but the data has {what}. Give the last "
+            f"layer {data.num_outputs} unit(s)."
+        )
+
+
+def _early_stopping(config: TrainConfig, folder: Path | None):
+    stopping = config.early_stopping
+    if not stopping.enabled:
+        return None
+    return ResumableEarlyStopping(
+        folder / TRAINING_STATE if folder is not None and config.resume else None,
+        monitor=stopping.monitor,
+        mode=stopping.mode,
+        patience=stopping.patience,
+        min_delta=stopping.min_delta,
+        restore_best_weights=stopping.restore_best_weights,
+        start_from_epoch=stopping.start_from_epoch,
+    )
+
+
+def _run_folder_callbacks(config: TrainConfig, folder: Path | None, resumed: bool) -> list:
+    plateau = config.reduce_on_plateau
+    callbacks = []
+    if plateau.enabled:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=plateau.monitor,
+                factor=plateau.factor,
+                patience=plateau.patience,
+                min_lr=plateau.min_lr,
+            )
+        )
+    if folder is None:
+        return callbacks
+    if config.checkpoint:
+        (folder / BEST_CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                str(folder / BEST_CHECKPOINT),
+                monitor=config.early_stopping.monitor,
+                mode=config.early_stopping.mode,
+                save_best_only=True,
+            )
+        )
+    if config.csv_log:
+        callbacks.append(keras.callbacks.CSVLogger(str(folder / CSV_LOG), append=resumed))
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(folder / TENSORBOARD)))
+    if config.resume:  # last: it saves the state once every other callback is done
+        callbacks.append(keras.callbacks.BackupAndRestore(str(folder / TRAINING_STATE)))
+    return callbacks
+
+
+def _resume_epoch(folder: Path) -> int:
+    """Returns the epochs a killed run already finished (0 when there is nothing to resume)."""
+    state = tf.train.latest_checkpoint(str(folder / TRAINING_STATE / "chief"))
+    if state is None:
+        return 0
+    reader = tf.train.load_checkpoint(state)
+    return int(reader.get_tensor("ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE")) + 1
+
+
+def _raise_nan(failed_at: tuple[int, int], config: TrainConfig, folder: Path | None) -> None:
+    epoch, batch = failed_at
+    kept = ""
+    if folder is not None and config.checkpoint and (folder / BEST_CHECKPOINT).exists():
+        kept = f" The best model before it is kept at {folder / BEST_CHECKPOINT}."
+    raise TrainingError(
+        f"The training loss became NaN in epoch {epoch} (batch {batch}). Lower "
+        f"`train.learning_rate` (now {config.learning_rate:g}) or set `train.clipnorm`.{kept}"
+    )
+
+
+def _clean(history: dict) -> dict[str, list[float]]:
+    return {key: [float(v) for v in values] for key, values in history.items()}
+
+
+def _full_history(folder: Path, history: dict) -> dict[str, list[float]]:
+    """Reads every epoch back from the CSV log (it holds the epochs before a resume too)."""
+    with open(folder / CSV_LOG, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return _clean(history)
+    keys = [key for key in rows[0] if key != "epoch"]
+    return {key: [float(row[key]) for row in rows] for key in keys}
 
 
 def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:

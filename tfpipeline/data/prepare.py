@@ -63,8 +63,17 @@ class PreparedData:
         """Width of the model's output: the number of classes, or 1 for regression."""
         return len(self.class_names) if self.task == "classification" else 1
 
-    def dataset(self, split: str, batch_size: int, training: bool = False):
-        """Returns the batched tf.data chain of one split (`"train"`, `"val"` or `"test"`)."""
+    def dataset(
+        self,
+        split: str,
+        batch_size: int,
+        training: bool = False,
+        epochs: tuple[int, int | None] = (0, 1),
+    ):
+        """Returns the batched tf.data chain of one split (`"train"`, `"val"` or `"test"`).
+
+        `epochs` is passed to `make_dataset`: `(first, stop)` epochs back to back.
+        """
         from tfpipeline.data.tfdata import make_dataset
 
         cache = self.cache if self.cache in ("memory", "none") else f"{self.cache}.{split}"
@@ -76,6 +85,7 @@ class PreparedData:
             augment=self.augment if training else None,
             cache=cache,
             shuffle_buffer=self.shuffle_buffer,
+            epochs=epochs,
         )
 
 

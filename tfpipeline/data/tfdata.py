@@ -20,14 +20,16 @@ def make_dataset(
     augment: Callable | None = None,
     cache: str = "memory",
     shuffle_buffer: int = 10_000,
+    epochs: tuple[int, int | None] = (0, 1),
 ) -> tf.data.Dataset:
     """Builds: parallel decode -> cache -> shuffle -> augment -> batch -> prefetch.
 
-    Shuffling and augmentation happen only when `training`. In-memory arrays without
-    augmentation need no decoding or cache: their indices are shuffled and whole batches
-    gathered at once. Image files are shuffled as a
-    file list before decoding when nothing is cached; other sources shuffle after the cache
-    (fully for in-memory data, with `shuffle_buffer` for file sources).
+    Shuffling and augmentation happen only when `training`, and each epoch's order and
+    augmentation are a function of `(seed, epoch)` alone: a run resumed at epoch 7 sees
+    exactly the batches an uninterrupted run sees there. Image files are shuffled as a file
+    list before decoding when nothing is cached; other file sources shuffle after the cache
+    with `shuffle_buffer`. In-memory arrays without augmentation need no decoding or cache:
+    one permutation per epoch gathers the whole split, and batches are sliced from it.
 
     Args:
         data: a split, or `(x, y)` arrays.
@@ -39,6 +41,8 @@ def make_dataset(
         cache: `"memory"`, `"none"`, or a file path for a cache on disk.
             Defaults to `"memory"`.
         shuffle_buffer: shuffle buffer of file sources, in samples. Defaults to `10000`.
+        epochs: `(first, stop)`: the chain yields epochs `first` to `stop - 1` back to back
+            (`stop=None`: without end). Defaults to `(0, 1)`, one epoch.
 
     Returns:
         A batched, prefetching `tf.data.Dataset` of `(features, label)` pairs.
@@ -46,50 +50,69 @@ def make_dataset(
     if isinstance(data, tuple):
         x, y = data
         data = SplitData(ArraySamples(np.asarray(x, np.float32)), np.arange(len(y)), np.asarray(y))
+    first, stop = epochs
+    numbers = (
+        tf.data.Dataset.range(first, stop) if stop is not None else tf.data.Dataset.counter(first)
+    )
     if isinstance(data.samples, ArraySamples) and augment is None:
-        return _in_memory_batches(data, batch_size, training, seed)
-    early_shuffle = training and cache == "none" and data.samples.index_shuffle
-    dataset = data.dataset(shuffle_seed=seed if early_shuffle else None)
-    if cache == "memory":
-        dataset = dataset.cache()
-    elif cache != "none":
-        dataset = dataset.cache(cache)
-    if training and not early_shuffle:
-        in_memory = isinstance(data.samples, ArraySamples)
-        buffer = len(data) if in_memory else min(len(data), shuffle_buffer)
-        dataset = dataset.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)
-    if training and augment is not None:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        dataset = tf.data.Dataset.zip((dataset, seeds.batch(2))).map(
-            lambda pair, s: (augment(pair[0], s), pair[1]),
-            num_parallel_calls=tf.data.AUTOTUNE,
+        one_epoch = _in_memory_epoch(data, batch_size, training, seed)
+    else:
+        one_epoch = _streamed_epoch(
+            data, batch_size, training, seed, augment, cache, shuffle_buffer
         )
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return numbers.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
 
 
-def _in_memory_batches(data: SplitData, batch_size: int, training: bool, seed: int):
-    """Arrays already in memory: each epoch, one seeded permutation gathers the whole split
-    in a single op, and batches are sliced from it.
+def _epoch_seed(seed: int, epoch) -> tf.Tensor:
+    return tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
 
-    Working per epoch and per batch instead of per sample keeps the chain's overhead over a
-    pre-materialised tensor data set small (see bench/data_pipeline.py overhead).
-    """
+
+def _in_memory_epoch(data: SplitData, batch_size: int, training: bool, seed: int):
+    """Whole-split gathers: the chain's overhead over a pre-materialised tensor data set is
+    small this way (see bench/data_pipeline.py overhead)."""
     x, _ = data.arrays()
     features, labels = tf.constant(x), tf.constant(data.y)
     count = len(data)
 
-    def epoch(order):
+    def one_epoch(epoch):
+        order = tf.range(count, dtype=tf.int64)
+        if training:
+            order = tf.random.experimental.stateless_shuffle(order, seed=_epoch_seed(seed, epoch))
         return tf.data.Dataset.from_tensor_slices(
             (tf.gather(features, order), tf.gather(labels, order))
         ).batch(batch_size)
 
-    if training:  # a fresh, seeded permutation every epoch
-        epoch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        orders = epoch_seeds.take(1).map(
-            lambda r: tf.random.experimental.stateless_shuffle(
-                tf.range(count, dtype=tf.int64), seed=tf.stack([r, tf.constant(seed, tf.int64)])
+    return one_epoch
+
+
+def _streamed_epoch(data, batch_size, training, seed, augment, cache, shuffle_buffer):
+    early_shuffle = training and cache == "none" and data.samples.index_shuffle
+    if not early_shuffle:
+        base = data.dataset()
+        if cache == "memory":
+            base = base.cache()
+        elif cache != "none":
+            base = base.cache(cache)
+
+    def one_epoch(epoch):
+        epoch_seed = _epoch_seed(seed, epoch)
+        if early_shuffle:
+            dataset = data.dataset(shuffle_seed=epoch_seed[0] * 1_000_003 + epoch_seed[1])
+        elif training:
+            in_memory = isinstance(data.samples, ArraySamples)
+            buffer = len(data) if in_memory else min(len(data), shuffle_buffer)
+            mixed = epoch_seed[0] * 1_000_003 + epoch_seed[1]
+            dataset = base.shuffle(max(buffer, 1), seed=mixed)
+        else:
+            dataset = base
+        if training and augment is not None:
+            dataset = dataset.enumerate().map(
+                lambda i, pair: (
+                    augment(pair[0], tf.stack([epoch_seed[1] * 7919 + seed, i])),
+                    pair[1],
+                ),
+                num_parallel_calls=tf.data.AUTOTUNE,
             )
-        )
-    else:
-        orders = tf.data.Dataset.from_tensors(tf.range(count, dtype=tf.int64))
-    return orders.flat_map(epoch).prefetch(tf.data.AUTOTUNE)
+        return dataset.batch(batch_size)
+
+    return one_epoch

@@ -1,0 +1,78 @@
+"""Evaluation on the test split: per-class precision, recall, F1 and the confusion matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def classification_report(
+    outputs: np.ndarray, y: np.ndarray, class_names: Sequence[str]
+) -> dict[str, Any]:
+    """Scores class probabilities against labels (scikit-learn's metrics).
+
+    Args:
+        outputs: the model's class probabilities, shape `(samples, classes)`.
+        y: the true class indices.
+        class_names: the name of each class index.
+
+    Returns:
+        `accuracy`, `per_class` (name -> precision, recall, f1, support), `macro_f1` and
+        `confusion_matrix` (rows: true class, columns: predicted class, in index order).
+    """
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    labels = list(range(len(class_names)))
+    predicted = np.argmax(outputs, axis=1)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, predicted, labels=labels, zero_division=0
+    )
+    per_class = {
+        name: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, name in enumerate(class_names)
+    }
+    return {
+        "accuracy": float(np.mean(predicted == y)),
+        "macro_f1": float(np.mean(f1)),
+        "per_class": per_class,
+        "class_names": list(class_names),
+        "confusion_matrix": confusion_matrix(y, predicted, labels=labels).tolist(),
+    }
+
+
+def plot_confusion_matrix(report: dict[str, Any], path: str | Path) -> Path:
+    """Draws the report's confusion matrix as a PNG (written atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tfpipeline._atomic import file_atomic
+
+    matrix = np.asarray(report["confusion_matrix"])
+    names = report["class_names"]
+    size = min(12, 2 + 0.5 * len(names))
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"Test split: accuracy {report['accuracy']:.3f}")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (row, col), count in np.ndenumerate(matrix):
+        colour = "white" if count > threshold else "black"
+        ax.text(col, row, str(count), ha="center", va="center", color=colour, fontsize=8)
+    fig.tight_layout()
+    with file_atomic(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return Path(path)
