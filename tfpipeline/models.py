@@ -68,7 +68,7 @@ def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras
     if config.kind == "cnn":
         for i, filters in enumerate(config.filters):
             model.add(layers.conv(filters, i))
-            model.add(keras.layers.BatchNormalization(name=f"conv_{i}_bn"))
+            model.add(_batch_norm(f"conv_{i}_bn"))
             model.add(keras.layers.ReLU(name=f"conv_{i}_relu"))
             if min(model.output_shape[1:3]) >= 2:
                 model.add(keras.layers.MaxPooling2D(2, name=f"conv_{i}_pool"))
@@ -78,7 +78,7 @@ def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras
     for i, units in enumerate(config.hidden_units):
         model.add(layers.dense(units, config.activation, f"dense_{i}"))
         if config.batch_norm:
-            model.add(keras.layers.BatchNormalization(name=f"dense_{i}_bn"))
+            model.add(_batch_norm(f"dense_{i}_bn"))
         if config.dropout > 0:
             model.add(
                 keras.layers.Dropout(config.dropout, seed=seed + i, name=f"dense_{i}_dropout")
@@ -92,6 +92,12 @@ def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras
         )
     )
     return model
+
+
+def _batch_norm(name: str) -> keras.layers.BatchNormalization:
+    # Momentum 0.9, not Keras's 0.99: the moving statistics used at inference must settle
+    # within the few hundred steps that small data sets train for.
+    return keras.layers.BatchNormalization(momentum=0.9, name=name)
 
 
 class _Layers:

@@ -1,0 +1,121 @@
+"""Whole runs of the training stage: kill and resume, a CNN, the seed example as a custom model."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tfpipeline import ConfigError, Pipeline, load_config
+
+pytestmark = pytest.mark.slow
+
+# Small batches make epochs long enough to kill a run in the middle of training.
+RESUMABLE = [
+    "--set", "train.epochs=12",
+    "--set", "train.batch_size=8",
+    "--set", "train.early_stopping.patience=3",
+    "--set", "compress.prune.enabled=false",
+    "--set", "export={saved_model: false, onnx: false, tflite: [float32]}",
+    "--set", "verify.latency_runs=5",
+]  # fmt: skip
+
+
+def command(output):
+    return [sys.executable, "-m", "tfpipeline", "run", "--output", str(output), *RESUMABLE]
+
+
+def logged_epochs(run_dir):
+    log = run_dir / "training_log.csv"
+    if not log.exists():
+        return 0
+    with open(log, newline="") as handle:
+        return max(0, len(list(csv.reader(handle))) - 1)
+
+
+def test_a_killed_run_resumes_from_its_last_epoch_and_ends_as_an_uninterrupted_one(tmp_path):
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        command(killed),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 240
+    while logged_epochs(killed) < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done = logged_epochs(killed)
+    assert 3 <= done < 12, "the run was not killed in the middle of training"
+    assert not (killed / "manifest.json").exists()
+
+    resumed = subprocess.run(command(killed), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed after epoch" in resumed.stdout
+
+    straight = subprocess.run(
+        command(tmp_path / "straight"), capture_output=True, text=True, timeout=600
+    )
+    assert straight.returncode == 0, straight.stderr
+
+    a = json.loads((killed / "manifest.json").read_text())
+    b = json.loads((tmp_path / "straight" / "manifest.json").read_text())
+    assert a["training"]["resumed_from_epoch"] >= done - 1
+    assert a["training"]["history"] == b["training"]["history"]
+    assert a["training"]["best_epoch"] == b["training"]["best_epoch"]
+    assert a["keras_test_accuracy"] == b["keras_test_accuracy"]
+    # Same weights, so the same exported file, byte for byte.
+    assert a["artifacts"][0]["sha256"] == b["artifacts"][0]["sha256"]
+
+
+def test_a_cnn_on_images_exports_to_int8_cleanly(tmp_path):
+    config = load_config(
+        overrides={
+            "data.as_images": True,
+            "model.kind": "cnn",
+            "model.hidden_units": [32],
+            "train.epochs": 6,
+            "train.learning_rate": 0.005,
+            "compress.prune.epochs": 2,
+            "export.saved_model": False,
+            "verify.latency_runs": 5,
+        }
+    )
+    manifest = Pipeline(config, log=lambda line: None, verbose=0).run(tmp_path / "run")
+    assert manifest["status"] == "passed"
+    assert manifest["keras_test_accuracy"] > 0.8
+    int8 = next(a for a in manifest["artifacts"] if a["variant"] == "int8")
+    assert int8["top1_agreement"] >= 0.97
+    assert manifest["compression"]["prune"]["sparsity"]["conv_1"] == pytest.approx(0.75, abs=0.01)
+    assert (tmp_path / "run" / "confusion_matrix.png").stat().st_size > 1000
+    assert set(manifest["evaluation"]["per_class"]) == {str(i) for i in range(10)}
+
+
+def test_the_seed_example_runs_as_a_custom_model(tmp_path):
+    from tensorflow.keras import layers, models
+
+    model = models.Sequential()
+    model.add(layers.Dense(128, activation="relu", input_shape=(64,)))
+    model.add(layers.Dense(64, activation="relu"))
+    model.add(layers.Dense(10, activation="softmax"))
+    config = load_config(
+        overrides={
+            "model.kind": "custom",
+            "train.epochs": 5,
+            "compress.prune.epochs": 2,
+            "export.saved_model": False,
+            "verify.latency_runs": 5,
+        }
+    )
+    manifest = Pipeline(config, log=lambda line: None, verbose=0).run(tmp_path / "run", model=model)
+    assert manifest["status"] == "passed"
+    assert manifest["keras_test_accuracy"] > 0.85  # raw 0-16 pixels: nothing was added
+    with pytest.raises(ConfigError, match="needs your model"):
+        Pipeline(config).run(tmp_path / "other")
+    with pytest.raises(ConfigError, match="set `model.kind: custom`"):
+        Pipeline(load_config()).run(tmp_path / "other", model=model)
