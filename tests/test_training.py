@@ -238,3 +238,8 @@ def test_classification_report_counts():
     )
     assert report["per_class"]["c"]["precision"] == pytest.approx(2 / 3)
     assert report["accuracy"] == pytest.approx(4 / 6)
+    soft = np.full((2, 3), 0.25)
+    soft[:, 0] = 0.5
+    assert classification_report(soft, np.array([0, 1]), ["a", "b", "c"])["loss"] == pytest.approx(
+        (-np.log(0.5) - np.log(0.25)) / 2
+    )

@@ -20,8 +20,9 @@ def classification_report(
         class_names: the name of each class index.
 
     Returns:
-        `accuracy`, `per_class` (name -> precision, recall, f1, support), `macro_f1` and
-        `confusion_matrix` (rows: true class, columns: predicted class, in index order).
+        `accuracy`, `loss` (mean cross-entropy), `per_class` (name -> precision, recall, f1,
+        support), `macro_f1` and `confusion_matrix` (rows: true class, columns: predicted
+        class, in index order).
     """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
@@ -39,8 +40,10 @@ def classification_report(
         }
         for i, name in enumerate(class_names)
     }
+    true_probability = outputs[np.arange(len(y)), y]
     return {
         "accuracy": float(np.mean(predicted == y)),
+        "loss": float(np.mean(-np.log(np.clip(true_probability, 1e-7, 1.0)))),
         "macro_f1": float(np.mean(f1)),
         "per_class": per_class,
         "class_names": list(class_names),

@@ -131,7 +131,8 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
             "",
             "## Evaluation (test split)",
             "",
-            f"Accuracy {evaluation['accuracy']:.4f}, macro F1 {evaluation['macro_f1']:.4f}.",
+            f"Accuracy {evaluation['accuracy']:.4f}, loss {evaluation['loss']:.4f}, "
+            f"macro F1 {evaluation['macro_f1']:.4f}.",
             "",
             "| class | precision | recall | F1 | support |",
             "|---|---:|---:|---:|---:|",

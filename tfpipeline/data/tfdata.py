@@ -86,6 +86,7 @@ def _in_memory_epoch(data: SplitData, batch_size: int, training: bool, seed: int
 
 
 def _streamed_epoch(data, batch_size, training, seed, augment, cache, shuffle_buffer):
+    """Decoded (and maybe cached) samples, shuffled and augmented sample by sample."""
     early_shuffle = training and cache == "none" and data.samples.index_shuffle
     if not early_shuffle:
         base = data.dataset()
@@ -93,24 +94,20 @@ def _streamed_epoch(data, batch_size, training, seed, augment, cache, shuffle_bu
             base = base.cache()
         elif cache != "none":
             base = base.cache(cache)
+    in_memory = isinstance(data.samples, ArraySamples)
+    buffer = max(1, len(data) if in_memory else min(len(data), shuffle_buffer))
 
     def one_epoch(epoch):
-        epoch_seed = _epoch_seed(seed, epoch)
+        epoch_seed = seed * 1_000_003 + tf.cast(epoch, tf.int64)  # one scalar per epoch
         if early_shuffle:
-            dataset = data.dataset(shuffle_seed=epoch_seed[0] * 1_000_003 + epoch_seed[1])
+            dataset = data.dataset(shuffle_seed=epoch_seed)
         elif training:
-            in_memory = isinstance(data.samples, ArraySamples)
-            buffer = len(data) if in_memory else min(len(data), shuffle_buffer)
-            mixed = epoch_seed[0] * 1_000_003 + epoch_seed[1]
-            dataset = base.shuffle(max(buffer, 1), seed=mixed)
+            dataset = base.shuffle(buffer, seed=epoch_seed)
         else:
             dataset = base
         if training and augment is not None:
             dataset = dataset.enumerate().map(
-                lambda i, pair: (
-                    augment(pair[0], tf.stack([epoch_seed[1] * 7919 + seed, i])),
-                    pair[1],
-                ),
+                lambda i, pair: (augment(pair[0], tf.stack([epoch_seed, i])), pair[1]),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
         return dataset.batch(batch_size)
