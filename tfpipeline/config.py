@@ -23,7 +23,7 @@ from tfpipeline.errors import ConfigError
 
 SOURCES = ("builtin", "arrays", "csv", "image_dir", "tfrecord")
 BUILTIN_DATASETS = ("digits", "iris", "wine", "breast_cancer")
-TFLITE_VARIANTS = ("float32", "int8")
+TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8", "int16x8")
 ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid", "elu", "selu", "gelu", "swish")
 INITIALIZERS = (
     "glorot_uniform",
@@ -398,17 +398,20 @@ class VerifyConfig:
             from the Keras model's. Defaults to `1e-4`.
         float_min_agreement: smallest allowed top-1 agreement of a float artifact.
             Defaults to `1.0`.
-        int8_min_agreement: smallest allowed top-1 agreement of an int8 artifact.
-            Defaults to `0.97`.
+        float16_max_abs_diff: largest allowed difference of a float16 artifact's outputs.
+            Defaults to `1e-2`.
+        int8_min_agreement: smallest allowed top-1 agreement of an integer-quantized
+            artifact (`dynamic`, `int8`, `int16x8`). Defaults to `0.97`.
         min_accuracy: smallest allowed test accuracy of any artifact. Defaults to `0.0`.
         int8_max_mae_increase: regression only: largest allowed relative increase of an
-            int8 artifact's test MAE over the Keras model's. Defaults to `0.1`.
+            integer-quantized artifact's test MAE over the Keras model's. Defaults to `0.1`.
         latency_runs: timed single-sample calls per artifact. Defaults to `200`.
         latency_warmup: untimed calls before them. Defaults to `20`.
     """
 
     float_max_abs_diff: float = setting(1e-4, low=0.0)
     float_min_agreement: float = setting(1.0, low=0.0, high=1.0)
+    float16_max_abs_diff: float = setting(1e-2, low=0.0)
     int8_min_agreement: float = setting(0.97, low=0.0, high=1.0)
     min_accuracy: float = setting(0.0, low=0.0, high=1.0)
     int8_max_mae_increase: float = setting(0.1, low=0.0)

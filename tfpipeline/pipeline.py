@@ -246,7 +246,7 @@ class Pipeline:
         planned += [("onnx", "float32")] if config.onnx else []
         self._stage(5, "export", ", ".join(f"{f} {v}" for f, v in planned) or "nothing to export")
         calibration = None
-        if "int8" in config.tflite:
+        if {"int8", "int16x8"} & set(config.tflite):
             calibration = data.splits.train.arrays(limit=config.calibration_samples)[0]
         paths = []
         for fmt, variant in planned:

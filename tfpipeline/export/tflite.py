@@ -1,4 +1,9 @@
-"""TFLite export with `tf.lite.TFLiteConverter`: float32 and full-integer int8."""
+"""TFLite export with `tf.lite.TFLiteConverter`: float32 and post-training quantization.
+
+Variants: `float32`; `float16` (float16 weights); `dynamic` (int8 weights, float
+activations quantized on the fly); `int8` (full integer, int8 input and output, calibrated);
+`int16x8` (int16 activations, int8 weights, float input and output, calibrated).
+"""
 
 from __future__ import annotations
 
@@ -23,16 +28,17 @@ def export_tflite(
     Args:
         model: a tf_keras model.
         path: the file to write (atomically).
-        variant: `"float32"`, or `"int8"` for full-integer quantization with int8 input and
-            output. Defaults to `"float32"`.
-        calibration_data: raw input samples that calibrate the int8 ranges (training data,
-            never test data); required for `"int8"`. Defaults to `None`.
+        variant: `"float32"`, `"float16"`, `"dynamic"`, `"int8"` (full integer, int8 input
+            and output) or `"int16x8"`. Defaults to `"float32"`.
+        calibration_data: raw input samples that calibrate the activation ranges (training
+            data, never test data); required for `"int8"` and `"int16x8"`.
+            Defaults to `None`.
 
     Returns:
         The written path.
 
     Raises:
-        ValueError: for an unknown variant, or int8 without calibration data.
+        ValueError: for an unknown variant, or a calibrated variant without calibration data.
         UnsupportedModelError: if `model` is not a tf_keras model.
     """
     require_tf_keras_model(model, "export_tflite")
@@ -42,15 +48,26 @@ def export_tflite(
             f"Received: variant={variant!r}"
         )
     converter = tf.lite.TFLiteConverter.from_concrete_functions([serving_function(model)], model)
-    if variant == "int8":
-        if calibration_data is None or len(calibration_data) == 0:
-            raise ValueError("Argument `calibration_data` is required for the int8 variant.")
-        samples = np.asarray(calibration_data, dtype=np.float32)
+    if variant != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if variant in ("int8", "int16x8"):
+        if calibration_data is None or len(calibration_data) == 0:
+            raise ValueError(
+                f"Argument `calibration_data` is required for the {variant} variant: pass "
+                "training samples (the pipeline uses the first `export.calibration_samples` "
+                "of the training split)."
+            )
+        samples = np.asarray(calibration_data, dtype=np.float32)
         converter.representative_dataset = lambda: (
             [samples[i : i + 1]] for i in range(len(samples))
         )
+    if variant == "int8":
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+    if variant == "int16x8":
+        ops = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        converter.target_spec.supported_ops = [ops]
     return write_bytes_atomic(path, converter.convert())

@@ -10,7 +10,7 @@ from tfpipeline.config import VerifyConfig
 from tfpipeline.inference import load_predictor
 from tfpipeline.training import score
 
-FLOAT_VARIANTS = ("float32",)
+FLOAT_VARIANTS = ("float32", "float16")
 
 
 def measure_artifact(
@@ -78,20 +78,26 @@ def check_artifact(
 ) -> list[str]:
     """Returns one line per threshold the artifact's figures miss (empty when it passes).
 
-    Classification: float variants must match the Keras model (`float_max_abs_diff`,
-    `float_min_agreement`), quantized ones agree with it (`int8_min_agreement`), all reach
-    `min_accuracy`. Regression: float variants within `float_max_abs_diff` relative to the
-    largest output, quantized ones within `int8_max_mae_increase` of the Keras model's MAE.
+    Classification: float variants must match the Keras model (`float_max_abs_diff`, or
+    `float16_max_abs_diff` for float16, and `float_min_agreement`), integer-quantized ones
+    agree with it (`int8_min_agreement`), all reach `min_accuracy`. Regression: float variants
+    within those differences relative to the largest output, integer-quantized ones within
+    `int8_max_mae_increase` of the Keras model's MAE.
     """
     failures = []
+    max_diff, diff_key = (
+        (config.float16_max_abs_diff, "float16_max_abs_diff")
+        if variant == "float16"
+        else (config.float_max_abs_diff, "float_max_abs_diff")
+    )
 
     def fail(figure: str, rule: str) -> None:
         failures.append(f"{name}: {figure}={figures[figure]:.6g} {rule}")
 
     if "test_mae" in figures:  # regression
         if variant in FLOAT_VARIANTS:
-            if figures["max_rel_diff"] > config.float_max_abs_diff:
-                fail("max_rel_diff", f"> verify.float_max_abs_diff={config.float_max_abs_diff:g}")
+            if figures["max_rel_diff"] > max_diff:
+                fail("max_rel_diff", f"> verify.{diff_key}={max_diff:g}")
         elif figures["test_mae"] > figures["keras_test_mae"] * (1 + config.int8_max_mae_increase):
             fail(
                 "test_mae",
@@ -100,8 +106,8 @@ def check_artifact(
             )
         return failures
     if variant in FLOAT_VARIANTS:
-        if figures["max_abs_diff"] > config.float_max_abs_diff:
-            fail("max_abs_diff", f"> verify.float_max_abs_diff={config.float_max_abs_diff:g}")
+        if figures["max_abs_diff"] > max_diff:
+            fail("max_abs_diff", f"> verify.{diff_key}={max_diff:g}")
         if figures["top1_agreement"] < config.float_min_agreement:
             fail("top1_agreement", f"< verify.float_min_agreement={config.float_min_agreement:g}")
     elif figures["top1_agreement"] < config.int8_min_agreement:
