@@ -81,7 +81,10 @@ def test_config_is_frozen():
         (["compress.prune.sparsity=1.0"], "`compress.prune.sparsity` must be > 0.0 and < 1.0"),
         (["compress.prune.enabled=yes please"], "`compress.prune.enabled` must be true or false"),
         (["export.tflite=float32"], "`export.tflite` must be a list of strings"),
-        (["export.tflite=[float32, int4]"], "`export.tflite[1]` must be one of float32, float16, dynamic, int8, int16x8"),
+        (
+            ["export.tflite=[float32, int4]"],
+            "`export.tflite[1]` must be one of float32, float16, dynamic, int8",
+        ),
         (["model.hidden_units=[128, 0]"], "`model.hidden_units[1]` must be >= 1"),
         (["data.split.train=0.5"], "must sum to 1"),
         (["data.split={train: 0.9, val: 0.0, test: 0.1}"], "there is no validation split"),
