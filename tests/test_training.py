@@ -8,7 +8,7 @@ import tf_keras
 
 from tfpipeline import TrainingError, build_model, load_config, prepare_data, train
 from tfpipeline.evaluation import classification_report
-from tfpipeline.training import make_optimizer, make_schedule
+from tfpipeline.optimizers import make_optimizer, make_schedule
 
 LR = 0.1
 SPE = 10  # steps per epoch

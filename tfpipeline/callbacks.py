@@ -1,0 +1,258 @@
+"""Callbacks of the training stage, and the run-folder files they keep.
+
+Checkpoints, crash-safe state and logs live in the run folder; every piece of state a killed
+run needs to resume exactly is written atomically after each epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from tfpipeline._keras import keras, tf
+from tfpipeline.config import TrainConfig
+from tfpipeline.errors import ConfigError
+
+# Files and folders the training stage keeps in the run folder.
+TRAINING_STATE = "training_state"  # BackupAndRestore's crash-safe state
+STOPPING_STATE = "early_stopping.json"
+BEST_CHECKPOINT = Path("checkpoints") / "best.keras"
+CSV_LOG = "training_log.csv"
+TENSORBOARD = "tensorboard"
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds `learning_rate` (the rate of the epoch's last step) to each epoch's logs."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is None:
+            return
+        optimizer = self.model.optimizer
+        rate = optimizer._learning_rate  # the schedule itself, when there is one
+        if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+            step = max(int(optimizer.iterations.numpy()) - 1, 0)
+            logs["learning_rate"] = float(rate(step))
+        else:
+            logs["learning_rate"] = float(keras.backend.get_value(optimizer.learning_rate))
+
+
+class Validation(keras.callbacks.Callback):
+    """Adds `val_loss` and `val_accuracy` (or `val_mae`) to each epoch's logs.
+
+    The same figures as Keras's own per-epoch evaluation (mean loss plus the regularization
+    losses, no class weights), at a fraction of its fixed cost per epoch, which dominates
+    on small data sets (bench/training.py): in-memory splits are held as tensors and scored
+    by one compiled function per chunk.
+
+    Args:
+        split: the validation `SplitData`.
+        task: `"classification"` or `"regression"`.
+        chunk: samples scored per call. Defaults to `4096`.
+    """
+
+    def __init__(self, split, task: str, chunk: int = 4096):
+        super().__init__()
+        self.split = split
+        self.task = task
+        self.chunk = chunk
+        self._chunks = None
+        self._score = tf.function(self._sums, reduce_retracing=True)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is None:
+            return
+        totals = np.zeros(3)
+        for x, y in self._batches():
+            totals += [float(v) for v in self._score(x, y)]
+        loss, metric, count = totals
+        regularization = sum(float(v) for v in self.model.losses)
+        name = "val_accuracy" if self.task == "classification" else "val_mae"
+        logs["val_loss"] = loss / count + regularization
+        logs[name] = metric / count
+
+    def _batches(self):
+        if getattr(self.split.samples, "x", None) is None:  # file data: stream it
+            return self.split.dataset().batch(self.chunk)
+        if self._chunks is None:
+            x, y = self.split.arrays()
+            self._chunks = [
+                (tf.constant(x[i : i + self.chunk]), tf.constant(y[i : i + self.chunk]))
+                for i in range(0, len(y), self.chunk)
+            ]
+        return self._chunks
+
+    def _sums(self, x, y):
+        predicted = self.model(x, training=False)
+        if self.task == "classification":
+            losses = keras.losses.sparse_categorical_crossentropy(y, predicted)
+            hits = tf.cast(tf.equal(tf.argmax(predicted, -1), tf.cast(y, tf.int64)), tf.float32)
+        else:
+            error = tf.reshape(predicted, [-1]) - tf.cast(tf.reshape(y, [-1]), tf.float32)
+            losses, hits = tf.square(error), tf.abs(error)
+        count = tf.cast(tf.shape(x)[0], tf.float32)
+        return tf.reduce_sum(tf.cast(losses, tf.float32)), tf.reduce_sum(hits), count
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training after the first epoch whose loss is NaN or infinite, and names it.
+
+    Checked once per epoch: a per-batch check would force a device sync on every step.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.failed_at: int | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.failed_at = epoch + 1
+            self.model.stop_training = True
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras `EarlyStopping` whose state (best value, wait, best weights) survives a crash.
+
+    After every epoch its state is recorded in the run folder under that epoch's number; a
+    run resumed at epoch `start` reads back the state of epoch `start - 1` (a state written
+    for an epoch that the crash kept from finishing is ignored, since that epoch runs again),
+    so the resumed run stops and restores exactly as an uninterrupted one.
+
+    Args:
+        state_dir: the folder for the state; `None` keeps none.
+        start_epoch: the epoch training starts (or resumes) at.
+        **kwargs: `EarlyStopping`'s arguments.
+    """
+
+    def __init__(self, state_dir: Path | None, start_epoch: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.state_dir = state_dir
+        self.start_epoch = start_epoch
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        saved = stopping_state(self.state_dir, self.start_epoch)
+        if saved is None:
+            return
+        self.best, self.wait, self.best_epoch = saved["best"], saved["wait"], saved["best_epoch"]
+        weights = self.state_dir / f"best_weights_{self.best_epoch}.npz"
+        if self.restore_best_weights and weights.exists():
+            with np.load(weights) as stored:
+                self.best_weights = [stored[f"w{i}"] for i in range(len(stored.files))]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        if self.state_dir is None:
+            return
+        from tfpipeline._atomic import file_atomic, write_bytes_atomic
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.best_weights is not None and self.best_epoch == epoch:
+            weights = {f"w{i}": w for i, w in enumerate(self.best_weights)}
+            path = self.state_dir / f"best_weights_{epoch}.npz"
+            with file_atomic(path) as tmp, open(tmp, "wb") as handle:
+                np.savez(handle, **weights)
+        path = self.state_dir / STOPPING_STATE
+        states = json.loads(path.read_text()) if path.exists() else {}
+        states[str(epoch)] = {
+            "best": float(self.best),
+            "wait": self.wait,
+            "best_epoch": self.best_epoch,
+        }
+        write_bytes_atomic(self.state_dir / STOPPING_STATE, json.dumps(states).encode())
+
+
+def stopping_state(state_dir: Path | None, start_epoch: int) -> dict | None:
+    """The early-stopping state recorded after epoch `start_epoch - 1`, if any."""
+    if state_dir is None or start_epoch == 0 or not (state_dir / STOPPING_STATE).exists():
+        return None
+    return json.loads((state_dir / STOPPING_STATE).read_text()).get(str(start_epoch - 1))
+
+
+def make_early_stopping(config: TrainConfig, folder: Path | None, start: int):
+    stopping = config.early_stopping
+    if not stopping.enabled:
+        return None
+    return ResumableEarlyStopping(
+        folder / TRAINING_STATE if folder is not None and config.resume else None,
+        start,
+        monitor=stopping.monitor,
+        mode=stopping.mode,
+        patience=stopping.patience,
+        min_delta=stopping.min_delta,
+        restore_best_weights=stopping.restore_best_weights,
+        start_from_epoch=stopping.start_from_epoch,
+    )
+
+
+def run_folder_callbacks(config: TrainConfig, folder: Path | None, start: int) -> list:
+    resumed = start > 0
+    plateau = config.reduce_on_plateau
+    callbacks = []
+    if plateau.enabled:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=plateau.monitor,
+                factor=plateau.factor,
+                patience=plateau.patience,
+                min_lr=plateau.min_lr,
+            )
+        )
+    if folder is None:
+        return callbacks
+    if config.checkpoint:
+        (folder / BEST_CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
+        saved = stopping_state(folder / TRAINING_STATE, start) if config.resume else None
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                str(folder / BEST_CHECKPOINT),
+                monitor=config.early_stopping.monitor,
+                mode=config.early_stopping.mode,
+                save_best_only=True,
+                # A resumed run only replaces the checkpoint with a better model.
+                initial_value_threshold=saved["best"] if saved else None,
+            )
+        )
+    if config.csv_log:
+        if resumed:
+            keep_logged_epochs(folder / CSV_LOG, start)
+        callbacks.append(keras.callbacks.CSVLogger(str(folder / CSV_LOG), append=resumed))
+    if config.tensorboard:
+        require_tensorboard()
+        callbacks.append(keras.callbacks.TensorBoard(str(folder / TENSORBOARD)))
+    if config.resume:  # last: it saves the state once every other callback is done
+        callbacks.append(keras.callbacks.BackupAndRestore(str(folder / TRAINING_STATE)))
+    return callbacks
+
+
+def keep_logged_epochs(log: Path, epochs: int) -> None:
+    """Drops log rows of epochs after `epochs`: a crash may have logged an epoch whose state
+    was never saved, and that epoch runs again."""
+    from tfpipeline._atomic import write_bytes_atomic
+
+    if not log.exists():
+        return
+    lines = log.read_text().splitlines(keepends=True)
+    write_bytes_atomic(log, "".join(lines[: 1 + epochs]).encode())
+
+
+def require_tensorboard() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(
+            "`train.tensorboard: true` needs the tensorboard package: "
+            'pip install "tfpipeline[tensorboard]" (or pip install tensorboard).'
+        )
+
+
+def resume_epoch(folder: Path) -> int:
+    """Returns the epochs a killed run already finished (0 when there is nothing to resume)."""
+    state = tf.train.latest_checkpoint(str(folder / TRAINING_STATE / "chief"))
+    if state is None:
+        return 0
+    reader = tf.train.load_checkpoint(state)
+    return int(reader.get_tensor("ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE")) + 1
