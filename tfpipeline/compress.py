@@ -148,3 +148,97 @@ def _copy(model: keras.Model) -> keras.Model:
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
+
+
+CLUSTERABLE_LAYERS = (keras.layers.Dense, keras.layers.Conv2D)
+
+
+def apply_clustering(
+    model: keras.Model, clusters: int, init: str = "kmeans_plus_plus"
+) -> tuple[keras.Model, list[keras.callbacks.Callback]]:
+    """Wraps a copy of `model`'s Dense and Conv2D layers for weight clustering.
+
+    Each wrapped kernel is shared among `clusters` centroids, fine-tuned by training; strip
+    the wrappers with `strip_clustering` before export.
+
+    Args:
+        model: a tf_keras model; it is not modified.
+        clusters: centroids per kernel, >= 2.
+        init: centroid initialization: `kmeans_plus_plus`, `linear`, `density_based` or
+            `random`. Defaults to `"kmeans_plus_plus"`.
+
+    Returns:
+        `(wrapped_model, callbacks)`; clustering needs no callback, so the list is empty.
+
+    Raises:
+        UnsupportedModelError: if `model` is not a tf_keras model.
+        ValueError: for fewer than 2 clusters or an unknown initialization.
+    """
+    import tensorflow_model_optimization as tfmot
+
+    require_tf_keras_model(model, "apply_clustering")
+    if clusters < 2:
+        raise ValueError(f"Argument `clusters` must be >= 2. Received: clusters={clusters}")
+    inits = tfmot.clustering.keras.CentroidInitialization
+    accepted = {"kmeans_plus_plus", "linear", "density_based", "random"}
+    if init not in accepted:
+        raise ValueError(
+            f"Argument `init` must be one of {', '.join(sorted(accepted))}. Received: init={init!r}"
+        )
+    options = {"number_of_clusters": clusters, "cluster_centroids_init": inits[init.upper()]}
+
+    def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, CLUSTERABLE_LAYERS):
+            return tfmot.clustering.keras.cluster_weights(layer, **options)
+        return layer
+
+    return keras.models.clone_model(_copy(model), clone_function=wrap), []
+
+
+def strip_clustering(model: keras.Model) -> keras.Model:
+    """Removes the clustering wrappers, leaving plain layers whose kernels hold the centroids."""
+    import tensorflow_model_optimization as tfmot
+
+    return tfmot.clustering.keras.strip_clustering(model)
+
+
+def unique_weights(model: keras.Model) -> dict[str, int]:
+    """Returns the number of distinct values in each Dense / Conv2D kernel, by layer name."""
+    return {
+        layer.name: int(np.unique(layer.kernel.numpy()).size)
+        for layer in model.layers
+        if isinstance(layer, CLUSTERABLE_LAYERS)
+    }
+
+
+def apply_qat(model: keras.Model) -> tuple[keras.Model, list[keras.callbacks.Callback]]:
+    """Prepares a copy of `model` for quantization-aware training (TFMOT's default 8-bit scheme).
+
+    Only Dense and Conv2D layers are annotated (TFMOT has no scheme for layers such as
+    `Normalization`, which stay float). Fine-tune the returned model, then export it with
+    `export_tflite(..., "int8")`: the converter uses the ranges learned in training.
+
+    Args:
+        model: a tf_keras model; it is not modified.
+
+    Returns:
+        `(qat_model, callbacks)`; QAT needs no callback, so the list is empty.
+
+    Raises:
+        UnsupportedModelError: if `model` is not a tf_keras model.
+        ValueError: if `model` was already prepared for quantization-aware training.
+    """
+    import tensorflow_model_optimization as tfmot
+
+    require_tf_keras_model(model, "apply_qat")
+    if any(type(layer).__name__ == "QuantizeWrapperV2" for layer in model.layers):
+        raise ValueError("The model is already quantization-aware; apply QAT once.")
+    quantize = tfmot.quantization.keras
+
+    def annotate(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, CLUSTERABLE_LAYERS):
+            return quantize.quantize_annotate_layer(layer)
+        return layer
+
+    annotated = keras.models.clone_model(_copy(model), clone_function=annotate)
+    return quantize.quantize_apply(annotated), []
