@@ -65,6 +65,13 @@ def test_manifest_file_figures_are_true(tiny_run):
         assert artifact["latency_ms_p95"] >= artifact["latency_ms_p50"]
     sizes = {a["path"]: a["size_bytes"] for a in manifest["artifacts"]}
     assert sizes["model_int8.tflite"] < sizes["model_float32.tflite"] / 2
+    by_path = {a["path"]: a for a in manifest["artifacts"]}
+    int8, f32 = by_path["model_int8.tflite"], by_path["model_float32.tflite"]
+    assert int8["compression_ratio"] == pytest.approx(f32["size_bytes"] / int8["size_bytes"])
+    assert int8["gzip_compression_ratio"] == pytest.approx(f32["gzip_bytes"] / int8["gzip_bytes"])
+    assert f32["compression_ratio"] == 1.0 and "compression_ratio" not in by_path["model.onnx"]
+    prune = manifest["compression"]["prune"]
+    assert prune["overall_sparsity"] == pytest.approx(0.75, abs=0.01)
 
 
 def _reference(tiny_run, digits):

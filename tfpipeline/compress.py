@@ -144,6 +144,13 @@ def kernel_sparsity(model: keras.Model) -> dict[str, float]:
     }
 
 
+def overall_sparsity(model: keras.Model) -> float:
+    """Returns the fraction of exact zeros over all prunable kernels together."""
+    kernels = [layer.kernel.numpy() for layer in model.layers if isinstance(layer, PRUNABLE_LAYERS)]
+    total = sum(k.size for k in kernels)
+    return float(sum(np.sum(k == 0) for k in kernels) / total) if total else 0.0
+
+
 def _copy(model: keras.Model) -> keras.Model:
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())

@@ -13,7 +13,7 @@ import numpy as np
 from tfpipeline import __version__
 from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._keras import keras, require_tf_keras_model, tf
-from tfpipeline.compress import prune
+from tfpipeline.compress import overall_sparsity, prune
 from tfpipeline.config import PipelineConfig, dump_config
 from tfpipeline.data import PreparedData, prepare_data
 from tfpipeline.errors import ConfigError, VerificationError
@@ -233,6 +233,7 @@ class Pipeline:
             "prune": {
                 "target_sparsity": config.sparsity,
                 "sparsity": result.sparsity,
+                "overall_sparsity": overall_sparsity(result.model),
                 **{f"test_{name}": value for name, value in scores.items()},
                 "fine_tuning": result.fine_tuning.to_dict(),
             }
@@ -293,6 +294,7 @@ class Pipeline:
             verdict = "FAIL " + "; ".join(problems) if problems else "ok"
             shown = {k: v for k, v in figures.items() if not k.startswith("latency")}
             self.log(f"      {name}: {_scores_text(shown)} -> {verdict}")
+        _add_compression_ratios(artifacts)
         return artifacts, failures
 
     def _report_stage(self, run_dir: Path, manifest: dict[str, Any]) -> None:
@@ -301,6 +303,19 @@ class Pipeline:
         self._stage(7, "report", f"{run_dir / 'manifest.json'}, {run_dir / 'report.md'}")
         self.log("")
         self.log(artifact_table(manifest["artifacts"]))
+
+
+def _add_compression_ratios(artifacts: list[dict[str, Any]]) -> None:
+    """Adds each .tflite file's size ratio to the float32 .tflite, raw and gzipped."""
+    baseline = next(
+        (a for a in artifacts if a["format"] == "tflite" and a["variant"] == "float32"), None
+    )
+    if baseline is None:
+        return
+    for artifact in artifacts:
+        if artifact["format"] == "tflite":
+            artifact["compression_ratio"] = baseline["size_bytes"] / artifact["size_bytes"]
+            artifact["gzip_compression_ratio"] = baseline["gzip_bytes"] / artifact["gzip_bytes"]
 
 
 def _scores_text(scores: dict[str, float]) -> str:

@@ -153,8 +153,19 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
             f"(measured: {_sparsity_text(prune['sparsity'])}), fine-tuned "
             f"{prune['fine_tuning']['epochs_run']} epochs.",
             f"- Pruned Keras model on the test split: {_scores(prune, 'test_')}.",
+            f"- Overall sparsity of the pruned kernels: {prune['overall_sparsity']:.1%}. "
+            "Pruning shrinks the gzip size, not the raw `.tflite` size: the zeros are still "
+            "stored, they only compress well (see the compression ratios below).",
         ]
     lines += ["", "## Artifacts", "", artifact_table(manifest["artifacts"])]
+    ratios = [a for a in manifest["artifacts"] if "compression_ratio" in a]
+    if ratios:
+        lines += ["", "Size against the float32 `.tflite` (raw / gzip):", ""]
+        lines += [
+            f"- {a['path']}: {a['compression_ratio']:.2f}x / {a['gzip_compression_ratio']:.2f}x "
+            "smaller"
+            for a in ratios
+        ]
     if manifest["failures"]:
         lines += ["", "## Verification failures", ""] + [f"- {f}" for f in manifest["failures"]]
     lines += [
