@@ -116,8 +116,8 @@ class Pipeline:
             write_bytes_atomic(run_dir / "labels.txt", labels.encode("utf-8"))
         x_test, y_test = data.splits.test.arrays()
         model = self._model_stage(data, custom)
-        training, keras_scores = self._train_stage(model, data, x_test, y_test, run_dir)
-        evaluation = self._evaluate(model, data, x_test, y_test, run_dir)
+        training, outputs, keras_scores = self._train_stage(model, data, x_test, run_dir)
+        evaluation = self._evaluate(outputs, data, y_test, run_dir)
         model, compression = self._compress_stage(model, data, x_test, y_test)
         paths = self._export_stage(model, data, run_dir)
         artifacts, failures = self._verify_stage(model, data, x_test, y_test, run_dir, paths)
@@ -193,7 +193,7 @@ class Pipeline:
         )
         return model
 
-    def _train_stage(self, model, data: PreparedData, x_test, y_test, run_dir: Path):
+    def _train_stage(self, model, data: PreparedData, x_test, run_dir: Path):
         config = self.config.train
         self._stage(
             3,
@@ -203,16 +203,16 @@ class Pipeline:
         result = train(model, data, config, run_dir=run_dir, verbose=self.verbose)
         if result.resumed_from_epoch:
             self.log(f"      resumed after epoch {result.resumed_from_epoch}")
-        scores = evaluate(model, x_test, y_test, data.task)
+        outputs = predict_probabilities(model, x_test)  # scored once, evaluated once
+        scores = score(outputs, data.splits.test.y, data.task)
         stop = "stopped early" if result.stopped_early else "ran all epochs"
         self.log(
             f"      {result.epochs_run} epochs ({stop}), best epoch {result.best_epoch}, "
             f"test {_scores_text(scores)}"
         )
-        return result.to_dict(), scores
+        return result.to_dict(), outputs, scores
 
-    def _evaluate(self, model, data: PreparedData, x_test, y_test, run_dir: Path):
-        outputs = predict_probabilities(model, x_test)
+    def _evaluate(self, outputs, data: PreparedData, y_test, run_dir: Path):
         if data.task != "classification":
             return score(outputs, y_test, data.task)
         evaluation = classification_report(outputs, y_test, data.class_names)
