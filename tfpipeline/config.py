@@ -24,6 +24,7 @@ from tfpipeline.errors import ConfigError
 SOURCES = ("builtin", "arrays", "csv", "image_dir", "tfrecord")
 BUILTIN_DATASETS = ("digits", "iris", "wine", "breast_cancer")
 TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8", "int16x8")
+INT8_IO_TYPES = ("int8", "uint8")
 ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid", "elu", "selu", "gelu", "swish")
 INITIALIZERS = (
     "glorot_uniform",
@@ -351,7 +352,16 @@ class PruneConfig:
 
     Attributes:
         enabled: prune at all. Defaults to `True`.
-        sparsity: final fraction of zero weights in each Dense kernel. Defaults to `0.75`.
+        sparsity: final fraction of zero weights in each pruned kernel. Defaults to `0.75`.
+        initial_sparsity: where the `polynomial` schedule starts. Defaults to `0.0`.
+        schedule: `polynomial` (TFMOT's `PolynomialDecay`: sparsity rises over the first
+            60% of fine-tuning) or `constant` (`ConstantSparsity`). Defaults to
+            `"polynomial"`.
+        sparsity_m_by_n: `[m, n]` for structured sparsity, m zeros in every n consecutive
+            weights (`[2, 4]`: the 2:4 pattern); overrides `sparsity`. Defaults to `null`.
+        xnnpack: prune only what XNNPACK's sparse inference speeds up (1x1 convolutions of
+            a network with a 3x3 stride-2 stem). Defaults to `False`.
+        skip_layers: layer names or types (`Conv2D`) left dense. Defaults to `[]`.
         epochs: fine-tuning epochs. Defaults to `8`.
         learning_rate: fine-tuning learning rate; `null` means half of
             `train.learning_rate`. Defaults to `null`.
@@ -359,15 +369,96 @@ class PruneConfig:
 
     enabled: bool = True
     sparsity: float = setting(0.75, low=0.0, high=1.0, low_open=True, high_open=True)
+    initial_sparsity: float = setting(0.0, low=0.0, high=1.0, high_open=True)
+    schedule: str = setting("polynomial", choices=("polynomial", "constant"))
+    sparsity_m_by_n: list[int] | None = setting(None, low=1)
+    xnnpack: bool = False
+    skip_layers: list[str] = setting([])
     epochs: int = setting(8, low=1, high=100_000)
     learning_rate: float | None = setting(None, low=0.0, high=10.0, low_open=True)
 
 
 @dataclass(frozen=True)
-class CompressConfig:
-    """Compression techniques applied to the trained model."""
+class ClusterConfig:
+    """TFMOT weight clustering, fine-tuned from the model before it.
 
+    Attributes:
+        enabled: cluster at all. Defaults to `False`.
+        clusters: distinct values per kernel. Defaults to `16`.
+        init: centroid initialization: `kmeans_plus_plus`, `linear`, `density_based` or
+            `random`. Defaults to `"kmeans_plus_plus"`.
+        skip_layers: layer names or types left unclustered. Defaults to `[]`.
+        epochs: fine-tuning epochs. Defaults to `4`.
+        learning_rate: fine-tuning learning rate; `null` means a tenth of
+            `train.learning_rate`. Defaults to `null`.
+    """
+
+    enabled: bool = False
+    clusters: int = setting(16, low=2, high=65_536)
+    init: str = setting(
+        "kmeans_plus_plus", choices=("kmeans_plus_plus", "linear", "density_based", "random")
+    )
+    skip_layers: list[str] = setting([])
+    epochs: int = setting(4, low=1, high=100_000)
+    learning_rate: float | None = setting(None, low=0.0, high=10.0, low_open=True)
+
+
+@dataclass(frozen=True)
+class QatConfig:
+    """TFMOT quantization-aware training (8-bit), fine-tuned from the model before it.
+
+    After pruning it preserves the zeros (PQAT), after clustering the clusters (CQAT), after
+    both, both (PCQAT). Export the result as `int8` TFLite.
+
+    Attributes:
+        enabled: train quantization-aware at all. Defaults to `False`.
+        skip_layers: layer names or types left float. Defaults to `[]`.
+        epochs: fine-tuning epochs. Defaults to `4`.
+        learning_rate: fine-tuning learning rate; `null` means a tenth of
+            `train.learning_rate`. Defaults to `null`.
+    """
+
+    enabled: bool = False
+    skip_layers: list[str] = setting([])
+    epochs: int = setting(4, low=1, high=100_000)
+    learning_rate: float | None = setting(None, low=0.0, high=10.0, low_open=True)
+
+
+COMPRESS_TECHNIQUES = ("prune", "cluster", "qat")
+
+# Each technique keeps what the ones before it did only in this order (TFMOT's collaborative
+# optimization): pruning's zeros survive clustering and QAT, clusters survive QAT.
+ACCEPTED_ORDERS = (
+    ("prune",),
+    ("cluster",),
+    ("qat",),
+    ("prune", "cluster"),
+    ("prune", "qat"),
+    ("cluster", "qat"),
+    ("prune", "cluster", "qat"),
+)
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    """Compression techniques applied to the trained model, each fine-tuned in turn.
+
+    Attributes:
+        order: the order the enabled techniques run in. Defaults to
+            `[prune, cluster, qat]`.
+        prune: magnitude pruning.
+        cluster: weight clustering.
+        qat: quantization-aware training.
+    """
+
+    order: list[str] = setting(list(COMPRESS_TECHNIQUES), choices=COMPRESS_TECHNIQUES)
     prune: PruneConfig = field(default_factory=PruneConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    qat: QatConfig = field(default_factory=QatConfig)
+
+    def techniques(self) -> tuple[str, ...]:
+        """The enabled techniques, in the order they run."""
+        return tuple(name for name in self.order if getattr(self, name).enabled)
 
 
 @dataclass(frozen=True)
@@ -380,6 +471,8 @@ class ExportConfig:
         onnx_opset: ONNX opset. Defaults to `17`.
         tflite: TFLite variants to write. Defaults to `["float32", "int8"]`.
         calibration_samples: training samples used to calibrate int8. Defaults to `500`.
+        int8_io: input and output type of the `int8` variant: `int8` or `uint8`.
+            Defaults to `"int8"`.
     """
 
     saved_model: bool = True
@@ -387,6 +480,7 @@ class ExportConfig:
     onnx_opset: int = setting(17, low=13, high=21)
     tflite: list[str] = setting(["float32", "int8"], choices=TFLITE_VARIANTS)
     calibration_samples: int = setting(500, low=1)
+    int8_io: str = setting("int8", choices=INT8_IO_TYPES)
 
 
 @dataclass(frozen=True)
@@ -478,6 +572,7 @@ def from_dict(raw: Mapping[str, Any]) -> PipelineConfig:
     _check_split(config.data.split)
     _check_data(config.data)
     _check_monitor(config)
+    _check_compress(config.compress)
     return config
 
 
@@ -630,4 +725,33 @@ def _check_monitor(config: PipelineConfig) -> None:
             f"Config key `train.early_stopping.monitor` cannot be {stopping.monitor!r} when "
             "`data.split.val` is 0: there is no validation split. Use `loss` or `accuracy`, "
             "or give the validation split a fraction."
+        )
+
+
+def _check_compress(compress: CompressConfig) -> None:
+    enabled = [name for name in COMPRESS_TECHNIQUES if getattr(compress, name).enabled]
+    missing = [name for name in enabled if name not in compress.order]
+    if missing or len(set(compress.order)) != len(compress.order):
+        raise ConfigError(
+            "Config key `compress.order` must name each enabled technique once. "
+            f"Received: order={compress.order}, enabled: {', '.join(enabled) or 'none'}"
+        )
+    if enabled and compress.techniques() not in ACCEPTED_ORDERS:
+        accepted = "; ".join(" -> ".join(order) for order in ACCEPTED_ORDERS)
+        raise ConfigError(
+            f"Compression cannot run {' -> '.join(compress.techniques())}: a later technique "
+            "would undo an earlier one. Accepted orders: "
+            f"{accepted}."
+        )
+    prune = compress.prune
+    if prune.initial_sparsity >= prune.sparsity:
+        raise ConfigError(
+            "Config key `compress.prune.initial_sparsity` must be below `sparsity` "
+            f"({prune.sparsity}). Received: initial_sparsity={prune.initial_sparsity}"
+        )
+    m_by_n = prune.sparsity_m_by_n
+    if m_by_n is not None and (len(m_by_n) != 2 or m_by_n[0] >= m_by_n[1]):
+        raise ConfigError(
+            "Config key `compress.prune.sparsity_m_by_n` must be [m, n] with m < n, such as "
+            f"[2, 4]. Received: sparsity_m_by_n={m_by_n}"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 from tfpipeline import __version__
 from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._keras import keras, require_tf_keras_model, tf
-from tfpipeline.compress import overall_sparsity, prune
+from tfpipeline.compress import compress, overall_sparsity
 from tfpipeline.config import PipelineConfig, dump_config
 from tfpipeline.data import PreparedData, prepare_data
 from tfpipeline.errors import ConfigError, VerificationError
@@ -120,7 +121,11 @@ class Pipeline:
         evaluation = self._evaluate(outputs, data, y_test, run_dir)
         model, compression = self._compress_stage(model, data, x_test, y_test)
         paths = self._export_stage(model, data, run_dir)
-        artifacts, failures = self._verify_stage(model, data, x_test, y_test, run_dir, paths)
+        uncompressed = outputs if compression else None
+        artifacts, failures = self._verify_stage(
+            model, data, x_test, y_test, run_dir, paths, uncompressed
+        )
+        _add_compression_ratios(artifacts, (compression or {}).get("baseline_float32_tflite"))
 
         manifest = {
             "tfpipeline_version": __version__,
@@ -220,24 +225,33 @@ class Pipeline:
         return evaluation
 
     def _compress_stage(self, model, data: PreparedData, x_test, y_test):
-        config = self.config.compress.prune
-        if not config.enabled:
-            self._stage(4, "compress", "pruning disabled, exporting the trained model")
+        config = self.config.compress
+        techniques = config.techniques()
+        if not techniques:
+            self._stage(4, "compress", "no technique enabled, exporting the trained model")
             return model, None
-        self._stage(4, "compress", f"magnitude pruning to {config.sparsity:.0%} sparsity")
-        result = prune(model, data, config, self.config.train, verbose=self.verbose)
+        self._stage(4, "compress", " -> ".join(_technique_text(config, t) for t in techniques))
+        baseline = _float32_tflite_stats(model)
+        result = compress(
+            model, data, config, self.config.train, verbose=self.verbose, log=self.log
+        )
         scores = evaluate(result.model, x_test, y_test, data.task)
-        measured = np.mean(list(result.sparsity.values()))
-        self.log(f"      measured sparsity {measured:.1%}, test {_scores_text(scores)}")
+        self.log(f"      compressed model: test {_scores_text(scores)}")
         compression = {
-            "prune": {
-                "target_sparsity": config.sparsity,
-                "sparsity": result.sparsity,
-                "overall_sparsity": overall_sparsity(result.model),
-                **{f"test_{name}": value for name, value in scores.items()},
-                "fine_tuning": result.fine_tuning.to_dict(),
-            }
+            "techniques": list(techniques),
+            "steps": [step.to_dict() for step in result.steps],
+            "sparsity": result.steps[-1].sparsity,
+            "overall_sparsity": overall_sparsity(result.model),
+            "unique_weights": result.steps[-1].unique_weights,
+            **{f"test_{name}": value for name, value in scores.items()},
+            "baseline_float32_tflite": baseline,
         }
+        if config.prune.enabled:  # the pruning figures, where earlier runs had them
+            compression["prune"] = {
+                "target_sparsity": _target_sparsity(config.prune),
+                "sparsity": result.steps[-1].sparsity,
+                "overall_sparsity": compression["overall_sparsity"],
+            }
         return result.model, compression
 
     def _export_stage(self, model, data: PreparedData, run_dir: Path):
@@ -255,7 +269,7 @@ class Pipeline:
                 path = export_saved_model(model, run_dir / "saved_model")
             elif fmt == "tflite":
                 path = export_tflite(
-                    model, run_dir / f"model_{variant}.tflite", variant, calibration
+                    model, run_dir / f"model_{variant}.tflite", variant, calibration, config.int8_io
                 )
             else:
                 path = export_onnx(model, run_dir / "model.onnx", config.onnx_opset)
@@ -263,7 +277,9 @@ class Pipeline:
             paths.append((fmt, variant, path))
         return paths
 
-    def _verify_stage(self, model, data: PreparedData, x_test, y_test, run_dir: Path, paths):
+    def _verify_stage(
+        self, model, data: PreparedData, x_test, y_test, run_dir: Path, paths, uncompressed
+    ):
         config = self.config.verify
         self._stage(6, "verify", f"{len(paths)} artifacts on {len(y_test)} test samples")
         reference = predict_probabilities(model, x_test)
@@ -278,8 +294,10 @@ class Pipeline:
                 config.latency_runs,
                 config.latency_warmup,
                 task=data.task,
+                uncompressed=uncompressed,
             )
-            problems = check_artifact(name, variant, figures, config)
+            quantization_aware = self.config.compress.qat.enabled
+            problems = check_artifact(name, variant, figures, config, quantization_aware)
             failures += problems
             artifacts.append(
                 {
@@ -294,7 +312,6 @@ class Pipeline:
             verdict = "FAIL " + "; ".join(problems) if problems else "ok"
             shown = {k: v for k, v in figures.items() if not k.startswith("latency")}
             self.log(f"      {name}: {_scores_text(shown)} -> {verdict}")
-        _add_compression_ratios(artifacts)
         return artifacts, failures
 
     def _report_stage(self, run_dir: Path, manifest: dict[str, Any]) -> None:
@@ -305,17 +322,41 @@ class Pipeline:
         self.log(artifact_table(manifest["artifacts"]))
 
 
-def _add_compression_ratios(artifacts: list[dict[str, Any]]) -> None:
-    """Adds each .tflite file's size ratio to the float32 .tflite, raw and gzipped."""
-    baseline = next(
-        (a for a in artifacts if a["format"] == "tflite" and a["variant"] == "float32"), None
-    )
+def _add_compression_ratios(artifacts: list[dict[str, Any]], baseline: dict | None) -> None:
+    """Adds each .tflite file's size ratio to the float32 .tflite, raw and gzipped.
+
+    The baseline is the uncompressed model's float32 .tflite when compression ran, else
+    this run's float32 .tflite.
+    """
+    if baseline is None:
+        baseline = next(
+            (a for a in artifacts if a["format"] == "tflite" and a["variant"] == "float32"), None
+        )
     if baseline is None:
         return
     for artifact in artifacts:
         if artifact["format"] == "tflite":
             artifact["compression_ratio"] = baseline["size_bytes"] / artifact["size_bytes"]
             artifact["gzip_compression_ratio"] = baseline["gzip_bytes"] / artifact["gzip_bytes"]
+
+
+def _float32_tflite_stats(model) -> dict[str, int]:
+    """Raw and gzip size of `model` as a float32 .tflite: the baseline compression is judged by."""
+    with tempfile.TemporaryDirectory() as folder:
+        return file_stats(export_tflite(model, Path(folder) / "baseline.tflite"))
+
+
+def _technique_text(config, technique: str) -> str:
+    if technique == "prune":
+        return f"magnitude pruning to {_target_sparsity(config.prune):.0%} sparsity"
+    if technique == "cluster":
+        return f"clustering to {config.cluster.clusters} values per kernel"
+    return "quantization-aware training"
+
+
+def _target_sparsity(prune) -> float:
+    m_by_n = prune.sparsity_m_by_n
+    return m_by_n[0] / m_by_n[1] if m_by_n else prune.sparsity
 
 
 def _scores_text(scores: dict[str, float]) -> str:

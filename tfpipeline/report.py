@@ -144,23 +144,11 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         ]
         lines += ["", "![confusion matrix](confusion_matrix.png)"]
     if manifest.get("compression"):
-        prune = manifest["compression"]["prune"]
-        lines += [
-            "",
-            "## Compression",
-            "",
-            f"- Pruned to {prune['target_sparsity']:.0%} sparsity "
-            f"(measured: {_sparsity_text(prune['sparsity'])}), fine-tuned "
-            f"{prune['fine_tuning']['epochs_run']} epochs.",
-            f"- Pruned Keras model on the test split: {_scores(prune, 'test_')}.",
-            f"- Overall sparsity of the pruned kernels: {prune['overall_sparsity']:.1%}. "
-            "Pruning shrinks the gzip size, not the raw `.tflite` size: the zeros are still "
-            "stored, they only compress well (see the compression ratios below).",
-        ]
+        lines += ["", "## Compression", "", *_compression_lines(manifest["compression"])]
     lines += ["", "## Artifacts", "", artifact_table(manifest["artifacts"])]
     ratios = [a for a in manifest["artifacts"] if "compression_ratio" in a]
     if ratios:
-        lines += ["", "Size against the float32 `.tflite` (raw / gzip):", ""]
+        lines += ["", "Size against the uncompressed model's float32 `.tflite` (raw / gzip):", ""]
         lines += [
             f"- {a['path']}: {a['compression_ratio']:.2f}x / {a['gzip_compression_ratio']:.2f}x "
             "smaller"
@@ -184,6 +172,37 @@ def _scores(record: dict[str, Any], prefix: str) -> str:
         for key, value in record.items()
         if key.startswith(prefix) and isinstance(value, float)
     )
+
+
+_TECHNIQUE_NAMES = {
+    "prune": "Magnitude pruning",
+    "cluster": "Weight clustering",
+    "qat": "Quantization-aware training",
+}
+
+
+def _compression_lines(compression: dict[str, Any]) -> list[str]:
+    lines = []
+    for step in compression["steps"]:
+        unique = max(step["unique_weights"].values(), default=0)
+        lines.append(
+            f"- {_TECHNIQUE_NAMES[step['technique']]}, fine-tuned "
+            f"{step['fine_tuning']['epochs_run']} epochs: kernel sparsity "
+            f"{_sparsity_text(step['sparsity'])}; at most {unique:,} distinct values per kernel."
+        )
+    lines.append(f"- Compressed Keras model on the test split: {_scores(compression, 'test_')}.")
+    if "prune" in compression["techniques"]:
+        lines.append(
+            f"- Overall sparsity of the kernels: {compression['overall_sparsity']:.1%}. Pruning "
+            "shrinks the gzip size, not the raw `.tflite` size: the zeros are still stored, "
+            "they only compress well (see the compression ratios below)."
+        )
+    if "qat" in compression["techniques"]:
+        lines.append(
+            "- The model was trained quantization-aware: its `int8` `.tflite` is the one "
+            "to ship; float variants of it carry the learned quantization as extra ops."
+        )
+    return lines
 
 
 def _sparsity_text(sparsity: dict[str, float]) -> str:

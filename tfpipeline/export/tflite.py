@@ -1,7 +1,8 @@
 """TFLite export with `tf.lite.TFLiteConverter`: float32 and post-training quantization.
 
 Variants: `float32`; `float16` (float16 weights); `dynamic` (int8 weights, float
-activations quantized on the fly); `int8` (full integer, int8 input and output, calibrated);
+activations quantized on the fly); `int8` (full integer, int8 or uint8 input and output,
+calibrated);
 `int16x8` (int16 activations, int8 weights, float input and output, calibrated).
 """
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._keras import keras, require_tf_keras_model, tf
-from tfpipeline.config import TFLITE_VARIANTS
+from tfpipeline.config import INT8_IO_TYPES, TFLITE_VARIANTS
 from tfpipeline.export._signature import serving_function
 
 
@@ -22,6 +23,7 @@ def export_tflite(
     path: str | Path,
     variant: str = "float32",
     calibration_data: np.ndarray | None = None,
+    int8_io: str = "int8",
 ) -> Path:
     """Converts `model` to a `.tflite` file with a `serving_default` signature.
 
@@ -33,12 +35,15 @@ def export_tflite(
         calibration_data: raw input samples that calibrate the activation ranges (training
             data, never test data); required for `"int8"` and `"int16x8"`.
             Defaults to `None`.
+        int8_io: the `int8` variant's input and output type, `"int8"` or `"uint8"` (for
+            apps that feed camera bytes). Defaults to `"int8"`.
 
     Returns:
         The written path.
 
     Raises:
-        ValueError: for an unknown variant, or a calibrated variant without calibration data.
+        ValueError: for an unknown variant or `int8_io`, or a calibrated variant without
+            calibration data.
         UnsupportedModelError: if `model` is not a tf_keras model.
     """
     require_tf_keras_model(model, "export_tflite")
@@ -46,6 +51,11 @@ def export_tflite(
         raise ValueError(
             f"Argument `variant` must be one of {', '.join(TFLITE_VARIANTS)}. "
             f"Received: variant={variant!r}"
+        )
+    if int8_io not in INT8_IO_TYPES:
+        raise ValueError(
+            f"Argument `int8_io` must be one of {', '.join(INT8_IO_TYPES)}. "
+            f"Received: int8_io={int8_io!r}"
         )
     converter = tf.lite.TFLiteConverter.from_concrete_functions([serving_function(model)], model)
     if variant != "float32":
@@ -65,8 +75,8 @@ def export_tflite(
         )
     if variant == "int8":
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        converter.inference_input_type = tf.as_dtype(int8_io)
+        converter.inference_output_type = tf.as_dtype(int8_io)
     if variant == "int16x8":
         ops = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         converter.target_spec.supported_ops = [ops]

@@ -1,0 +1,95 @@
+"""TFMOT weight clustering as paired verbs, and the unique values measured afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from tfpipeline._keras import keras, require_tf_keras_model
+from tfpipeline.compress._layers import layers_to_wrap, weight_matrices, wrap_layers
+
+CENTROID_INITS = ("kmeans_plus_plus", "linear", "density_based", "random")
+
+
+def apply_clustering(
+    model: keras.Model,
+    clusters: int,
+    init: str = "kmeans_plus_plus",
+    *,
+    preserve_sparsity: bool = False,
+    skip_layers: Sequence[str] = (),
+) -> tuple[keras.Model, list[keras.callbacks.Callback]]:
+    """Wraps a copy of `model`'s clusterable layers for weight clustering.
+
+    Each wrapped kernel is shared among `clusters` centroids, fine-tuned by training; strip
+    the wrappers with `strip_clustering` before export.
+
+    Args:
+        model: a tf_keras model; it is not modified.
+        clusters: centroids per kernel, >= 2.
+        init: centroid initialization: `kmeans_plus_plus`, `linear`, `density_based` or
+            `random`. Defaults to `"kmeans_plus_plus"`.
+        preserve_sparsity: keep the zeros of an already pruned model at zero (TFMOT's
+            sparsity-preserving clustering, for prune -> cluster). Defaults to `False`.
+        skip_layers: layer names or class names to leave unclustered. Defaults to none.
+
+    Returns:
+        `(wrapped_model, callbacks)`; clustering needs no callback, so the list is empty.
+
+    Raises:
+        UnsupportedModelError: if `model` is not a tf_keras model, or has a layer TFMOT
+            cannot cluster (named, with the option that skips it).
+        ValueError: for fewer than 2 clusters or an unknown initialization.
+    """
+    import tensorflow_model_optimization as tfmot
+    from tensorflow_model_optimization.python.core.clustering.keras import (
+        clustering_registry,
+    )
+    from tensorflow_model_optimization.python.core.clustering.keras.experimental import (
+        cluster as experimental_cluster,
+    )
+
+    require_tf_keras_model(model, "apply_clustering")
+    if clusters < 2:
+        raise ValueError(f"Argument `clusters` must be >= 2. Received: clusters={clusters}")
+    if init not in CENTROID_INITS:
+        raise ValueError(
+            f"Argument `init` must be one of {', '.join(CENTROID_INITS)}. Received: init={init!r}"
+        )
+    cluster_api = tfmot.clustering.keras
+    options = {
+        "number_of_clusters": clusters,
+        "cluster_centroids_init": cluster_api.CentroidInitialization[init.upper()],
+    }
+    wrap = cluster_api.cluster_weights
+    if preserve_sparsity:
+        wrap = experimental_cluster.cluster_weights
+        options["preserve_sparsity"] = True
+
+    def supports(layer: keras.layers.Layer) -> bool:
+        custom = isinstance(layer, cluster_api.ClusterableLayer)
+        return custom or clustering_registry.ClusteringRegistry.supports(layer)
+
+    names = layers_to_wrap(model, supports, skip_layers, "clustered", "skip_layers")
+    return wrap_layers(model, names, lambda layer: wrap(layer, **options)), []
+
+
+def strip_clustering(model: keras.Model) -> keras.Model:
+    """Removes the clustering wrappers, leaving plain layers whose kernels hold the centroids."""
+    import tensorflow_model_optimization as tfmot
+
+    return tfmot.clustering.keras.strip_clustering(model)
+
+
+def unique_weights(model: keras.Model) -> dict[str, int]:
+    """Returns the most distinct values in any one kernel of each layer, by layer name.
+
+    Layers without a kernel (two or more axes) are left out.
+    """
+    counts = {}
+    for layer in model.layers:
+        matrices = weight_matrices(layer)
+        if matrices:
+            counts[layer.name] = max(int(np.unique(m).size) for m in matrices)
+    return counts

@@ -1,0 +1,116 @@
+"""TFMOT quantization-aware training, plain or preserving earlier pruning and clustering."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+from tfpipeline._keras import keras, require_tf_keras_model
+from tfpipeline.compress._layers import is_skipped, layers_to_wrap, wrap_layers
+
+PRESERVABLE = ("sparsity", "clusters")
+
+
+def apply_qat(
+    model: keras.Model,
+    *,
+    preserve: Sequence[str] = (),
+    skip_layers: Sequence[str] = (),
+) -> tuple[keras.Model, list[keras.callbacks.Callback]]:
+    """Prepares a copy of `model` for quantization-aware training (TFMOT's 8-bit scheme).
+
+    Fine-tune the returned model, then export it with `export_tflite(..., "int8")`: the
+    converter uses the ranges learned in training. Layers without weights that TFMOT does not
+    know (such as `Normalization`) and skipped layers are left float in training; the int8
+    converter still quantizes them from its calibration samples.
+
+    Args:
+        model: a tf_keras model (stripped of pruning and clustering wrappers); it is not
+            modified.
+        preserve: what earlier compression to keep: `sparsity` (prune-preserving QAT,
+            PQAT), `clusters` (cluster-preserving QAT, CQAT) or both (PCQAT).
+            Defaults to none.
+        skip_layers: layer names or class names to leave float. Defaults to none.
+
+    Returns:
+        `(qat_model, callbacks)`; QAT needs no callback, so the list is empty.
+
+    Raises:
+        UnsupportedModelError: if `model` is not a tf_keras model, or has a layer TFMOT
+            cannot quantize (named, with the option that skips it).
+        ValueError: if `model` is already quantization-aware, or for an unknown `preserve`.
+    """
+    import tensorflow_model_optimization as tfmot
+
+    require_tf_keras_model(model, "apply_qat")
+    if any(type(layer).__name__.startswith("QuantizeWrapper") for layer in model.layers):
+        raise ValueError("The model is already quantization-aware; apply QAT once.")
+    unknown = set(preserve) - set(PRESERVABLE)
+    if unknown:
+        raise ValueError(
+            f"Argument `preserve` takes {', '.join(PRESERVABLE)}. Received: preserve={preserve!r}"
+        )
+    quantize = tfmot.quantization.keras
+    scheme = _scheme(set(preserve))
+    registry = scheme.get_quantize_registry()
+    names = layers_to_wrap(model, registry.supports, skip_layers, "quantized", "skip_layers")
+    # Layers the 8-bit scheme cannot quantize are annotated to stay float: the preserving
+    # schemes would otherwise ask for their config when quantizing the output they feed.
+    default_registry = quantize.default_8bit.Default8BitQuantizeRegistry()
+    float_layers = {
+        layer.name
+        for layer in model.layers
+        if layer.name not in names
+        and (is_skipped(layer, skip_layers) or not default_registry.supports(layer))
+    }
+
+    keep_float = _keep_float_config()
+
+    def annotate(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if layer.name in float_layers:  # the preserving schemes ask every layer for a config
+            return quantize.quantize_annotate_layer(layer, quantize_config=keep_float())
+        return quantize.quantize_annotate_layer(layer)
+
+    annotated = wrap_layers(model, names | float_layers, annotate)
+    with quantize.quantize_scope({"KeepFloat": keep_float}):
+        return quantize.quantize_apply(annotated, scheme), []
+
+
+def _scheme(preserve: set[str]):
+    import tensorflow_model_optimization as tfmot
+
+    combine = tfmot.experimental.combine
+    if "clusters" in preserve:
+        return combine.Default8BitClusterPreserveQuantizeScheme(
+            preserve_sparsity="sparsity" in preserve
+        )
+    if "sparsity" in preserve:
+        return combine.Default8BitPrunePreserveQuantizeScheme()
+    return tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme()
+
+
+@functools.cache
+def _keep_float_config() -> type:
+    """A QuantizeConfig class that quantizes nothing: its layer stays float in training."""
+    import tensorflow_model_optimization as tfmot
+
+    class KeepFloat(tfmot.quantization.keras.QuantizeConfig):
+        def get_weights_and_quantizers(self, layer):
+            return []
+
+        def get_activations_and_quantizers(self, layer):
+            return []
+
+        def set_quantize_weights(self, layer, quantize_weights):
+            pass
+
+        def set_quantize_activations(self, layer, quantize_activations):
+            pass
+
+        def get_output_quantizers(self, layer):
+            return []
+
+        def get_config(self):
+            return {}
+
+    return KeepFloat

@@ -1,0 +1,205 @@
+"""The compression stage: each enabled technique in turn, wrapped, fine-tuned and stripped."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tfpipeline._keras import keras
+from tfpipeline.compress.clustering import apply_clustering, strip_clustering, unique_weights
+from tfpipeline.compress.pruning import apply_pruning, kernel_sparsity, strip_pruning
+from tfpipeline.compress.qat import apply_qat
+from tfpipeline.config import CompressConfig, PruneConfig, TrainConfig
+from tfpipeline.data import PreparedData
+from tfpipeline.training import TrainResult, train
+
+# Sparsity ramps up over this fraction of the fine-tuning steps; the rest lets accuracy recover.
+RAMP_FRACTION = 0.6
+
+# Default fine-tuning rates, as fractions of the training rate: pruning must let the weights
+# move to absorb the zeros; clustering and QAT only nudge a trained model.
+DEFAULT_RATE_FRACTION = {"prune": 0.5, "cluster": 0.1, "qat": 0.1}
+
+
+@dataclass(frozen=True)
+class CompressStep:
+    """One technique's pass.
+
+    Attributes:
+        technique: `prune`, `cluster` or `qat`.
+        fine_tuning: the fine-tuning fit's result.
+        sparsity: fraction of zeros in each layer's kernels afterwards, by layer name.
+        unique_weights: distinct values in each layer's kernels afterwards, by layer name.
+    """
+
+    technique: str
+    fine_tuning: TrainResult
+    sparsity: dict[str, float]
+    unique_weights: dict[str, int]
+
+    def to_dict(self) -> dict:
+        """Returns the step as a plain dict (for the manifest)."""
+        return {
+            "technique": self.technique,
+            "sparsity": self.sparsity,
+            "unique_weights": self.unique_weights,
+            "fine_tuning": self.fine_tuning.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class CompressResult:
+    """What the compression stage did.
+
+    Attributes:
+        model: the model to export: wrappers stripped, or quantization-aware after QAT.
+        steps: each technique's pass, in order.
+    """
+
+    model: keras.Model
+    steps: list[CompressStep] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What pruning did.
+
+    Attributes:
+        model: the pruned model with its pruning wrappers stripped (plain tf_keras layers).
+        fine_tuning: the fine-tuning fit's result.
+        sparsity: measured fraction of zeros in the pruned kernels, by layer name.
+    """
+
+    model: keras.Model
+    fine_tuning: TrainResult
+    sparsity: dict[str, float]
+
+
+def compress(
+    model: keras.Model,
+    data: PreparedData,
+    config: CompressConfig,
+    train_config: TrainConfig,
+    *,
+    verbose: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> CompressResult:
+    """Runs the enabled techniques of `config` in its order, each fine-tuned in turn.
+
+    Each fine-tuning uses the training optimizer at a constant, lower learning rate (the
+    technique's `learning_rate`, by default a fraction of the training one) and its own epoch
+    count. Clustering and QAT use the configured EarlyStopping; pruning does not (restoring
+    an earlier epoch's weights would undo part of the sparsity).
+
+    Args:
+        model: the trained tf_keras model; it is not modified.
+        data: the prepared data.
+        config: the compress section of the config.
+        train_config: the train section of the config (optimizer, batch size, seed).
+        verbose: Keras verbosity, as for `train`. Defaults to `None`.
+        log: where a line per technique goes. Defaults to `None` (no lines).
+
+    Returns:
+        The model to export and each technique's figures.
+
+    Raises:
+        UnsupportedModelError: for a layer a technique cannot wrap (named, with the
+            `skip_layers` option that leaves it alone).
+    """
+    current, steps = model, []
+    done: list[str] = []
+    for technique in config.techniques():
+        settings = getattr(config, technique)
+        wrapped, callbacks = _wrap(technique, current, config, done, data, train_config)
+        rate = (
+            settings.learning_rate or train_config.learning_rate * DEFAULT_RATE_FRACTION[technique]
+        )
+        fine_tuning = train(
+            wrapped,
+            data,
+            train_config,
+            learning_rate=rate,
+            epochs=settings.epochs,
+            callbacks=callbacks,
+            early_stopping=technique != "prune",
+            verbose=verbose,
+        )
+        current = _strip(technique, wrapped)
+        steps.append(
+            CompressStep(technique, fine_tuning, kernel_sparsity(current), unique_weights(current))
+        )
+        done.append(technique)
+        if log is not None:
+            log(f"      {technique}: {_step_summary(steps[-1])}")
+    return CompressResult(current, steps)
+
+
+def prune(
+    model: keras.Model,
+    data: PreparedData,
+    config: PruneConfig,
+    train_config: TrainConfig,
+    verbose: int | None = None,
+) -> PruneResult:
+    """Prunes a trained model: wrap, fine-tune, strip (the `prune` step of `compress`).
+
+    Args:
+        model: the trained tf_keras model; it is not modified.
+        data: the prepared data.
+        config: the prune section of the config.
+        train_config: the train section of the config (optimizer, batch size, seed).
+        verbose: Keras verbosity, as for `train`. Defaults to `None`.
+
+    Returns:
+        The stripped pruned model, its fine-tuning result and its measured sparsity.
+    """
+    only_pruning = CompressConfig(order=["prune"], prune=config)
+    result = compress(model, data, only_pruning, train_config, verbose=verbose)
+    step = result.steps[0]
+    return PruneResult(result.model, step.fine_tuning, step.sparsity)
+
+
+def _wrap(technique, model, config: CompressConfig, done, data, train_config):
+    if technique == "prune":
+        settings = config.prune
+        steps = settings.epochs * math.ceil(len(data.splits.train) / train_config.batch_size)
+        return apply_pruning(
+            model,
+            settings.sparsity,
+            max(1, int(steps * RAMP_FRACTION)),
+            initial_sparsity=settings.initial_sparsity,
+            schedule=settings.schedule,
+            sparsity_m_by_n=settings.sparsity_m_by_n,
+            xnnpack=settings.xnnpack,
+            skip_layers=settings.skip_layers,
+        )
+    if technique == "cluster":
+        settings = config.cluster
+        return apply_clustering(
+            model,
+            settings.clusters,
+            settings.init,
+            preserve_sparsity="prune" in done,
+            skip_layers=settings.skip_layers,
+        )
+    preserve = [kept for kept, by in (("sparsity", "prune"), ("clusters", "cluster")) if by in done]
+    return apply_qat(model, preserve=preserve, skip_layers=config.qat.skip_layers)
+
+
+def _strip(technique: str, model: keras.Model) -> keras.Model:
+    if technique == "prune":
+        return strip_pruning(model)
+    if technique == "cluster":
+        return strip_clustering(model)
+    return model  # the converter reads the quantization-aware model as it is
+
+
+def _step_summary(step: CompressStep) -> str:
+    values = step.sparsity.values()
+    sparsity = sum(values) / len(values) if values else 0.0
+    unique = max(step.unique_weights.values(), default=0)
+    return (
+        f"{step.fine_tuning.epochs_run} fine-tuning epochs, mean kernel sparsity "
+        f"{sparsity:.1%}, at most {unique:,} distinct values per kernel"
+    )
