@@ -80,6 +80,29 @@ def test_config_is_frozen():
         ),
         (["compress.prune.sparsity=1.0"], "`compress.prune.sparsity` must be > 0.0 and < 1.0"),
         (["compress.prune.enabled=yes please"], "`compress.prune.enabled` must be true or false"),
+        (
+            ["compress.qat.enabled=true", "compress.order=[qat, prune, cluster]"],
+            "Compression cannot run qat -> prune: a later technique would undo an earlier one. "
+            "Accepted orders: prune; cluster; qat; prune -> cluster; prune -> qat; cluster -> qat;"
+            " prune -> cluster -> qat.",
+        ),
+        (
+            ["compress.cluster.enabled=true", "compress.order=[prune]"],
+            "`compress.order` must name each enabled technique once. Received: order=['prune']",
+        ),
+        (["compress.order=[prune, cut]"], "`compress.order[1]` must be one of prune, cluster, qat"),
+        (["compress.cluster.clusters=1"], "`compress.cluster.clusters` must be >= 2"),
+        (["compress.cluster.init=kmeans"], "`compress.cluster.init` must be one of kmeans_plus"),
+        (
+            ["compress.prune.initial_sparsity=0.8"],
+            "`compress.prune.initial_sparsity` must be below",
+        ),
+        (["compress.prune.sparsity_m_by_n=[4, 2]"], "must be [m, n] with m < n, such as [2, 4]"),
+        (
+            ["compress.prune.end_epoch=30"],
+            "`compress.prune.begin_epoch` < `end_epoch` <= `epochs` must hold",
+        ),
+        (["export.int8_io=int4"], "`export.int8_io` must be one of int8, uint8"),
         (["export.tflite=float32"], "`export.tflite` must be a list of strings"),
         (
             ["export.tflite=[float32, int4]"],

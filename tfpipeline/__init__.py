@@ -58,7 +58,7 @@ _EXPORTS = {
     "unique_weights": "tfpipeline.compress",
     "apply_qat": "tfpipeline.compress",
     "CompressResult": "tfpipeline.compress",
-    "compress": "tfpipeline.compress",
+    "compress_model": "tfpipeline.compress",
     "kernel_sparsity": "tfpipeline.compress",
     "overall_sparsity": "tfpipeline.compress",
     "check_artifact": "tfpipeline.export",
@@ -68,6 +68,10 @@ _EXPORTS = {
     "measure_artifact": "tfpipeline.export",
     "load_predictor": "tfpipeline.inference",
     "Pipeline": "tfpipeline.pipeline",
+    "SweepGrid": "tfpipeline.sweep",
+    "SweepResult": "tfpipeline.sweep",
+    "compress_sweep": "tfpipeline.sweep",
+    "choose_variant": "tfpipeline.sweep",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -7,6 +7,8 @@ bad config. Errors print one line; `-v` adds the traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
 import os
 import shutil
 import sys
@@ -42,18 +44,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the whole pipeline (the embedded default config when no --config is given)",
         description="Run data -> model -> train -> compress -> export -> verify -> report.",
     )
-    run.add_argument("--config", type=Path, help="a YAML config file (default: embedded)")
-    run.add_argument("--output", type=Path, help="run folder (default: saved_models/<timestamp>)")
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key by dotted path, value read as YAML "
-        "(e.g. --set train.epochs=3 --set export.tflite=[float32,int8]); repeatable",
+    _add_config_arguments(run, "run folder (default: saved_models/<timestamp>)")
+
+    sweep = commands.add_parser(
+        "compress-sweep",
+        help="train once, try a grid of compression variants, pick the smallest that keeps "
+        "its accuracy",
+        description="Train the configured model once, then prune, cluster and train "
+        "quantization-aware at several strengths, export each as .tflite and measure it in "
+        "LiteRT. Writes a table (sweep.md, sweep.csv), a plot (sweep.png) and every .tflite, "
+        "and names the smallest variant within --max-accuracy-drop of the float32 .tflite.",
     )
-    run.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and TF logs")
+    _add_config_arguments(sweep, "sweep folder (default: saved_models/sweep-<timestamp>)")
+    sweep.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        default=1.0,
+        metavar="POINTS",
+        help="accuracy points the chosen variant may lose (default: 1)",
+    )
+    sweep.add_argument(
+        "--sparsities",
+        type=_float_list,
+        default=None,
+        metavar="S,S,...",
+        help="pruning sparsities to try (default: 0.5,0.75,0.85,0.9)",
+    )
+    sweep.add_argument(
+        "--clusters",
+        type=_int_list,
+        default=None,
+        metavar="N,N,...",
+        help="cluster counts to try (default: 8,16)",
+    )
+    sweep.add_argument(
+        "--tflite",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        default=None,
+        metavar="V,V,...",
+        help="post-training .tflite variants of each model without QAT "
+        "(default: float16,dynamic,int8)",
+    )
+    sweep.add_argument("--no-qat", action="store_true", help="skip quantization-aware variants")
+    sweep.add_argument(
+        "--no-combined", action="store_true", help="skip prune-then-cluster variants"
+    )
 
     init = commands.add_parser(
         "init",
@@ -64,6 +99,37 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("path", nargs="?", type=Path, default=Path("tfpipeline.yaml"))
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     return parser
+
+
+def _add_config_arguments(command: argparse.ArgumentParser, output_help: str) -> None:
+    command.add_argument("--config", type=Path, help="a YAML config file (default: embedded)")
+    command.add_argument("--output", type=Path, help=output_help)
+    command.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key by dotted path, value read as YAML "
+        "(e.g. --set train.epochs=3 --set export.tflite=[float32,int8]); repeatable",
+    )
+    command.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and TF logs")
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        msg = f"expected numbers separated by commas: {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        msg = f"expected whole numbers separated by commas: {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "init":
             return _init(args.path, args.force)
+        if args.command == "compress-sweep":
+            return _sweep(args)
         return _run(args)
     except (ConfigError, DataError, UnsupportedModelError) as exc:
         return _fail(exc, EXIT_USAGE, verbose)
@@ -124,14 +192,45 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"tfpipeline: warning: {message}", file=sys.stderr, flush=True)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _load_config(args: argparse.Namespace):
     from tfpipeline.config import load_config
 
     config = load_config(args.config, args.overrides)  # refused here, before any work
     if not args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        # TensorFlow's Python warnings (such as cluster-preserving QAT's expected "Gradients
+        # do not exist" for the kernels it replaces) are noise for a user; -v shows them.
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.showwarning = _show_warning
+    return config
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from tfpipeline.sweep import SweepGrid
+
+    config = _load_config(args)
+    grid = SweepGrid(qat=not args.no_qat, combined=not args.no_combined)
+    if args.sparsities is not None:
+        grid = dataclasses.replace(grid, sparsities=tuple(args.sparsities))
+    if args.clusters is not None:
+        grid = dataclasses.replace(grid, clusters=tuple(args.clusters))
+    if args.tflite is not None:
+        grid = dataclasses.replace(grid, tflite=tuple(args.tflite))
+    from tfpipeline.sweep import compress_sweep
+
+    compress_sweep(
+        config,
+        args.output,
+        grid=grid,
+        max_accuracy_drop=args.max_accuracy_drop,
+        log=lambda line: print(line, flush=True),
+    )
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = _load_config(args)
     from tfpipeline.pipeline import Pipeline
 
     manifest = Pipeline(config, log=lambda line: print(line, flush=True)).run(args.output)

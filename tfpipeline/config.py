@@ -354,6 +354,10 @@ class PruneConfig:
         enabled: prune at all. Defaults to `True`.
         sparsity: final fraction of zero weights in each pruned kernel. Defaults to `0.75`.
         initial_sparsity: where the `polynomial` schedule starts. Defaults to `0.0`.
+        begin_epoch: fine-tuning epoch (may be fractional) at which pruning starts.
+            Defaults to `0.0`.
+        end_epoch: fine-tuning epoch at which `sparsity` is reached; `null` means 60% of
+            `epochs`, leaving the rest to recover accuracy. Defaults to `null`.
         schedule: `polynomial` (TFMOT's `PolynomialDecay`: sparsity rises over the first
             60% of fine-tuning) or `constant` (`ConstantSparsity`). Defaults to
             `"polynomial"`.
@@ -362,7 +366,7 @@ class PruneConfig:
         xnnpack: prune only what XNNPACK's sparse inference speeds up (1x1 convolutions of
             a network with a 3x3 stride-2 stem). Defaults to `False`.
         skip_layers: layer names or types (`Conv2D`) left dense. Defaults to `[]`.
-        epochs: fine-tuning epochs. Defaults to `8`.
+        epochs: fine-tuning epochs. Defaults to `20`.
         learning_rate: fine-tuning learning rate; `null` means half of
             `train.learning_rate`. Defaults to `null`.
     """
@@ -370,11 +374,13 @@ class PruneConfig:
     enabled: bool = True
     sparsity: float = setting(0.75, low=0.0, high=1.0, low_open=True, high_open=True)
     initial_sparsity: float = setting(0.0, low=0.0, high=1.0, high_open=True)
+    begin_epoch: float = setting(0.0, low=0.0)
+    end_epoch: float | None = setting(None, low=0.0, low_open=True)
     schedule: str = setting("polynomial", choices=("polynomial", "constant"))
     sparsity_m_by_n: list[int] | None = setting(None, low=1)
     xnnpack: bool = False
     skip_layers: list[str] = setting([])
-    epochs: int = setting(8, low=1, high=100_000)
+    epochs: int = setting(20, low=1, high=100_000)
     learning_rate: float | None = setting(None, low=0.0, high=10.0, low_open=True)
 
 
@@ -748,6 +754,13 @@ def _check_compress(compress: CompressConfig) -> None:
         raise ConfigError(
             "Config key `compress.prune.initial_sparsity` must be below `sparsity` "
             f"({prune.sparsity}). Received: initial_sparsity={prune.initial_sparsity}"
+        )
+    end_epoch = prune.end_epoch or prune.epochs * 0.6
+    if not prune.begin_epoch < end_epoch <= prune.epochs:
+        raise ConfigError(
+            "Config keys `compress.prune.begin_epoch` < `end_epoch` <= `epochs` must hold "
+            f"(end_epoch null means 60% of epochs). Received: begin_epoch={prune.begin_epoch}, "
+            f"end_epoch={prune.end_epoch}, epochs={prune.epochs}"
         )
     m_by_n = prune.sparsity_m_by_n
     if m_by_n is not None and (len(m_by_n) != 2 or m_by_n[0] >= m_by_n[1]):

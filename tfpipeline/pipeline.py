@@ -14,7 +14,7 @@ import numpy as np
 from tfpipeline import __version__
 from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._keras import keras, require_tf_keras_model, tf
-from tfpipeline.compress import compress, overall_sparsity
+from tfpipeline.compress import compress_model, overall_sparsity
 from tfpipeline.config import PipelineConfig, dump_config
 from tfpipeline.data import PreparedData, prepare_data
 from tfpipeline.errors import ConfigError, VerificationError
@@ -232,7 +232,7 @@ class Pipeline:
             return model, None
         self._stage(4, "compress", " -> ".join(_technique_text(config, t) for t in techniques))
         baseline = _float32_tflite_stats(model)
-        result = compress(
+        result = compress_model(
             model, data, config, self.config.train, verbose=self.verbose, log=self.log
         )
         scores = evaluate(result.model, x_test, y_test, data.task)

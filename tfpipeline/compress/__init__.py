@@ -12,7 +12,13 @@ from tfpipeline.compress.pruning import (
     strip_pruning,
 )
 from tfpipeline.compress.qat import apply_qat
-from tfpipeline.compress.stage import CompressResult, CompressStep, PruneResult, compress, prune
+from tfpipeline.compress.stage import (
+    CompressResult,
+    CompressStep,
+    PruneResult,
+    compress_model,
+    prune,
+)
 
 __all__ = [
     "CompressResult",
@@ -21,7 +27,7 @@ __all__ = [
     "apply_clustering",
     "apply_pruning",
     "apply_qat",
-    "compress",
+    "compress_model",
     "kernel_sparsity",
     "overall_sparsity",
     "prune",

@@ -28,6 +28,7 @@ def apply_pruning(
     end_step: int,
     *,
     initial_sparsity: float = 0.0,
+    begin_step: int = 0,
     schedule: str = "polynomial",
     sparsity_m_by_n: Sequence[int] | None = None,
     xnnpack: bool = False,
@@ -36,16 +37,17 @@ def apply_pruning(
     """Wraps a copy of `model`'s prunable layers for magnitude pruning.
 
     With the `polynomial` schedule (TFMOT's `PolynomialDecay`) sparsity rises from
-    `initial_sparsity` to `sparsity` between step 0 and `end_step`, in about
+    `initial_sparsity` to `sparsity` between `begin_step` and `end_step`, in about
     `PRUNING_UPDATES` increments; with `constant` (`ConstantSparsity`) it is `sparsity`
-    from the first update on.
+    from `begin_step` on.
 
     Args:
         model: a tf_keras model; it is not modified.
         sparsity: the final fraction of zero weights in each pruned kernel, in (0, 1).
-        end_step: the optimizer step at which the final sparsity is reached, >= 1.
+        end_step: the optimizer step at which the final sparsity is reached, > `begin_step`.
         initial_sparsity: the sparsity the polynomial schedule starts from, in [0, sparsity).
             Defaults to `0.0`.
+        begin_step: the optimizer step at which pruning starts, >= 0. Defaults to `0`.
         schedule: `polynomial` or `constant`. Defaults to `"polynomial"`.
         sparsity_m_by_n: `(m, n)` for structured sparsity: m zeros in every n consecutive
             input weights (`(2, 4)` is the 2:4 pattern sparse hardware runs fast); the
@@ -69,14 +71,19 @@ def apply_pruning(
 
     require_tf_keras_model(model, "apply_pruning")
     sparsity_api = tfmot.sparsity.keras
-    _check_pruning_arguments(sparsity, end_step, initial_sparsity, schedule, sparsity_m_by_n)
-    frequency = max(1, end_step // PRUNING_UPDATES)
+    _check_pruning_arguments(sparsity, initial_sparsity, schedule, sparsity_m_by_n)
+    if not 0 <= begin_step < end_step:
+        raise ValueError(
+            "Arguments `begin_step` and `end_step` must satisfy 0 <= begin_step < end_step. "
+            f"Received: begin_step={begin_step}, end_step={end_step}"
+        )
+    frequency = max(1, (end_step - begin_step) // PRUNING_UPDATES)
     if schedule == "polynomial":
         pruning_schedule = sparsity_api.PolynomialDecay(
-            initial_sparsity, sparsity, begin_step=0, end_step=end_step, frequency=frequency
+            initial_sparsity, sparsity, begin_step, end_step, frequency=frequency
         )
     else:
-        pruning_schedule = sparsity_api.ConstantSparsity(sparsity, 0, frequency=frequency)
+        pruning_schedule = sparsity_api.ConstantSparsity(sparsity, begin_step, frequency=frequency)
     if xnnpack:
         names = _xnnpack_layers(model, sparsity_api.PruneForLatencyOnXNNPack(), skip_layers)
     else:
@@ -153,15 +160,12 @@ def _xnnpack_layers(model: keras.Model, policy, skip_layers: Sequence[str]) -> s
 
 def _check_pruning_arguments(
     sparsity: float,
-    end_step: int,
     initial_sparsity: float,
     schedule: str,
     sparsity_m_by_n: Sequence[int] | None,
 ) -> None:
     if not 0 < sparsity < 1:
         raise ValueError(f"Argument `sparsity` must be in (0, 1). Received: sparsity={sparsity}")
-    if end_step < 1:
-        raise ValueError(f"Argument `end_step` must be >= 1. Received: end_step={end_step}")
     if not 0 <= initial_sparsity < sparsity:
         raise ValueError(
             "Argument `initial_sparsity` must be >= 0 and below `sparsity` "

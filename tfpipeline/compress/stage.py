@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tfpipeline._keras import keras
@@ -76,7 +76,7 @@ class PruneResult:
     sparsity: dict[str, float]
 
 
-def compress(
+def compress_model(
     model: keras.Model,
     data: PreparedData,
     config: CompressConfig,
@@ -84,6 +84,7 @@ def compress(
     *,
     verbose: int | None = None,
     log: Callable[[str], None] | None = None,
+    after: Sequence[str] = (),
 ) -> CompressResult:
     """Runs the enabled techniques of `config` in its order, each fine-tuned in turn.
 
@@ -99,6 +100,8 @@ def compress(
         train_config: the train section of the config (optimizer, batch size, seed).
         verbose: Keras verbosity, as for `train`. Defaults to `None`.
         log: where a line per technique goes. Defaults to `None` (no lines).
+        after: techniques `model` already went through (`prune`, `cluster`), so that the
+            next ones preserve their zeros or clusters. Defaults to none.
 
     Returns:
         The model to export and each technique's figures.
@@ -108,7 +111,7 @@ def compress(
             `skip_layers` option that leaves it alone).
     """
     current, steps = model, []
-    done: list[str] = []
+    done = list(after)
     for technique in config.techniques():
         settings = getattr(config, technique)
         wrapped, callbacks = _wrap(technique, current, config, done, data, train_config)
@@ -142,7 +145,7 @@ def prune(
     train_config: TrainConfig,
     verbose: int | None = None,
 ) -> PruneResult:
-    """Prunes a trained model: wrap, fine-tune, strip (the `prune` step of `compress`).
+    """Prunes a trained model: wrap, fine-tune, strip (the `prune` step of `compress_model`).
 
     Args:
         model: the trained tf_keras model; it is not modified.
@@ -155,7 +158,7 @@ def prune(
         The stripped pruned model, its fine-tuning result and its measured sparsity.
     """
     only_pruning = CompressConfig(order=["prune"], prune=config)
-    result = compress(model, data, only_pruning, train_config, verbose=verbose)
+    result = compress_model(model, data, only_pruning, train_config, verbose=verbose)
     step = result.steps[0]
     return PruneResult(result.model, step.fine_tuning, step.sparsity)
 
@@ -163,12 +166,15 @@ def prune(
 def _wrap(technique, model, config: CompressConfig, done, data, train_config):
     if technique == "prune":
         settings = config.prune
-        steps = settings.epochs * math.ceil(len(data.splits.train) / train_config.batch_size)
+        per_epoch = math.ceil(len(data.splits.train) / train_config.batch_size)
+        end_epoch = settings.end_epoch or settings.epochs * RAMP_FRACTION
+        begin_step = int(settings.begin_epoch * per_epoch)
         return apply_pruning(
             model,
             settings.sparsity,
-            max(1, int(steps * RAMP_FRACTION)),
+            max(begin_step + 1, int(end_epoch * per_epoch)),
             initial_sparsity=settings.initial_sparsity,
+            begin_step=begin_step,
             schedule=settings.schedule,
             sparsity_m_by_n=settings.sparsity_m_by_n,
             xnnpack=settings.xnnpack,

@@ -1,0 +1,348 @@
+"""The compression sweep: train once, try a grid of techniques and strengths, keep the best.
+
+Every figure is measured on the exported `.tflite` in the LiteRT interpreter. The chosen
+variant is the smallest (gzip size) whose test accuracy is within the tolerance of the
+uncompressed model's float32 `.tflite`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tfpipeline._keras import keras, require_tf_keras_model, tf
+from tfpipeline.compress import compress_model, overall_sparsity
+from tfpipeline.config import TFLITE_VARIANTS, CompressConfig, PipelineConfig
+from tfpipeline.data import PreparedData, prepare_data
+from tfpipeline.errors import ConfigError
+from tfpipeline.export import export_tflite, measure_artifact
+from tfpipeline.models import build_model
+from tfpipeline.report import file_stats
+from tfpipeline.sweep_report import (
+    SWEEP_PLOT,
+    SWEEP_RECORD,
+    SWEEP_TABLE,
+    sweep_table,
+    write_sweep_outputs,
+)
+from tfpipeline.training import predict_probabilities, train
+
+# A recipe is the techniques applied in turn, each with its strength:
+# (("prune", 0.9), ("cluster", 16), ("qat", None)) is PCQAT at 90% sparsity and 16 clusters.
+Recipe = tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """The variants a sweep tries.
+
+    Every pruned and clustered model is exported as each of `tflite`; every
+    quantization-aware one as `int8` only (the variant QAT trains for).
+
+    Attributes:
+        sparsities: pruning strengths. Defaults to `(0.5, 0.75, 0.85, 0.9)`.
+        clusters: weight-clustering strengths (values per kernel). Defaults to `(8, 16)`.
+        qat: also train each model above (and the uncompressed one) quantization-aware.
+            Defaults to `True`.
+        combined: also prune then cluster (then QAT, with `qat`): each sparsity with each
+            cluster count. Defaults to `True`.
+        tflite: post-training variants of each model without QAT.
+            Defaults to `("float16", "dynamic", "int8")`.
+    """
+
+    sparsities: Sequence[float] = (0.5, 0.75, 0.85, 0.9)
+    clusters: Sequence[int] = (8, 16)
+    qat: bool = True
+    combined: bool = True
+    tflite: Sequence[str] = ("float16", "dynamic", "int8")
+
+    def __post_init__(self):
+        for sparsity in self.sparsities:
+            if not 0 < sparsity < 1:
+                raise ConfigError(f"Sweep sparsities must be in (0, 1). Received: {sparsity}")
+        for count in self.clusters:
+            if count < 2:
+                raise ConfigError(f"Sweep cluster counts must be >= 2. Received: {count}")
+        unknown = [v for v in self.tflite if v not in TFLITE_VARIANTS]
+        if unknown:
+            raise ConfigError(
+                f"Sweep TFLite variants must be among {', '.join(TFLITE_VARIANTS)}. "
+                f"Received: {', '.join(unknown)}"
+            )
+
+    def recipes(self) -> list[Recipe]:
+        """The model variants, each a sequence of techniques (the empty one first)."""
+        compressed: list[Recipe] = [(("prune", s),) for s in self.sparsities]
+        compressed += [(("cluster", c),) for c in self.clusters]
+        if self.combined:
+            compressed += [
+                (("prune", s), ("cluster", c)) for s in self.sparsities for c in self.clusters
+            ]
+        recipes: list[Recipe] = [(), *compressed]
+        if self.qat:
+            recipes += [(*recipe, ("qat", None)) for recipe in [(), *compressed]]
+        return recipes
+
+    def exports(self, recipe: Recipe) -> list[str]:
+        """The .tflite variants a recipe's model is exported as."""
+        if recipe and recipe[-1][0] == "qat":
+            return ["int8"]
+        return list(self.tflite) if recipe else ["float32", *self.tflite]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a sweep found.
+
+    Attributes:
+        run_dir: the folder holding the table, plot, record and every `.tflite`.
+        rows: one dict per exported variant (name, techniques, sizes, ratios, accuracy,
+            agreement, latency, sparsity, distinct values, Pareto flag).
+        baseline: the row of the uncompressed model's float32 `.tflite`.
+        chosen: the smallest row within the tolerance (the baseline at worst).
+        max_accuracy_drop: the tolerance, in accuracy points.
+    """
+
+    run_dir: Path
+    rows: list[dict[str, Any]]
+    baseline: dict[str, Any]
+    chosen: dict[str, Any]
+    max_accuracy_drop: float = field(default=1.0)
+
+
+def compress_sweep(
+    config: PipelineConfig,
+    output_dir: str | Path | None = None,
+    *,
+    grid: SweepGrid | None = None,
+    max_accuracy_drop: float = 1.0,
+    x: Any = None,
+    y: Any = None,
+    model: keras.Model | None = None,
+    log: Callable[[str], None] = print,
+    verbose: int | None = 0,
+) -> SweepResult:
+    """Trains the model once, then compresses, exports and measures every variant of `grid`.
+
+    Each technique is fine-tuned with its `compress.*` settings (epochs, learning rate,
+    layers to skip) from `config`; the grid sets the strengths.
+
+    Args:
+        config: the validated configuration (data, model and training as for a run).
+        output_dir: the sweep folder; `None` means `saved_models/sweep-<timestamp>`. A
+            folder that already holds a sweep is refused. Defaults to `None`.
+        grid: the variants to try. Defaults to `SweepGrid()`.
+        max_accuracy_drop: accuracy points (percent) a variant may lose against the
+            uncompressed float32 `.tflite` and still be chosen. Defaults to `1.0`.
+        x: features, for `data.source: arrays`. Defaults to `None`.
+        y: labels, for `data.source: arrays`. Defaults to `None`.
+        model: your own tf_keras model, trained as `model.kind: custom`. Defaults to `None`.
+        log: where progress lines go. Defaults to `print`.
+        verbose: Keras verbosity of the fits. Defaults to `0`.
+
+    Returns:
+        The rows, the baseline, the chosen variant and the folder they were written to.
+
+    Raises:
+        ConfigError: for a regression data set (the sweep ranks by accuracy), a negative
+            tolerance, or a folder that already holds a sweep.
+    """
+    grid = grid or SweepGrid()
+    if not 0 <= max_accuracy_drop <= 100:
+        raise ConfigError(
+            "`max_accuracy_drop` must be in [0, 100] accuracy points. "
+            f"Received: max_accuracy_drop={max_accuracy_drop}"
+        )
+    if config.data.task != "classification":
+        raise ConfigError(
+            "compress-sweep ranks variants by test accuracy, so it needs `data.task: "
+            f"classification`. Received: data.task={config.data.task!r}"
+        )
+    run_dir = _sweep_dir(output_dir)
+    started = time.perf_counter()
+    keras.utils.set_random_seed(config.train.seed)
+    if config.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    data = prepare_data(config.data, x, y)
+    base = _train_base(config, data, model, log, verbose)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log(f"sweep folder: {run_dir}")
+
+    x_test, y_test = data.splits.test.arrays()
+    reference = predict_probabilities(base, x_test)
+    calibration = data.splits.train.arrays(limit=config.export.calibration_samples)[0]
+    recipes = grid.recipes()
+    total = sum(len(grid.exports(r)) for r in recipes)
+    models: dict[Recipe, tuple[keras.Model, list]] = {(): (base, [])}
+    rows: list[dict[str, Any]] = []
+    for recipe in recipes:
+        compressed, steps = _compressed_model(recipe, models, data, config, verbose)
+        for variant in grid.exports(recipe):
+            name = _variant_name(recipe, variant)
+            path = export_tflite(
+                compressed,
+                run_dir / "variants" / f"{_file_stem(recipe)}_{variant}.tflite",
+                variant,
+                calibration,
+                config.export.int8_io,
+            )
+            figures = measure_artifact(
+                path,
+                x_test,
+                y_test,
+                reference,
+                config.verify.latency_runs,
+                config.verify.latency_warmup,
+            )
+            rows.append(_row(name, recipe, variant, path, run_dir, figures, compressed, steps))
+            _log_progress(log, rows, total, started)
+
+    baseline = rows[0]
+    for row in rows:
+        row["compression_ratio"] = baseline["size_bytes"] / row["size_bytes"]
+        row["gzip_compression_ratio"] = baseline["gzip_bytes"] / row["gzip_bytes"]
+        row["accuracy_drop_points"] = 100 * (baseline["test_accuracy"] - row["test_accuracy"])
+    _mark_pareto_front(rows)
+    chosen = choose_variant(rows, baseline, max_accuracy_drop)
+    result = SweepResult(run_dir, rows, baseline, chosen, max_accuracy_drop)
+    write_sweep_outputs(result, config, time.perf_counter() - started)
+    log("")
+    log(sweep_table(rows, chosen))
+    log("")
+    log(
+        f"chosen: {chosen['name']}: {chosen['gzip_compression_ratio']:.1f}x smaller gzipped "
+        f"than the float32 .tflite, test accuracy {chosen['test_accuracy']:.4f} "
+        f"({chosen['accuracy_drop_points']:+.2f} points lost; tolerance {max_accuracy_drop:g})"
+    )
+    log(f"table {run_dir / SWEEP_TABLE}, plot {run_dir / SWEEP_PLOT}")
+    return result
+
+
+def choose_variant(
+    rows: Sequence[dict[str, Any]], baseline: dict[str, Any], max_accuracy_drop: float
+) -> dict[str, Any]:
+    """Returns the row with the smallest gzip size among those within the tolerance.
+
+    Args:
+        rows: the measured variants (each with `gzip_bytes` and `test_accuracy`).
+        baseline: the row accuracy is compared with.
+        max_accuracy_drop: accuracy points a chosen row may lose against `baseline`.
+
+    Returns:
+        The chosen row (`baseline` itself when nothing smaller keeps its accuracy).
+    """
+    floor = baseline["test_accuracy"] - max_accuracy_drop / 100 - 1e-9
+    within = [row for row in rows if row["test_accuracy"] >= floor]
+    return min(within, key=lambda row: (row["gzip_bytes"], -row["test_accuracy"]))
+
+
+def _train_base(config: PipelineConfig, data: PreparedData, model, log, verbose) -> keras.Model:
+    if model is not None:
+        base = require_tf_keras_model(model, "compress_sweep")
+    else:
+        base = build_model(config.model, data, seed=config.train.seed)
+    log(
+        f"training {base.name} ({base.count_params():,} parameters) on {data.name}, "
+        f"up to {config.train.epochs} epochs"
+    )
+    result = train(base, data, config.train, verbose=verbose)
+    log(f"trained: {result.epochs_run} epochs, best epoch {result.best_epoch}")
+    return base
+
+
+def _compressed_model(recipe: Recipe, models: dict, data, config: PipelineConfig, verbose):
+    """The recipe's model, built on the cached model of its longest prefix."""
+    if recipe in models:
+        return models[recipe]
+    parent, parent_steps = _compressed_model(recipe[:-1], models, data, config, verbose)
+    technique, strength = recipe[-1]
+    done = [t for t, _ in recipe[:-1]]
+    settings = dataclasses.replace(getattr(config.compress, technique), enabled=True)
+    if technique == "prune":
+        settings = dataclasses.replace(settings, sparsity=strength, sparsity_m_by_n=None)
+    elif technique == "cluster":
+        settings = dataclasses.replace(settings, clusters=strength)
+    # Only the last technique runs, on the parent model; `after` names what came before, so
+    # that it preserves the parent's sparsity or clusters.
+    step_config = CompressConfig(order=[technique], **{technique: settings})
+    result = compress_model(parent, data, step_config, config.train, verbose=verbose, after=done)
+    models[recipe] = (result.model, [*parent_steps, *result.steps])
+    return models[recipe]
+
+
+def _row(name, recipe, variant, path: Path, run_dir: Path, figures, model, steps) -> dict:
+    last = steps[-1] if steps else None
+    return {
+        "name": name,
+        "techniques": [t for t, _ in recipe],
+        "sparsity_target": next((s for t, s in recipe if t == "prune"), None),
+        "clusters": next((c for t, c in recipe if t == "cluster"), None),
+        "qat": any(t == "qat" for t, _ in recipe),
+        "tflite": variant,
+        "path": str(path.relative_to(run_dir)),
+        **{k: v for k, v in file_stats(path).items() if k != "sha256"},
+        **figures,
+        "overall_sparsity": overall_sparsity(model),
+        "unique_weights": last.unique_weights if last else None,
+        "fine_tuning_epochs": sum(step.fine_tuning.epochs_run for step in steps),
+    }
+
+
+def _variant_name(recipe: Recipe, variant: str) -> str:
+    parts = []
+    for technique, strength in recipe:
+        if technique == "prune":
+            parts.append(f"prune {strength:.0%}")
+        elif technique == "cluster":
+            parts.append(f"cluster {strength}")
+        else:
+            parts.append("QAT")
+    return f"{' + '.join(parts) or 'uncompressed'} / {variant}"
+
+
+def _file_stem(recipe: Recipe) -> str:
+    parts = [f"{t}{'' if s is None else s}" for t, s in recipe]
+    return "_".join(parts).replace(".", "") or "base"
+
+
+def _mark_pareto_front(rows: list[dict[str, Any]]) -> None:
+    """Marks the rows no other row beats on both gzip size and accuracy."""
+    best = -1.0
+    for row in sorted(rows, key=lambda r: (r["gzip_bytes"], -r["test_accuracy"])):
+        row["pareto"] = row["test_accuracy"] > best
+        best = max(best, row["test_accuracy"])
+
+
+def _log_progress(log, rows: list, total: int, started: float) -> None:
+    done = len(rows)
+    elapsed = time.perf_counter() - started
+    left = elapsed / done * (total - done)
+    row = rows[-1]
+    log(
+        f"[{done}/{total}] {row['name']}: gzip {row['gzip_bytes'] / 1024:.1f} KiB, "
+        f"test accuracy {row['test_accuracy']:.4f} ({elapsed:.0f} s, about {left:.0f} s left)"
+    )
+
+
+def _sweep_dir(output_dir: str | Path | None) -> Path:
+    if output_dir is None:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir, suffix = Path("saved_models") / f"sweep-{stamp}", 1
+        while run_dir.exists():
+            suffix += 1
+            run_dir = Path("saved_models") / f"sweep-{stamp}-{suffix}"
+        return run_dir
+    run_dir = Path(output_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"Output path exists and is not a folder: {run_dir}")
+    if (run_dir / SWEEP_RECORD).exists():
+        raise ConfigError(
+            f"Output folder {run_dir} already holds a sweep ({SWEEP_RECORD}); choose another "
+            "--output folder so that nothing of it is overwritten."
+        )
+    return run_dir
