@@ -181,6 +181,9 @@ def test_a_run_missing_a_threshold_raises_and_records_the_failure(tmp_path, tiny
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "failed"
     assert manifest["artifacts"][0]["passed"] is False
+    assert manifest["artifacts"][0]["removed"] is True  # the gate: no failed file left behind
+    assert not (tmp_path / "run" / "model_float32.tflite").exists()
+    assert "FAIL" in (tmp_path / "run" / "report.md").read_text()
 
 
 def test_a_finished_run_folder_is_never_overwritten(tiny_run, tiny_config):

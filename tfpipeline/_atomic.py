@@ -25,8 +25,9 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
 def file_atomic(path: str | Path) -> Iterator[Path]:
     """Yields a temporary path beside `path`; on success it replaces `path`, else it is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with _writable(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -45,8 +46,9 @@ def dir_atomic(path: str | Path) -> Iterator[Path]:
     An existing folder at `path` is only removed once the new one is complete.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    with _writable(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         if path.exists():
@@ -59,3 +61,17 @@ def dir_atomic(path: str | Path) -> Iterator[Path]:
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _writable(path: Path) -> Iterator[None]:
+    """Turns a failure to create the output folder or its temporary file into a clear error."""
+    try:
+        yield
+    except OSError as exc:
+        from tfpipeline.errors import TfpipelineError
+
+        raise TfpipelineError(
+            f"Cannot write {path}: its folder {path.parent} cannot be created or written "
+            f"({exc.strerror or exc}). Choose a writable output folder."
+        ) from None

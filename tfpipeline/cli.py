@@ -17,6 +17,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from tfpipeline.errors import ConfigError, DataError, TfpipelineError, UnsupportedModelError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -90,6 +92,53 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-combined", action="store_true", help="skip prune-then-cluster variants"
     )
 
+    verify = commands.add_parser(
+        "verify",
+        help="run an exported model on test data in its runtime and check it",
+        description="Run a .tflite, .onnx or SavedModel on the test split (of its run's data "
+        "when it sits in a run folder, else of --config / --data) and check it against a "
+        "reference model with the verify.* thresholds. Exit code 1 when a check fails.",
+    )
+    verify.add_argument("model", type=Path, help="the .tflite, .onnx or SavedModel folder")
+    _add_config_arguments(verify, None)
+    verify.add_argument(
+        "--data", type=Path, help="a CSV file, TFRecord file or image folder to test on"
+    )
+    verify.add_argument(
+        "--reference",
+        type=Path,
+        help="a float model to compare outputs with (default: the run's saved_model)",
+    )
+    verify.add_argument(
+        "--variant",
+        help="the model's variant, which picks the thresholds (default: from the run's "
+        "manifest or the file name)",
+    )
+
+    predict = commands.add_parser(
+        "predict",
+        help="print a model's predictions for a .npy, CSV or image file",
+        description="Run an exported model on the samples in INPUT (.npy, a CSV of numbers "
+        "with one sample per row, or an image) and print each one's top labels.",
+    )
+    predict.add_argument("model", type=Path, help="the .tflite, .onnx or SavedModel folder")
+    predict.add_argument("input", type=Path, help="a .npy, .csv or image file")
+    predict.add_argument("--top", type=int, default=3, help="labels shown per sample (3)")
+    predict.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
+
+    bench = commands.add_parser(
+        "benchmark",
+        help="time exported models (and a Keras model) on the same samples",
+        description="Load time, single-sample latency p50/p95/p99, batch-32 throughput and "
+        "memory of each model, on samples of the config's test split (or --input).",
+    )
+    bench.add_argument("models", type=Path, nargs="+", help=".tflite, .onnx or SavedModel")
+    _add_config_arguments(bench, None)
+    bench.add_argument("--input", type=Path, help="a .npy file of samples to run")
+    bench.add_argument("--keras", type=Path, help="a .keras model to time beside them")
+    bench.add_argument("--threads", type=int, default=None, help="runtime CPU threads")
+    bench.add_argument("--runs", type=int, default=200, help="timed calls per model (200)")
+
     init = commands.add_parser(
         "init",
         help="write a copy of the default config to edit",
@@ -101,9 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_config_arguments(command: argparse.ArgumentParser, output_help: str) -> None:
+def _add_config_arguments(command: argparse.ArgumentParser, output_help: str | None) -> None:
     command.add_argument("--config", type=Path, help="a YAML config file (default: embedded)")
-    command.add_argument("--output", type=Path, help=output_help)
+    if output_help:
+        command.add_argument("--output", type=Path, help=output_help)
     command.add_argument(
         "--set",
         dest="overrides",
@@ -148,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _init(args.path, args.force)
         if args.command == "compress-sweep":
             return _sweep(args)
+        if args.command in ("verify", "predict", "benchmark"):
+            return _deploy_command(args)
         return _run(args)
     except (ConfigError, DataError, UnsupportedModelError) as exc:
         return _fail(exc, EXIT_USAGE, verbose)
@@ -196,14 +248,48 @@ def _load_config(args: argparse.Namespace):
     from tfpipeline.config import load_config
 
     config = load_config(args.config, args.overrides)  # refused here, before any work
-    if not args.verbose:
+    _quiet(args.verbose)
+    return config
+
+
+def _quiet(verbose: bool) -> None:
+    # TensorFlow's Python warnings (such as cluster-preserving QAT's expected "Gradients do
+    # not exist" for the kernels it replaces) are noise for a user; -v shows them.
+    if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        # TensorFlow's Python warnings (such as cluster-preserving QAT's expected "Gradients
-        # do not exist" for the kernels it replaces) are noise for a user; -v shows them.
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.showwarning = _show_warning
-    return config
+
+
+def _deploy_command(args: argparse.Namespace) -> int:
+    from tfpipeline import commands
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    if args.command == "predict":
+        _quiet(args.verbose)
+        commands.predict_command(args.model, args.input, args.top, log)
+        return EXIT_OK
+    config = commands.config_for_model(
+        args.models[0] if args.command == "benchmark" else args.model,
+        args.config,
+        args.overrides,
+        getattr(args, "data", None),
+    )
+    _quiet(args.verbose)
+    if args.command == "verify":
+        passed = commands.verify_command(args.model, config, args.reference, args.variant, log)
+        return EXIT_OK if passed else EXIT_FAILED
+    if args.input is not None:
+        x = np.load(args.input, allow_pickle=False).astype("float32")
+    else:
+        from tfpipeline.data import prepare_data
+
+        x = prepare_data(config.data).splits.test.arrays()[0]
+    commands.benchmark_command(args.models, args.keras, x, args.runs, args.threads, log)
+    return EXIT_OK
 
 
 def _sweep(args: argparse.Namespace) -> int:

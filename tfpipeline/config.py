@@ -479,6 +479,17 @@ class ExportConfig:
         calibration_samples: training samples used to calibrate int8. Defaults to `500`.
         int8_io: input and output type of the `int8` variant: `int8` or `uint8`.
             Defaults to `"int8"`.
+        allow_flex_ops: let TFLite keep TensorFlow ops outside LiteRT's built-in set
+            (Select TF ops). Defaults to `False` (such a model is refused, naming the ops).
+        keras: also write the trained tf_keras model as `model.keras`. Defaults to `True`.
+        onnx_optimized: also write onnxruntime's graph-optimized copy,
+            `model_optimized.onnx`. Defaults to `False`.
+        onnx_int8: also write an int8 copy made by onnxruntime's dynamic quantization,
+            `model_int8.onnx`. Defaults to `False`.
+        android: write the Android bundle `android/` (a `.tflite`, `labels.txt`,
+            `model_card.json`). Defaults to `False`.
+        android_variant: the TFLite variant the bundle ships; `null` means `int8` when it
+            is exported, else the first of `tflite`. Defaults to `null`.
     """
 
     saved_model: bool = True
@@ -487,6 +498,12 @@ class ExportConfig:
     tflite: list[str] = setting(["float32", "int8"], choices=TFLITE_VARIANTS)
     calibration_samples: int = setting(500, low=1)
     int8_io: str = setting("int8", choices=INT8_IO_TYPES)
+    allow_flex_ops: bool = False
+    keras: bool = True
+    onnx_optimized: bool = False
+    onnx_int8: bool = False
+    android: bool = False
+    android_variant: str | None = setting(None, choices=TFLITE_VARIANTS)
 
 
 @dataclass(frozen=True)
@@ -579,6 +596,7 @@ def from_dict(raw: Mapping[str, Any]) -> PipelineConfig:
     _check_data(config.data)
     _check_monitor(config)
     _check_compress(config.compress)
+    _check_export(config.export)
     return config
 
 
@@ -767,4 +785,20 @@ def _check_compress(compress: CompressConfig) -> None:
         raise ConfigError(
             "Config key `compress.prune.sparsity_m_by_n` must be [m, n] with m < n, such as "
             f"[2, 4]. Received: sparsity_m_by_n={m_by_n}"
+        )
+
+
+def _check_export(export: ExportConfig) -> None:
+    if (export.onnx_optimized or export.onnx_int8) and not export.onnx:
+        raise ConfigError(
+            "Config keys `export.onnx_optimized` and `export.onnx_int8` make copies of the "
+            "ONNX model: they need `export.onnx: true`."
+        )
+    if export.android and not export.tflite:
+        raise ConfigError("Config key `export.android` needs at least one `export.tflite` variant.")
+    if export.android_variant is not None and export.android_variant not in export.tflite:
+        raise ConfigError(
+            f"Config key `export.android_variant` is {export.android_variant!r}, which "
+            f"`export.tflite` does not export ({', '.join(export.tflite) or 'none'}); add it "
+            "there or choose one of those."
         )

@@ -1,135 +1,348 @@
-"""Predictors: run an exported artifact in the runtime an app would use.
+"""Predictors: run an exported model in the runtime an app would use.
 
 `.tflite` files run in the LiteRT interpreter (`ai_edge_litert`), `.onnx` files in
-onnxruntime, SavedModel folders through `tf.saved_model.load`. Each predictor takes raw float
-features and returns float probabilities, quantizing and dequantizing int8 tensors itself.
+onnxruntime, SavedModel folders through `tf.saved_model.load`. Every predictor takes raw
+float features and returns float outputs (probabilities for a classifier), quantizing and
+dequantizing integer tensors itself, and checks its input before running it.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
-from tfpipeline.errors import TfpipelineError
+from tfpipeline.errors import DataError, TfpipelineError
+
+DEFAULT_BATCH_SIZE = 256
+MODEL_CARD = "model_card.json"
 
 
-class TFLitePredictor:
-    """Runs a `.tflite` file in the LiteRT interpreter.
+class Predictor:
+    """An exported model, loaded in its runtime, with one interface for every format.
 
-    Args:
-        path: the `.tflite` file.
+    Open one with `Predictor.load(path)`.
+
+    Attributes:
+        path: the model file or folder.
+        format: `tflite`, `onnx` or `saved_model`.
+        input_name: the model's input name.
+        input_shape: the shape of one sample (no batch dimension).
+        labels: class names in output order (from `labels.txt` beside the model), or `None`.
+        batch_size: the largest batch run at once; bigger inputs are run in slices.
     """
+
+    format = ""
+
+    def __init__(self, path: Path, batch_size: int = DEFAULT_BATCH_SIZE):
+        self.path = path
+        self.batch_size = batch_size
+        self.labels = _read_labels(path)
+        self.input_range = _read_input_range(path)
+        self.input_name = ""
+        self.input_shape: tuple[int, ...] = ()
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        num_threads: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        check_manifest: bool = True,
+    ) -> Predictor:
+        """Opens an exported model in the runtime that matches its format.
+
+        Args:
+            path: a `.tflite` file, an `.onnx` file or a SavedModel folder.
+            num_threads: CPU threads of the runtime (LiteRT and onnxruntime; TensorFlow
+                keeps its process-wide setting); `None` leaves the runtime's default.
+                Defaults to `None`.
+            batch_size: the largest batch run at once. Defaults to `256`.
+            check_manifest: when a `manifest.json` (run folder) or `model_card.json`
+                (Android bundle) beside the model records its sha256, refuse a file that
+                does not match. Defaults to `True`.
+
+        Returns:
+            A `TFLitePredictor`, `OnnxPredictor` or `SavedModelPredictor`.
+
+        Raises:
+            TfpipelineError: if the path does not exist, is not one of those formats, cannot
+                be read by its runtime (corrupt or truncated), holds a model with more than
+                one input, or does not match its recorded sha256.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise TfpipelineError(f"Model file not found: {path}")
+        if batch_size < 1:
+            raise ValueError(f"Argument `batch_size` must be >= 1. Received: {batch_size}")
+        if path.is_dir() and (path / "saved_model.pb").exists():
+            kind = SavedModelPredictor
+        elif path.is_file() and path.suffix == ".tflite":
+            kind = TFLitePredictor
+        elif path.is_file() and path.suffix == ".onnx":
+            kind = OnnxPredictor
+        else:
+            raise TfpipelineError(
+                f"Cannot tell the format of {path}. Accepted: a .tflite file, an .onnx file or "
+                "a SavedModel folder (holding saved_model.pb)."
+            )
+        if check_manifest:
+            check_recorded_sha256(path)
+        return kind(path, num_threads=num_threads, batch_size=batch_size)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Returns the model's float outputs for raw inputs.
+
+        Args:
+            x: a batch of samples (`(n, *input_shape)`), or one sample (`input_shape`).
+
+        Returns:
+            Float outputs, one row per sample (probabilities for a classifier).
+
+        Raises:
+            DataError: (a ValueError) for an input of the wrong shape, a non-numeric dtype, NaN or
+                infinite values, or values far outside the range the model was trained on
+                (when a model card beside the model records it).
+        """
+        x = self._check_input(x)
+        if len(x) <= self.batch_size:
+            return self.run(x)
+        parts = [self.run(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)]
+        return np.concatenate(parts)
+
+    def predict_classes(self, x: np.ndarray) -> list[str] | np.ndarray:
+        """Returns the predicted class of each sample: label names, or indices without labels."""
+        indices = np.argmax(self.predict(x), axis=-1)
+        if self.labels is None:
+            return indices
+        return [self.labels[i] for i in indices]
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Runs one float32 batch as it is, without the checks of `predict` (for timing)."""
+        raise NotImplementedError
+
+    def _check_input(self, x) -> np.ndarray:
+        array = np.asarray(x)
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+            raise DataError(
+                f"Input to {self.path.name} must be numeric (raw features). "
+                f"Received dtype {array.dtype}."
+            )
+        if np.iscomplexobj(array):
+            raise DataError(f"Input to {self.path.name} must be real numbers, not complex.")
+        array = array.astype(np.float32)
+        if array.shape == self.input_shape:
+            array = array[None]
+        if array.shape[1:] != self.input_shape:
+            raise DataError(
+                f"Input to {self.path.name} must have shape (n, "
+                f"{', '.join(map(str, self.input_shape))}) or {self.input_shape} for one sample. "
+                f"Received shape {array.shape}."
+            )
+        if not np.all(np.isfinite(array)):
+            raise DataError(f"Input to {self.path.name} holds NaN or infinite values.")
+        if self.input_range is not None and array.size:
+            low, high = self.input_range
+            span = max(high - low, 1e-6)
+            if array.min() < low - span or array.max() > high + span:
+                raise DataError(
+                    f"Input to {self.path.name} lies far outside the raw value range the model "
+                    f"was trained on ([{low:g}, {high:g}]; received [{array.min():g}, "
+                    f"{array.max():g}]). Feed raw features, not normalized ones: the "
+                    "normalization is inside the model."
+                )
+        return array
+
+
+class TFLitePredictor(Predictor):
+    """Runs a `.tflite` file in the LiteRT interpreter (see `Predictor`)."""
 
     format = "tflite"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path, num_threads=None, batch_size=DEFAULT_BATCH_SIZE):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.path = Path(path)
-        self._interpreter = Interpreter(model_path=str(self.path))
-        self._input = self._interpreter.get_input_details()[0]
+        super().__init__(Path(path), batch_size)
+        try:
+            self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+        except (ValueError, RuntimeError) as exc:
+            raise TfpipelineError(
+                f"{self.path} is not a readable .tflite model (corrupt or truncated?): {exc}"
+            ) from None
+        inputs = self._interpreter.get_input_details()
+        _require_one_input(self.path, [d["name"] for d in inputs])
+        self._input = inputs[0]
         self._output = self._interpreter.get_output_details()[0]
+        self._in_q, self._out_q = _Quantization(self._input), _Quantization(self._output)
+        self.input_name = self._input["name"]
+        self.input_shape = tuple(int(d) for d in self._input["shape"][1:])
         self._batch = None
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Returns the model's float outputs for the raw inputs `x` (a batch)."""
-        x = np.asarray(x, dtype=np.float32)
+    def run(self, x: np.ndarray) -> np.ndarray:
         if self._batch != len(x):
             self._interpreter.resize_tensor_input(self._input["index"], list(x.shape))
             self._interpreter.allocate_tensors()
             self._batch = len(x)
-        self._interpreter.set_tensor(self._input["index"], _quantize(x, self._input))
+        self._interpreter.set_tensor(self._input["index"], self._in_q.quantize(x))
         self._interpreter.invoke()
-        return _dequantize(self._interpreter.get_tensor(self._output["index"]), self._output)
+        return self._out_q.dequantize(self._interpreter.get_tensor(self._output["index"]))
 
 
-def _quantize(x: np.ndarray, details: dict) -> np.ndarray:
-    dtype = details["dtype"]
-    if dtype == np.float32:
-        return x
-    scale, zero_point = details["quantization"]
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+class _Quantization:
+    """Float <-> integer conversion of one tensor: real = scale * (quantized - zero_point).
 
-
-def _dequantize(y: np.ndarray, details: dict) -> np.ndarray:
-    if details["dtype"] == np.float32:
-        return y.copy()
-    scale, zero_point = details["quantization"]
-    return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
-
-
-class OnnxPredictor:
-    """Runs an `.onnx` file in onnxruntime on the CPU.
-
-    Args:
-        path: the `.onnx` file.
+    Written with plain ufuncs on precomputed constants: on one sample, `np.clip` and float64
+    arithmetic cost more than the int8 model itself.
     """
+
+    def __init__(self, details: dict):
+        self.dtype = np.dtype(details["dtype"])
+        self.is_float = self.dtype.kind == "f"
+        scale, zero_point = details["quantization"] if not self.is_float else (1.0, 0)
+        self.scale = np.float32(scale)
+        self.inverse = np.float32(1.0 / scale) if scale else np.float32(1.0)
+        self.zero_point = np.float32(zero_point)
+        if not self.is_float:
+            info = np.iinfo(self.dtype)
+            self.low, self.high = np.float32(info.min), np.float32(info.max)
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        if self.is_float:
+            return x
+        q = np.rint(x * self.inverse) + self.zero_point
+        return np.minimum(np.maximum(q, self.low), self.high).astype(self.dtype)
+
+    def dequantize(self, y: np.ndarray) -> np.ndarray:
+        if self.is_float:
+            return y.astype(np.float32, copy=True)
+        return (y.astype(np.float32) - self.zero_point) * self.scale
+
+
+class OnnxPredictor(Predictor):
+    """Runs an `.onnx` file in onnxruntime on the CPU (see `Predictor`)."""
 
     format = "onnx"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path, num_threads=None, batch_size=DEFAULT_BATCH_SIZE):
         import onnxruntime
 
-        self.path = Path(path)
-        self._session = onnxruntime.InferenceSession(
-            str(self.path), providers=["CPUExecutionProvider"]
-        )
-        self._input_name = self._session.get_inputs()[0].name
+        super().__init__(Path(path), batch_size)
+        options = onnxruntime.SessionOptions()
+        if num_threads is not None:
+            options.intra_op_num_threads = num_threads
+            options.inter_op_num_threads = 1
+        try:
+            self._session = onnxruntime.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own classes for a bad file
+            raise TfpipelineError(
+                f"{self.path} is not a readable .onnx model (corrupt or truncated?): {exc}"
+            ) from None
+        inputs = self._session.get_inputs()
+        _require_one_input(self.path, [i.name for i in inputs])
+        self.input_name = inputs[0].name
+        self.input_shape = tuple(int(d) for d in inputs[0].shape[1:])
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Returns the model's float outputs for the raw inputs `x` (a batch)."""
-        feed = {self._input_name: np.asarray(x, dtype=np.float32)}
-        return self._session.run(None, feed)[0].astype(np.float32)
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {self.input_name: x})[0].astype(np.float32)
 
 
-class SavedModelPredictor:
-    """Runs a SavedModel folder's `serving_default` signature.
-
-    Args:
-        path: the SavedModel folder.
-    """
+class SavedModelPredictor(Predictor):
+    """Runs a SavedModel folder's `serving_default` signature (see `Predictor`)."""
 
     format = "saved_model"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path, num_threads=None, batch_size=DEFAULT_BATCH_SIZE):
         from tfpipeline._keras import tf
 
-        self.path = Path(path)
+        super().__init__(Path(path), batch_size)
         self._tf = tf
-        self._signature = tf.saved_model.load(str(self.path)).signatures["serving_default"]
-        self._input_name = next(iter(self._signature.structured_input_signature[1]))
+        try:
+            self._signature = tf.saved_model.load(str(self.path)).signatures["serving_default"]
+        except Exception as exc:
+            raise TfpipelineError(
+                f"{self.path} is not a readable SavedModel with a serving_default signature: {exc}"
+            ) from None
+        specs = self._signature.structured_input_signature[1]
+        _require_one_input(self.path, list(specs))
+        self.input_name, spec = next(iter(specs.items()))
+        self.input_shape = tuple(int(d) for d in spec.shape[1:])
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Returns the model's float outputs for the raw inputs `x` (a batch)."""
-        tensor = self._tf.constant(np.asarray(x, dtype=np.float32))
-        outputs = self._signature(**{self._input_name: tensor})
+    def run(self, x: np.ndarray) -> np.ndarray:
+        outputs = self._signature(**{self.input_name: self._tf.constant(x)})
         return next(iter(outputs.values())).numpy().astype(np.float32)
 
 
-def load_predictor(path: str | Path) -> TFLitePredictor | OnnxPredictor | SavedModelPredictor:
-    """Opens an exported model in the runtime that matches its format.
+def load_predictor(path: str | Path, **options) -> Predictor:
+    """Opens an exported model in the runtime that matches its format (`Predictor.load`)."""
+    return Predictor.load(path, **options)
 
-    Args:
-        path: a `.tflite` file, an `.onnx` file or a SavedModel folder.
 
-    Returns:
-        A predictor whose `predict(x)` returns float outputs.
+def check_recorded_sha256(path: Path) -> None:
+    """Refuses a model whose sha256 differs from the one its run or bundle recorded.
 
-    Raises:
-        TfpipelineError: if the path does not exist or is not one of those formats.
+    Looks for `manifest.json` (a run folder) and `model_card.json` (an Android bundle) in the
+    model's folder; a model neither records is accepted as it is.
     """
-    path = Path(path)
-    if not path.exists():
-        raise TfpipelineError(f"Model file not found: {path}")
-    if path.is_dir() and (path / "saved_model.pb").exists():
-        return SavedModelPredictor(path)
-    if path.is_file() and path.suffix == ".tflite":
-        return TFLitePredictor(path)
-    if path.is_file() and path.suffix == ".onnx":
-        return OnnxPredictor(path)
-    raise TfpipelineError(
-        f"Cannot tell the format of {path}. Accepted: a .tflite file, an .onnx file or a "
-        "SavedModel folder (holding saved_model.pb)."
-    )
+    from tfpipeline.report import sha256_of
+
+    recorded = _recorded_sha256(path)
+    if recorded is None:
+        return
+    source, expected = recorded
+    actual = sha256_of(path)
+    if actual != expected:
+        raise TfpipelineError(
+            f"{path} does not match the sha256 recorded in {source} ({expected[:12]}…, the "
+            f"file has {actual[:12]}…): it changed after it was exported and verified. "
+            "Export it again, or load it with check_manifest=False to run it anyway."
+        )
+
+
+def _recorded_sha256(path: Path) -> tuple[Path, str] | None:
+    folder = path.parent
+    manifest = folder / "manifest.json"
+    if manifest.is_file():
+        for artifact in _read_json(manifest).get("artifacts", []):
+            if artifact.get("path") == path.name and "sha256" in artifact:
+                return manifest, artifact["sha256"]
+    card = folder / MODEL_CARD
+    if card.is_file():
+        model = _read_json(card).get("model", {})
+        if model.get("file") == path.name and "sha256" in model:
+            return card, model["sha256"]
+    return None
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TfpipelineError(f"Cannot read {path}: {exc}") from None
+
+
+def _read_labels(path: Path) -> list[str] | None:
+    labels = path.parent / "labels.txt"
+    if not labels.is_file():
+        return None
+    names = [line.strip() for line in labels.read_text("utf-8").splitlines() if line.strip()]
+    return names or None
+
+
+def _read_input_range(path: Path) -> tuple[float, float] | None:
+    card = path.parent / MODEL_CARD
+    if not card.is_file():
+        return None
+    value_range = _read_json(card).get("input", {}).get("value_range")
+    return (float(value_range[0]), float(value_range[1])) if value_range else None
+
+
+def _require_one_input(path: Path, names: list[str]) -> None:
+    if len(names) != 1:
+        raise TfpipelineError(
+            f"{path} has {len(names)} inputs ({', '.join(names)}); the predictors take models "
+            "with one input tensor. Concatenate the features into one input before exporting."
+        )

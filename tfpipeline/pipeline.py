@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ import numpy as np
 from tfpipeline import __version__
 from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._keras import keras, require_tf_keras_model, tf
+from tfpipeline.benchmark import benchmark_keras
 from tfpipeline.compress import compress_model, overall_sparsity
 from tfpipeline.config import PipelineConfig, dump_config
 from tfpipeline.data import PreparedData, prepare_data
@@ -25,7 +29,11 @@ from tfpipeline.export import (
     export_saved_model,
     export_tflite,
     measure_artifact,
+    optimize_onnx,
+    quantize_onnx,
 )
+from tfpipeline.export.android import ANDROID_DIR, write_android_bundle
+from tfpipeline.export.tflite import float_ops, tflite_ops
 from tfpipeline.models import build_model
 from tfpipeline.report import (
     artifact_table,
@@ -39,6 +47,7 @@ from tfpipeline.training import evaluate, predict_probabilities, score, train
 DEFAULT_OUTPUT_ROOT = Path("saved_models")
 RUN_CONFIG = "run_config.yaml"  # written first: marks the folder as this config's run
 CONFUSION_MATRIX = "confusion_matrix.png"
+KERAS_FILE = "model.keras"
 STAGES = 7
 
 
@@ -119,13 +128,18 @@ class Pipeline:
         model = self._model_stage(data, custom)
         training, outputs, keras_scores = self._train_stage(model, data, x_test, run_dir)
         evaluation = self._evaluate(outputs, data, y_test, run_dir)
+        trained = model
         model, compression = self._compress_stage(model, data, x_test, y_test)
-        paths = self._export_stage(model, data, run_dir)
+        paths = self._export_stage(model, trained, data, run_dir)
         uncompressed = outputs if compression else None
         artifacts, failures = self._verify_stage(
             model, data, x_test, y_test, run_dir, paths, uncompressed
         )
         _add_compression_ratios(artifacts, (compression or {}).get("baseline_float32_tflite"))
+        keras_latency = benchmark_keras(
+            model, x_test, runs=min(50, self.config.verify.latency_runs)
+        )
+        android = self._android_stage(data, run_dir, artifacts)
 
         manifest = {
             "tfpipeline_version": __version__,
@@ -141,6 +155,8 @@ class Pipeline:
             "evaluation": evaluation,
             "compression": compression,
             "artifacts": artifacts,
+            "keras_latency": keras_latency,
+            "android": android,
             "failures": failures,
         }
         self._report_stage(run_dir, manifest)
@@ -254,27 +270,37 @@ class Pipeline:
             }
         return result.model, compression
 
-    def _export_stage(self, model, data: PreparedData, run_dir: Path):
+    def _export_stage(self, model, trained, data: PreparedData, run_dir: Path):
         config = self.config.export
-        planned = [("saved_model", "float32")] if config.saved_model else []
-        planned += [("tflite", variant) for variant in config.tflite]
-        planned += [("onnx", "float32")] if config.onnx else []
-        self._stage(5, "export", ", ".join(f"{f} {v}" for f, v in planned) or "nothing to export")
+        planned = [("saved_model", "float32", "saved_model")] if config.saved_model else []
+        planned += [("tflite", v, f"model_{v}.tflite") for v in config.tflite]
+        planned += [("onnx", "float32", "model.onnx")] if config.onnx else []
+        planned += [("onnx", "float32", "model_optimized.onnx")] if config.onnx_optimized else []
+        planned += [("onnx", "int8", "model_int8.onnx")] if config.onnx_int8 else []
+        self._stage(5, "export", ", ".join(name for *_, name in planned) or "nothing to export")
         calibration = None
         if {"int8", "int16x8"} & set(config.tflite):
             calibration = data.splits.train.arrays(limit=config.calibration_samples)[0]
         paths = []
-        for fmt, variant in planned:
+        for fmt, variant, name in planned:
+            target = run_dir / name
             if fmt == "saved_model":
-                path = export_saved_model(model, run_dir / "saved_model")
+                path = export_saved_model(model, target)
             elif fmt == "tflite":
                 path = export_tflite(
-                    model, run_dir / f"model_{variant}.tflite", variant, calibration, config.int8_io
+                    model, target, variant, calibration, config.int8_io, config.allow_flex_ops
                 )
+            elif name == "model.onnx":
+                path = export_onnx(model, target, config.onnx_opset)
+            elif variant == "int8":
+                path = quantize_onnx(run_dir / "model.onnx", target)
             else:
-                path = export_onnx(model, run_dir / "model.onnx", config.onnx_opset)
-            self.log(f"      wrote {path.relative_to(run_dir)}")
+                path = optimize_onnx(run_dir / "model.onnx", target)
+            self.log(f"      wrote {name}")
             paths.append((fmt, variant, path))
+        if config.keras:  # the trained model, before compression, for further training
+            _save_keras(trained, run_dir / KERAS_FILE)
+            self.log(f"      wrote {KERAS_FILE}")
         return paths
 
     def _verify_stage(
@@ -299,20 +325,45 @@ class Pipeline:
             quantization_aware = self.config.compress.qat.enabled
             problems = check_artifact(name, variant, figures, config, quantization_aware)
             failures += problems
-            artifacts.append(
-                {
-                    "format": fmt,
-                    "variant": variant,
-                    "path": name,
-                    **file_stats(path),
-                    **figures,
-                    "passed": not problems,
-                }
-            )
-            verdict = "FAIL " + "; ".join(problems) if problems else "ok"
-            shown = {k: v for k, v in figures.items() if not k.startswith("latency")}
+            artifact = {"format": fmt, "variant": variant, "path": name, **file_stats(path)}
+            artifact.update(figures)
+            if fmt == "tflite":
+                ops = tflite_ops(path)
+                artifact["ops"] = dict(Counter(op["op"] for op in ops))
+                artifact["float_ops"] = float_ops(ops) if variant != "float32" else []
+            artifact["passed"] = not problems
+            if problems:  # the gate: a file that failed is not left where an app would take it
+                _remove(path)
+                artifact["removed"] = True
+            artifacts.append(artifact)
+            verdict = "FAIL (removed) " + "; ".join(problems) if problems else "ok"
+            shown = {k: v for k, v in figures.items() if k.startswith(("test_", "top1", "max_"))}
             self.log(f"      {name}: {_scores_text(shown)} -> {verdict}")
         return artifacts, failures
+
+    def _android_stage(self, data: PreparedData, run_dir: Path, artifacts) -> dict | None:
+        config = self.config.export
+        if not config.android:
+            return None
+        variant = config.android_variant or (
+            "int8" if "int8" in config.tflite else config.tflite[0]
+        )
+        artifact = next(a for a in artifacts if a["format"] == "tflite" and a["variant"] == variant)
+        if not artifact["passed"]:
+            self.log(f"      android: not written, {artifact['path']} failed verification")
+            return {"written": False, "variant": variant}
+        x_train = data.splits.train.arrays()[0]
+        folder = write_android_bundle(
+            run_dir / ANDROID_DIR,
+            run_dir / artifact["path"],
+            variant=variant,
+            class_names=data.class_names,
+            value_range=(float(x_train.min()), float(x_train.max())),
+            figures=artifact,
+            task=data.task,
+        )
+        self.log(f"      wrote {ANDROID_DIR}/ ({artifact['path']}, labels.txt, model_card.json)")
+        return {"written": True, "variant": variant, "path": folder.name}
 
     def _report_stage(self, run_dir: Path, manifest: dict[str, Any]) -> None:
         write_manifest(run_dir, manifest)
@@ -320,6 +371,21 @@ class Pipeline:
         self._stage(7, "report", f"{run_dir / 'manifest.json'}, {run_dir / 'report.md'}")
         self.log("")
         self.log(artifact_table(manifest["artifacts"]))
+
+
+def _save_keras(model, path: Path) -> None:
+    """Saves the tf_keras model atomically (Keras insists on the `.keras` suffix)."""
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".keras.") as folder:
+        tmp = Path(folder) / path.name
+        model.save(tmp)
+        os.replace(tmp, path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _add_compression_ratios(artifacts: list[dict[str, Any]], baseline: dict | None) -> None:

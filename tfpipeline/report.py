@@ -47,6 +47,12 @@ def file_stats(path: str | Path) -> dict[str, Any]:
     }
 
 
+def sha256_of(path: str | Path) -> str:
+    """Returns the sha256 of a file, or of a folder as `file_stats` measures it."""
+    path = Path(path)
+    return hashlib.sha256(_tar_bytes(path) if path.is_dir() else path.read_bytes()).hexdigest()
+
+
 def _tar_bytes(folder: Path) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
@@ -80,8 +86,9 @@ def artifact_table(artifacts: list[dict[str, Any]]) -> str:
     regression = bool(artifacts) and "test_mae" in artifacts[0]
     scores = "test MAE | keras MAE" if regression else "test acc | agreement"
     header = (
-        f"| artifact | size | gzip | {scores} | max abs diff | p50 ms | p95 ms | check |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        f"| artifact | size | gzip | {scores} | max abs diff | p50 ms | p95 ms | p99 ms "
+        "| batch-32/s | check |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     )
     rows = []
     for a in artifacts:
@@ -90,6 +97,8 @@ def artifact_table(artifacts: list[dict[str, Any]]) -> str:
             f"| {a['path']} | {_kib(a['size_bytes'])} | {_kib(a['gzip_bytes'])} "
             f"| {a[pair[0]]:.4f} | {a[pair[1]]:.4f} | {a['max_abs_diff']:.2e} "
             f"| {a['latency_ms_p50']:.3f} | {a['latency_ms_p95']:.3f} "
+            f"| {a.get('latency_ms_p99', float('nan')):.3f} "
+            f"| {a.get('batch32_samples_per_s', float('nan')):,.0f} "
             f"| {'pass' if a['passed'] else 'FAIL'} |"
         )
     return "\n".join([*header, *rows])
@@ -146,6 +155,14 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
     if manifest.get("compression"):
         lines += ["", "## Compression", "", *_compression_lines(manifest["compression"])]
     lines += ["", "## Artifacts", "", artifact_table(manifest["artifacts"])]
+    keras_timing = manifest.get("keras_latency")
+    if keras_timing:
+        lines += [
+            "",
+            f"The Keras model on one sample: `predict` p50 {keras_timing['predict_ms_p50']:.3f} "
+            f"ms, direct call p50 {keras_timing['call_ms_p50']:.3f} ms (same machine, same "
+            "run).",
+        ]
     ratios = [a for a in manifest["artifacts"] if "compression_ratio" in a]
     if ratios:
         lines += ["", "Size against the uncompressed model's float32 `.tflite` (raw / gzip):", ""]

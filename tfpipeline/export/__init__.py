@@ -1,6 +1,7 @@
 """Export stage: SavedModel, TFLite and ONNX files, and their verification."""
 
-from tfpipeline.export.onnx import export_onnx
+from tfpipeline.export.android import write_android_bundle
+from tfpipeline.export.onnx import export_onnx, optimize_onnx, quantize_onnx
 from tfpipeline.export.saved_model import export_saved_model
 from tfpipeline.export.tflite import export_tflite
 from tfpipeline.export.verify import check_artifact, measure_artifact
@@ -11,4 +12,7 @@ __all__ = [
     "export_saved_model",
     "export_tflite",
     "measure_artifact",
+    "optimize_onnx",
+    "quantize_onnx",
+    "write_android_bundle",
 ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from tfpipeline._atomic import write_bytes_atomic
+from tfpipeline._atomic import file_atomic, write_bytes_atomic
 from tfpipeline._keras import keras, require_tf_keras_model
 from tfpipeline.export._signature import input_spec
 
@@ -33,3 +34,52 @@ def export_onnx(model: keras.Model, path: str | Path, opset: int = 17) -> Path:
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=[input_spec(model)], opset=opset)
     onnx.checker.check_model(proto, full_check=True)
     return write_bytes_atomic(path, proto.SerializeToString())
+
+
+def optimize_onnx(source: str | Path, path: str | Path) -> Path:
+    """Writes onnxruntime's graph-optimized copy of an `.onnx` file (atomically).
+
+    The copy is what onnxruntime itself runs after its extended graph optimizations (fused
+    and folded nodes), saved so that an app skips that work at load time.
+
+    Args:
+        source: the `.onnx` file.
+        path: the copy to write.
+
+    Returns:
+        The written path.
+    """
+    import onnxruntime
+
+    with file_atomic(path) as tmp:
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.optimized_model_filepath = str(tmp)
+        onnxruntime.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    return Path(path)
+
+
+def quantize_onnx(source: str | Path, path: str | Path) -> Path:
+    """Writes an int8 copy of an `.onnx` file with onnxruntime's dynamic quantization.
+
+    Weights are stored as int8; activations are quantized on the fly, so no calibration
+    data is needed (the counterpart of the `dynamic` TFLite variant).
+
+    Args:
+        source: the float `.onnx` file.
+        path: the copy to write (atomically).
+
+    Returns:
+        The written path.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to pre-process is for large vision models
+    try:
+        with file_atomic(path) as tmp:
+            quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
+    return Path(path)

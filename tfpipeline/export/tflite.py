@@ -8,6 +8,8 @@ calibrated);
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ import numpy as np
 from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._keras import keras, require_tf_keras_model, tf
 from tfpipeline.config import INT8_IO_TYPES, TFLITE_VARIANTS
+from tfpipeline.errors import UnsupportedModelError
 from tfpipeline.export._signature import serving_function
 
 
@@ -24,6 +27,7 @@ def export_tflite(
     variant: str = "float32",
     calibration_data: np.ndarray | None = None,
     int8_io: str = "int8",
+    allow_flex_ops: bool = False,
 ) -> Path:
     """Converts `model` to a `.tflite` file with a `serving_default` signature.
 
@@ -37,6 +41,9 @@ def export_tflite(
             Defaults to `None`.
         int8_io: the `int8` variant's input and output type, `"int8"` or `"uint8"` (for
             apps that feed camera bytes). Defaults to `"int8"`.
+        allow_flex_ops: let the converter keep TensorFlow ops that LiteRT's built-in op
+            set lacks (Select TF ops; the app then needs the flex delegate). Defaults to
+            `False`: such a model is refused, naming the ops.
 
     Returns:
         The written path.
@@ -44,6 +51,11 @@ def export_tflite(
     Raises:
         ValueError: for an unknown variant or `int8_io`, or a calibrated variant without
             calibration data.
+        UnsupportedModelError: if the model needs TensorFlow ops outside LiteRT's built-in
+            set and `allow_flex_ops` is off (the ops are named).
+
+    Warns:
+        UserWarning: when ops of an `int8` model still compute in float (named).
         UnsupportedModelError: if `model` is not a tf_keras model.
     """
     require_tf_keras_model(model, "export_tflite")
@@ -80,4 +92,70 @@ def export_tflite(
     if variant == "int16x8":
         ops = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         converter.target_spec.supported_ops = [ops]
-    return write_bytes_atomic(path, converter.convert())
+    if allow_flex_ops:
+        converter.target_spec.supported_ops = [
+            *converter.target_spec.supported_ops,
+            tf.lite.OpsSet.SELECT_TF_OPS,
+        ]
+    content = _convert(converter, model, allow_flex_ops)
+    written = write_bytes_atomic(path, content)
+    if variant == "int8":
+        left_in_float = float_ops(tflite_ops(written))
+        if left_in_float:
+            warnings.warn(
+                f"{Path(path).name}: {len(left_in_float)} op(s) still compute in float in the "
+                f"int8 model: {', '.join(left_in_float)}. They run slower and need float "
+                "support on the device.",
+                stacklevel=2,
+            )
+    return written
+
+
+def _convert(converter, model: keras.Model, allow_flex_ops: bool) -> bytes:
+    try:
+        return converter.convert()
+    except Exception as exc:  # the converter raises ConverterError, and others on bad graphs
+        needed = sorted(set(re.findall(r"\btf\.(\w+)\(", str(exc))))
+        if not needed:
+            raise
+        if allow_flex_ops:
+            raise UnsupportedModelError(
+                f"Model {model.name!r} needs TensorFlow ops that neither LiteRT's built-in op "
+                f"set nor its Select TF ops support: {', '.join(needed)}. Replace them in the "
+                "model."
+            ) from None
+        raise UnsupportedModelError(
+            f"Model {model.name!r} needs TensorFlow ops that LiteRT's built-in op set lacks: "
+            f"{', '.join(needed)}. Set `export.allow_flex_ops: true` (API: "
+            "allow_flex_ops=True) to keep them as Select TF ops (the app then needs the "
+            "LiteRT flex delegate), or replace them in the model."
+        ) from None
+
+
+def tflite_ops(path: str | Path) -> list[dict]:
+    """Lists the ops of a `.tflite` file in execution order.
+
+    Returns:
+        One dict per op: `op` (its LiteRT name), `inputs` and `outputs` (dtype names).
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    return [
+        {
+            "op": details["op_name"],
+            "inputs": [np.dtype(t).name for t in details.get("operand_types", [])],
+            "outputs": [np.dtype(t).name for t in details.get("result_types", [])],
+        }
+        for details in interpreter._get_ops_details()  # the interpreter's own op listing
+    ]
+
+
+def float_ops(ops: list[dict]) -> list[str]:
+    """Names the ops (other than (de)quantization) that read or write float tensors."""
+    boundary = {"QUANTIZE", "DEQUANTIZE"}
+    return [
+        op["op"]
+        for op in ops
+        if op["op"] not in boundary and "float32" in op["inputs"] + op["outputs"]
+    ]

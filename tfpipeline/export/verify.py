@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
+from tfpipeline.benchmark import benchmark_artifact
 from tfpipeline.config import VerifyConfig
 from tfpipeline.inference import load_predictor
 from tfpipeline.training import score
@@ -39,13 +38,15 @@ def measure_artifact(
     Returns:
         Classification: `test_accuracy`, `top1_agreement`, `max_abs_diff`. Regression:
         `test_mae`, `keras_test_mae`, `max_abs_diff`, `max_rel_diff` (the difference over
-        the largest reference output, at least 1). Both: `latency_ms_p50`, `latency_ms_p95`.
+        the largest reference output, at least 1). Both: the timing figures of
+        `benchmark_artifact` (`load_ms`, `latency_ms_p50/p95/p99`, `batch32_samples_per_s`,
+        `memory_mb`).
         With `uncompressed`, classification adds `uncompressed_agreement` (top-1 agreement
         with the model before compression).
     """
     predictor = load_predictor(path)
     outputs = predictor.predict(x).reshape(reference.shape)
-    timings = _single_sample_latency_ms(predictor, x, latency_runs, latency_warmup)
+    timing = benchmark_artifact(path, x, latency_runs, latency_warmup)
     max_abs_diff = float(np.max(np.abs(outputs - reference)))
     if task == "classification":
         predicted = np.argmax(outputs, axis=1)
@@ -64,21 +65,7 @@ def measure_artifact(
             "max_abs_diff": max_abs_diff,
             "max_rel_diff": max_abs_diff / max(1.0, float(np.max(np.abs(reference)))),
         }
-    figures["latency_ms_p50"] = float(np.percentile(timings, 50))
-    figures["latency_ms_p95"] = float(np.percentile(timings, 95))
-    return figures
-
-
-def _single_sample_latency_ms(predictor, x: np.ndarray, runs: int, warmup: int) -> np.ndarray:
-    samples = [x[i % len(x)][None] for i in range(runs + warmup)]
-    for sample in samples[:warmup]:
-        predictor.predict(sample)
-    timings = np.empty(runs)
-    for i, sample in enumerate(samples[warmup:]):
-        start = time.perf_counter()
-        predictor.predict(sample)
-        timings[i] = (time.perf_counter() - start) * 1000
-    return timings
+    return {**figures, **timing}
 
 
 def check_artifact(

@@ -1,0 +1,224 @@
+"""Deployment: every variant through Predictor, the Android bundle, the gate, the commands."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter
+
+from tfpipeline import (
+    DataError,
+    Pipeline,
+    Predictor,
+    TfpipelineError,
+    UnsupportedModelError,
+    export_tflite,
+    load_config,
+)
+from tfpipeline._keras import keras, tf
+from tfpipeline.export.tflite import float_ops, tflite_ops
+
+pytestmark = pytest.mark.slow
+
+VARIANTS = ["float32", "float16", "dynamic", "int8", "int16x8"]
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, tiny_config):
+    """A tiny run exporting every format, the ONNX copies and the Android bundle."""
+    config = load_config(
+        tiny_config.to_dict(),
+        overrides={
+            "export.tflite": VARIANTS,
+            "export.onnx_optimized": True,
+            "export.onnx_int8": True,
+            "export.android": True,
+        },
+    )
+    run_dir = tmp_path_factory.mktemp("deploy") / "run"
+    manifest = Pipeline(config, log=lambda line: None, verbose=0).run(run_dir)
+    return run_dir, manifest
+
+
+def test_every_artifact_passes_and_runs_through_predictor(full_run, digits):
+    run_dir, manifest = full_run
+    names = [a["path"] for a in manifest["artifacts"]]
+    assert names == [
+        "saved_model",
+        *(f"model_{v}.tflite" for v in VARIANTS),
+        "model.onnx",
+        "model_optimized.onnx",
+        "model_int8.onnx",
+    ]
+    assert all(a["passed"] for a in manifest["artifacts"])
+    x, y = digits.splits.test.arrays()
+    for artifact in manifest["artifacts"]:
+        path = run_dir / artifact["path"]
+        predictor = Predictor.load(path, num_threads=1)
+        outputs = predictor.predict(x)
+        assert outputs.shape == (len(x), 10)
+        assert np.mean(outputs.argmax(1) == y) == pytest.approx(artifact["test_accuracy"])
+        if "dynamic" not in path.name and "int8.onnx" not in path.name:
+            # (dynamic quantization scales each batch by its own range, so slices differ)
+            sliced = Predictor.load(path, batch_size=7).predict(x)  # run in slices of 7
+            np.testing.assert_allclose(sliced, outputs, atol=1e-5)
+        classes = predictor.predict_classes(x[:5])
+        assert classes == [str(i) for i in outputs[:5].argmax(1)]  # names from labels.txt
+        assert predictor.predict(x[0]).shape == (1, 10)  # one sample without a batch axis
+    for key in ("load_ms", "latency_ms_p99", "batch32_samples_per_s", "memory_mb"):
+        assert all(key in a for a in manifest["artifacts"])
+    assert manifest["keras_latency"]["predict_ms_p50"] > manifest["keras_latency"]["call_ms_p50"]
+
+
+def test_tflite_ops_are_listed_and_int8_is_integer_throughout(full_run):
+    run_dir, manifest = full_run
+    by_path = {a["path"]: a for a in manifest["artifacts"]}
+    int8 = by_path["model_int8.tflite"]
+    assert int8["ops"]["FULLY_CONNECTED"] == 3 and int8["float_ops"] == []
+    ops = tflite_ops(run_dir / "model_float32.tflite")
+    assert [op["op"] for op in ops].count("FULLY_CONNECTED") == 3
+    assert "FULLY_CONNECTED" in float_ops(ops)  # a float model computes in float
+
+
+def test_android_bundle_card_matches_the_interpreter(full_run):
+    run_dir, manifest = full_run
+    bundle = run_dir / "android"
+    card = json.loads((bundle / "model_card.json").read_text())
+    assert manifest["android"] == {"written": True, "variant": "int8", "path": "android"}
+    assert (bundle / "model.tflite").read_bytes() == (run_dir / "model_int8.tflite").read_bytes()
+    assert (bundle / "labels.txt").read_text() == (run_dir / "labels.txt").read_text()
+    interpreter = Interpreter(model_path=str(bundle / "model.tflite"))
+    for side, details in (
+        ("input", interpreter.get_input_details()[0]),
+        ("output", interpreter.get_output_details()[0]),
+    ):
+        described = card[side]
+        assert described["tensor_name"] == details["name"]
+        assert described["shape"] == details["shape_signature"].tolist()
+        assert described["dtype"] == np.dtype(details["dtype"]).name == "int8"
+        scale, zero_point = details["quantization"]
+        assert described["quantization"]["scale"] == pytest.approx(scale)
+        assert described["quantization"]["zero_point"] == zero_point
+    assert interpreter.get_signature_list() == {
+        "serving_default": {"inputs": ["features"], "outputs": ["probabilities"]}
+    }
+    assert card["input"]["value_range"] == [0.0, 16.0]
+    assert card["output"]["labels"] == [str(i) for i in range(10)]
+    assert card["model"]["test_accuracy"] == manifest["artifacts"][4]["test_accuracy"]
+    predictor = Predictor.load(bundle / "model.tflite")  # sha256 checked against the card
+    with pytest.raises(DataError, match="far outside the raw value range"):
+        predictor.predict(np.full((1, 64), 255.0))
+
+
+def test_the_keras_file_is_the_trained_model(full_run, digits):
+    run_dir, manifest = full_run
+    model = keras.models.load_model(run_dir / "model.keras")
+    x, y = digits.splits.test.arrays()
+    accuracy = np.mean(model.predict(x, verbose=0).argmax(1) == y)
+    assert accuracy == pytest.approx(manifest["keras_test_accuracy"])
+
+
+def test_a_changed_file_and_a_truncated_file_are_refused(full_run, tmp_path):
+    run_dir, _ = full_run
+    bundle = tmp_path / "android"
+    shutil.copytree(run_dir / "android", bundle)
+    with open(bundle / "model.tflite", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(TfpipelineError, match="does not match the sha256 recorded in"):
+        Predictor.load(bundle / "model.tflite")
+    truncated = tmp_path / "truncated.tflite"
+    truncated.write_bytes((run_dir / "model_int8.tflite").read_bytes()[:2000])
+    with pytest.raises(TfpipelineError, match="truncated.tflite is not a readable .tflite"):
+        Predictor.load(truncated)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes((run_dir / "model.onnx").read_bytes()[:500])
+    with pytest.raises(TfpipelineError, match="broken.onnx is not a readable .onnx"):
+        Predictor.load(broken)
+
+
+def test_bad_inputs_get_clear_errors(full_run):
+    run_dir, _ = full_run
+    predictor = Predictor.load(run_dir / "model.onnx")
+    with pytest.raises(DataError, match=r"must have shape \(n, 64\) or \(64,\).*\(2, 63\)"):
+        predictor.predict(np.zeros((2, 63)))
+    with pytest.raises(DataError, match="must be numeric"):
+        predictor.predict(np.array([["a"] * 64]))
+    with pytest.raises(DataError, match="NaN or infinite"):
+        predictor.predict(np.full((1, 64), np.nan))
+
+
+def test_models_that_do_not_fit_the_exporters_are_refused(tmp_path):
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    joined = keras.layers.Concatenate()([a, b])
+    two_inputs = keras.Model([a, b], keras.layers.Dense(2)(joined))
+    with pytest.raises(UnsupportedModelError, match="has 2 inputs \\(a, b\\)"):
+        export_tflite(two_inputs, tmp_path / "two.tflite")
+
+    def inverse(t):
+        return tf.reshape(tf.linalg.inv(tf.reshape(t, (-1, 2, 2)) + 3 * tf.eye(2)), (-1, 4))
+
+    inputs = keras.Input((4,), name="features")
+    flex = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Lambda(inverse)(inputs)))
+    with pytest.raises(UnsupportedModelError, match="lacks: MatrixInverse. Set `export.allow_fl"):
+        export_tflite(flex, tmp_path / "flex.tflite")
+    assert not (tmp_path / "flex.tflite").exists()
+    path = export_tflite(flex, tmp_path / "flex.tflite", allow_flex_ops=True)
+    assert b"FlexMatrixInverse" in path.read_bytes()
+    unsupported = keras.Model(inputs, keras.layers.Lambda(tf.math.digamma)(inputs))
+    with pytest.raises(UnsupportedModelError, match="nor its Select TF ops support: Digamma"):
+        export_tflite(unsupported, tmp_path / "digamma.tflite", allow_flex_ops=True)
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    with pytest.raises(TfpipelineError, match="cannot be created or written"):
+        export_tflite(flex, not_a_folder / "out" / "m.tflite", allow_flex_ops=True)
+
+
+def tfpipeline_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "tfpipeline", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_verify_predict_and_benchmark_commands(full_run, tmp_path, digits):
+    run_dir, manifest = full_run
+    result = tfpipeline_cli(
+        "verify", run_dir / "model_int8.tflite", "--set", "verify.latency_runs=5"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"reference: {run_dir / 'saved_model'}" in result.stdout
+    accuracy = manifest["artifacts"][4]["test_accuracy"]
+    assert f"test_accuracy: {accuracy:.6g}" in result.stdout and "passed" in result.stdout
+    strict = tfpipeline_cli(
+        "verify", run_dir / "model_int8.tflite", "--set", "verify.int8_min_agreement=1.01"
+    )
+    assert strict.returncode == 2 and "verify.int8_min_agreement" in strict.stderr
+    failing = tfpipeline_cli(
+        "verify", run_dir / "model_int8.tflite", "--set", "verify.min_accuracy=1.0"
+    )
+    assert failing.returncode == 1 and "FAIL model_int8.tflite: test_accuracy=" in failing.stdout
+    assert (run_dir / "model_int8.tflite").exists()  # verify never removes a user's file
+
+    samples = tmp_path / "three.npy"
+    np.save(samples, digits.splits.test.arrays()[0][:3])
+    predicted = tfpipeline_cli("predict", run_dir / "android" / "model.tflite", samples)
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    lines = predicted.stdout.strip().splitlines()
+    expected = Predictor.load(run_dir / "android" / "model.tflite").predict_classes(
+        np.load(samples)
+    )
+    assert [line.split()[1] for line in lines] == expected
+
+    timed = tfpipeline_cli(
+        "benchmark", run_dir / "model_int8.tflite", run_dir / "model.onnx", "--runs", "20",
+        "--keras", run_dir / "model.keras", "--input", samples,
+    )  # fmt: skip
+    assert timed.returncode == 0, timed.stderr[-2000:]
+    assert "| model_int8.tflite" in timed.stdout.replace(str(run_dir) + "/", "")
+    assert "(Keras predict)" in timed.stdout and "(Keras direct call)" in timed.stdout

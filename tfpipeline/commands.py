@@ -1,0 +1,265 @@
+"""The deployment commands behind `tfpipeline verify`, `predict` and `benchmark`.
+
+Each works on files that already exist (a run folder's artifacts, an Android bundle, any
+`.tflite`, `.onnx` or SavedModel) and never changes them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfpipeline.errors import ConfigError, DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+DATA_SOURCES = {".csv": "csv", ".tfrecord": "tfrecord", ".tfrecords": "tfrecord"}
+
+
+def config_for_model(model: Path, config_file: Path | None, overrides, data: Path | None):
+    """The config that describes a model's data: `--config`, else the run's own, else the default.
+
+    A model inside a run folder (with `run_config.yaml`) is judged on that run's data and
+    split; `--data` replaces the data file (its kind read from its suffix).
+    """
+    from tfpipeline.config import load_config
+
+    run_config = _run_folder(model) / "run_config.yaml"
+    source = config_file or (run_config if run_config.is_file() else None)
+    overrides = list(overrides)
+    if data is not None:
+        overrides += _data_overrides(data)
+    return load_config(source, overrides)
+
+
+def verify_command(model: Path, config, reference: Path | None, variant: str | None, log) -> bool:
+    """Runs `model` on the config's test split and checks it; returns whether it passed."""
+    from tfpipeline.data import prepare_data
+    from tfpipeline.export.verify import check_artifact, measure_artifact
+    from tfpipeline.inference import Predictor
+
+    data = prepare_data(config.data)
+    x, y = data.splits.test.arrays()
+    variant = variant or _recorded_variant(model) or _variant_from_name(model)
+    reference = reference or _default_reference(model)
+    if reference is not None:
+        outputs = Predictor.load(reference).predict(x)
+        log(f"reference: {reference} (float outputs compared)")
+    else:
+        outputs = Predictor.load(model).predict(x)  # no reference: only accuracy is judged
+        log("reference: none (give --reference to compare outputs); judging accuracy only")
+    figures = measure_artifact(
+        model,
+        x,
+        y,
+        outputs,
+        config.verify.latency_runs,
+        config.verify.latency_warmup,
+        task=data.task,
+    )
+    if reference is None:
+        figures = {k: v for k, v in figures.items() if k not in ("top1_agreement", "max_abs_diff")}
+        figures.pop("max_rel_diff", None)
+        failures = _accuracy_failures(model.name, figures, config.verify)
+    else:
+        failures = check_artifact(model.name, variant, figures, config.verify)
+    log(f"{model} ({variant}) on {len(y)} test samples of {data.name}:")
+    for name, value in figures.items():
+        log(f"  {name}: {value:.6g}")
+    for failure in failures:
+        log(f"FAIL {failure}")
+    log("passed" if not failures else "failed")
+    return not failures
+
+
+def read_inputs(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
+    """Reads samples for a model from a `.npy`, a CSV (numbers only) or an image file."""
+    if not path.is_file():
+        raise DataError(f"Input file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        array = np.load(path, allow_pickle=False)
+    elif suffix == ".csv":
+        array = _read_numeric_csv(path)
+    elif suffix in IMAGE_SUFFIXES:
+        array = _read_image(path, input_shape)
+    else:
+        raise DataError(
+            f"Cannot read inputs from {path.name}: accepted are .npy, .csv (numbers only, "
+            f"one sample per row) and images ({', '.join(IMAGE_SUFFIXES)})."
+        )
+    if array.shape == input_shape:
+        array = array[None]
+    if array.ndim == 2 and len(input_shape) > 1 and array.shape[1] == np.prod(input_shape):
+        array = array.reshape(-1, *input_shape)  # flattened samples, one per row
+    return np.asarray(array, dtype=np.float32)
+
+
+def predict_command(model: Path, inputs: Path, top: int, log) -> None:
+    """Prints each sample's predicted label (top `top`) with its probability."""
+    from tfpipeline.inference import Predictor
+
+    predictor = Predictor.load(model)
+    x = read_inputs(inputs, predictor.input_shape)
+    outputs = predictor.predict(x)
+    labels = predictor.labels or [str(i) for i in range(outputs.shape[1])]
+    for index, row in enumerate(outputs):
+        if outputs.shape[1] == 1:
+            log(f"{index}: {row[0]:.6g}")
+            continue
+        best = np.argsort(row)[::-1][:top]
+        log(f"{index}: " + ", ".join(f"{labels[i]} {row[i]:.4f}" for i in best))
+
+
+def benchmark_command(
+    models: list[Path], keras_file: Path | None, x: np.ndarray, runs: int, threads, log
+) -> list[dict[str, Any]]:
+    """Times every model (and a Keras model) on the same samples; prints and returns a table."""
+    from tfpipeline.benchmark import benchmark_artifact, benchmark_keras
+
+    rows = []
+    for model in models:
+        figures = benchmark_artifact(
+            model, x, runs=runs, warmup=max(1, runs // 10), num_threads=threads
+        )
+        rows.append({"model": str(model), **figures})
+    if keras_file is not None:
+        from tfpipeline._keras import keras
+
+        keras_model = keras.models.load_model(keras_file)
+        figures = benchmark_keras(keras_model, x, runs=min(runs, 50))
+        rows.append(
+            {
+                "model": f"{keras_file} (Keras predict)",
+                "latency_ms_p50": figures["predict_ms_p50"],
+                "latency_ms_p95": figures["predict_ms_p95"],
+            }
+        )
+        rows.append(
+            {
+                "model": f"{keras_file} (Keras direct call)",
+                "latency_ms_p50": figures["call_ms_p50"],
+                "latency_ms_p95": figures["call_ms_p95"],
+                "batch32_samples_per_s": figures["batch32_samples_per_s"],
+            }
+        )
+    log(benchmark_table(rows))
+    return rows
+
+
+def benchmark_table(rows: list[dict[str, Any]]) -> str:
+    """The benchmark rows as a Markdown table (blank where a figure does not apply)."""
+    columns = [
+        ("load_ms", "load ms", "{:.1f}"),
+        ("latency_ms_p50", "p50 ms", "{:.4f}"),
+        ("latency_ms_p95", "p95 ms", "{:.4f}"),
+        ("latency_ms_p99", "p99 ms", "{:.4f}"),
+        ("batch32_samples_per_s", "batch-32/s", "{:,.0f}"),
+        ("memory_mb", "memory MB", "{:.1f}"),
+    ]
+    lines = [
+        "| model | " + " | ".join(title for _, title, _ in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for row in rows:
+        cells = [fmt.format(row[key]) if key in row else "" for key, _, fmt in columns]
+        lines.append(f"| {row['model']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _run_folder(model: Path) -> Path:
+    return model.parent
+
+
+def _data_overrides(data: Path) -> list[str]:
+    if data.is_dir():
+        return ["data.source=image_dir", f"data.path={json.dumps(str(data))}"]
+    source = DATA_SOURCES.get(data.suffix.lower())
+    if source is None:
+        raise ConfigError(
+            f"Cannot tell the kind of data file {data.name}: --data takes a .csv file, a "
+            ".tfrecord file or a folder of images (one sub-folder per class)."
+        )
+    return [f"data.source={source}", f"data.path={json.dumps(str(data))}"]
+
+
+def _recorded_variant(model: Path) -> str | None:
+    manifest = _run_folder(model) / "manifest.json"
+    if manifest.is_file():
+        for artifact in json.loads(manifest.read_text("utf-8")).get("artifacts", []):
+            if artifact.get("path") == model.name:
+                return artifact.get("variant")
+    card = _run_folder(model) / "model_card.json"
+    if card.is_file():
+        return json.loads(card.read_text("utf-8")).get("model", {}).get("variant")
+    return None
+
+
+def _variant_from_name(model: Path) -> str:
+    from tfpipeline.config import TFLITE_VARIANTS
+
+    stem = model.stem.lower()
+    return next((v for v in TFLITE_VARIANTS if stem.endswith(v)), "float32")
+
+
+def _default_reference(model: Path) -> Path | None:
+    """The run's float model beside `model` (SavedModel, else the float32 .tflite)."""
+    for name in ("saved_model", "model_float32.tflite"):
+        candidate = _run_folder(model) / name
+        if candidate.exists() and candidate.resolve() != model.resolve():
+            return candidate
+    return None
+
+
+def _accuracy_failures(name: str, figures: dict, verify) -> list[str]:
+    accuracy = figures.get("test_accuracy")
+    if accuracy is not None and accuracy < verify.min_accuracy:
+        return [
+            f"{name}: test_accuracy={accuracy:.6g} < verify.min_accuracy={verify.min_accuracy:g}"
+        ]
+    return []
+
+
+def _read_numeric_csv(path: Path) -> np.ndarray:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    if rows and not all(_is_number(cell) for cell in rows[0]):
+        rows = rows[1:]  # a header row
+    for number, row in enumerate(rows, start=2):
+        bad = [cell for cell in row if not _is_number(cell)]
+        if bad:
+            raise DataError(
+                f"{path.name}: inputs must be numbers only, one sample per row; row {number} "
+                f"holds {bad[0]!r}."
+            )
+    if not rows or len({len(row) for row in rows}) != 1:
+        raise DataError(f"{path.name}: expected rows of equally many numbers.")
+    return np.asarray(rows, dtype=np.float32)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
+    from tfpipeline.data.images import decode_image
+
+    if len(input_shape) != 3:
+        raise DataError(
+            f"{path.name} is an image, but the model takes samples of shape {input_shape}, "
+            "not (height, width, channels). Give a .npy or .csv file instead."
+        )
+    height, width, channels = input_shape
+    try:
+        image = decode_image(path.read_bytes(), (height, width), channels)
+    except Exception as exc:
+        raise DataError(f"Cannot decode image {path}: {exc}") from None
+    return image.numpy()[None]
