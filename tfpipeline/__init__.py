@@ -73,6 +73,7 @@ _EXPORTS = {
     "write_android_bundle": "tfpipeline.export",
     "optimize_onnx": "tfpipeline.export",
     "quantize_onnx": "tfpipeline.export",
+    "tflite_ops": "tfpipeline.export",
     "Pipeline": "tfpipeline.pipeline",
     "SweepGrid": "tfpipeline.sweep",
     "SweepResult": "tfpipeline.sweep",
