@@ -29,11 +29,34 @@ def tfpipeline(*args, cwd=None):
 
 def test_help_and_version():
     result = tfpipeline("--help")
-    assert result.returncode == 0 and "run" in result.stdout and "init" in result.stdout
+    assert result.returncode == 0 and "Exit codes: 0 success, 1 a failed run" in result.stdout
+    for command in COMMANDS:
+        assert f"\n    {command}" in result.stdout
     result = tfpipeline("--version")
     assert result.returncode == 0 and result.stdout.startswith("tfpipeline ")
-    result = tfpipeline("run", "--help")
-    assert result.returncode == 0 and "--set KEY=VALUE" in result.stdout
+
+
+COMMANDS = ["run", "compress-sweep", "verify", "predict", "benchmark", "doctor", "init"]
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        ("run", ["--set KEY=VALUE", "--json", "-q, --quiet", "(default: embedded)"]),
+        ("compress-sweep", ["--max-accuracy-drop POINTS", "(default: 1.0)", "--no-qat"]),
+        ("verify", ["--reference REFERENCE", "--data DATA"]),
+        ("predict", ["--top TOP", "(default: 3)"]),
+        ("benchmark", ["--runs RUNS", "(default: 200)", "--keras KERAS"]),
+        ("doctor", ["-v, --verbose"]),
+        ("init", ["--force", "tfpipeline.yaml"]),
+    ],
+)
+def test_every_command_lists_its_options_and_defaults(command, shown):
+    result = tfpipeline(command, "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())  # help wraps lines
+    for part in shown:
+        assert part in text, (command, part)
 
 
 def test_console_script_is_installed():
@@ -71,6 +94,10 @@ def test_init_writes_the_default_and_never_overwrites(tmp_path):
     assert target.read_text() == "train:\n  epochs: 2\n"
     assert tfpipeline("init", target, "--force").returncode == 0
     assert target.read_text() == default_config_path().read_text()
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    assert tfpipeline("init", folder).returncode == 0  # a folder: the template goes inside
+    assert (folder / "tfpipeline.yaml").read_text() == default_config_path().read_text()
 
 
 @pytest.mark.slow
@@ -99,3 +126,38 @@ def test_a_verification_failure_exits_1_naming_artifact_and_figure(tmp_path):
     assert "model_float32.tflite: test_accuracy=" in result.stderr
     assert "verify.min_accuracy=1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_json_prints_the_manifest_and_quiet_prints_nothing(tmp_path):
+    result = tfpipeline("run", "--output", tmp_path / "a", "--json", *QUICK)
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = json.loads(result.stdout)  # stdout is the manifest alone
+    assert manifest == json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert "[1/7] data:" in result.stderr  # progress went to stderr
+    quiet = tfpipeline("run", "--output", tmp_path / "b", "-q", *QUICK)
+    assert quiet.returncode == 0 and quiet.stdout == ""
+    assert (tmp_path / "b" / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_doctor_passes_here_and_names_what_is_broken(tmp_path):
+    result = tfpipeline("doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("tensorflow", "tf-keras", "onnxruntime", "ai-edge-litert", "protobuf"):
+        assert f"  ok   {name} " in result.stdout
+    assert "ok   tf_keras in effect" in result.stdout and "all checks passed" in result.stdout
+    broken = subprocess.run(  # onnxruntime made unimportable in this process only
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['onnxruntime'] = None; "
+            "from tfpipeline.cli import main; sys.exit(main(['doctor']))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert broken.returncode == 1
+    assert "FAIL onnxruntime" in broken.stdout and "cannot import onnxruntime" in broken.stdout
+    assert "FAIL ONNX conversion" in broken.stdout and "something is broken" in broken.stdout

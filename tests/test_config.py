@@ -160,3 +160,20 @@ def test_missing_file_and_directory_are_refused(tmp_path):
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="must be a file"):
         load_config(tmp_path)
+
+
+def test_the_readme_holds_the_current_config_reference():
+    from pathlib import Path
+
+    from tfpipeline.config_reference import BEGIN, END, config_reference
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    written = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert written == config_reference(), "run: python -m tfpipeline.config_reference"
+
+    def leaves(node):
+        if isinstance(node, dict):
+            return sum(leaves(value) for value in node.values())
+        return 1
+
+    assert config_reference().count("\n| `") == leaves(PipelineConfig().to_dict())

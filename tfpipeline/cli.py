@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -22,9 +23,25 @@ import numpy as np
 from tfpipeline.errors import ConfigError, DataError, TfpipelineError, UnsupportedModelError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_INIT_NAME = "tfpipeline.yaml"
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Appends each option's default to its help, unless the help already explains it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        unset = action.default in (None, False, argparse.SUPPRESS, [])
+        if "default" in text or unset or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # argparse's own usage errors: exit 2, one line
         self.print_usage(sys.stderr)
         raise SystemExit(f"tfpipeline: error: {message}") from None
@@ -37,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tfpipeline",
         description="From raw data to verified TFLite and ONNX models, in one pipeline.",
+        epilog="Exit codes: 0 success, 1 a failed run or check (for example a verification "
+        "failure), 2 bad usage, configuration or input. `tfpipeline COMMAND --help` lists a "
+        "command's options and their defaults.",
     )
     parser.add_argument("--version", action="version", version=f"tfpipeline {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -47,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run data -> model -> train -> compress -> export -> verify -> report.",
     )
     _add_config_arguments(run, "run folder (default: saved_models/<timestamp>)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print the manifest as JSON on stdout (progress goes to stderr)",
+    )
 
     sweep = commands.add_parser(
         "compress-sweep",
@@ -58,12 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
         "and names the smallest variant within --max-accuracy-drop of the float32 .tflite.",
     )
     _add_config_arguments(sweep, "sweep folder (default: saved_models/sweep-<timestamp>)")
+    sweep.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     sweep.add_argument(
         "--max-accuracy-drop",
         type=float,
         default=1.0,
         metavar="POINTS",
-        help="accuracy points the chosen variant may lose (default: 1)",
+        help="accuracy points the chosen variant may lose",
     )
     sweep.add_argument(
         "--sparsities",
@@ -123,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("model", type=Path, help="the .tflite, .onnx or SavedModel folder")
     predict.add_argument("input", type=Path, help="a .npy, .csv or image file")
-    predict.add_argument("--top", type=int, default=3, help="labels shown per sample (3)")
+    predict.add_argument("--top", type=int, default=3, help="labels shown per sample")
     predict.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
 
     bench = commands.add_parser(
@@ -137,7 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--input", type=Path, help="a .npy file of samples to run")
     bench.add_argument("--keras", type=Path, help="a .keras model to time beside them")
     bench.add_argument("--threads", type=int, default=None, help="runtime CPU threads")
-    bench.add_argument("--runs", type=int, default=200, help="timed calls per model (200)")
+    bench.add_argument("--runs", type=int, default=200, help="timed calls per model")
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the installed libraries and that they work together",
+        description="Print the versions of Python and each library, check that tf_keras is in "
+        "effect and that a tiny model converts to TFLite (run in LiteRT) and ONNX (run in "
+        "onnxruntime) and takes a TFMOT wrapper. Exit code 1 when something is broken.",
+    )
+    doctor.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's logs")
 
     init = commands.add_parser(
         "init",
@@ -145,7 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the "
         "embedded default config to a file, to edit and pass to `tfpipeline run --config`.",
     )
-    init.add_argument("path", nargs="?", type=Path, default=Path("tfpipeline.yaml"))
+    init.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=Path(DEFAULT_INIT_NAME),
+        help=f"a file, or a folder to write {DEFAULT_INIT_NAME} into",
+    )
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     return parser
 
@@ -200,6 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sweep(args)
         if args.command in ("verify", "predict", "benchmark"):
             return _deploy_command(args)
+        if args.command == "doctor":
+            _quiet(args.verbose)
+            from tfpipeline.doctor import run_doctor
+
+            return EXIT_OK if run_doctor() else EXIT_FAILED
         return _run(args)
     except (ConfigError, DataError, UnsupportedModelError) as exc:
         return _fail(exc, EXIT_USAGE, verbose)
@@ -230,8 +277,8 @@ def _fail(exc: BaseException, code: int, verbose: bool, prefix: str = "") -> int
 def _init(path: Path, force: bool) -> int:
     from tfpipeline.config import default_config_path
 
-    if path.is_dir():
-        raise ConfigError(f"{path} is a folder; give a file name such as {path / 'config.yaml'}")
+    if path.is_dir():  # a folder: the template goes inside it
+        path = path / DEFAULT_INIT_NAME
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists; pass --force to overwrite it.")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -310,15 +357,35 @@ def _sweep(args: argparse.Namespace) -> int:
         args.output,
         grid=grid,
         max_accuracy_drop=args.max_accuracy_drop,
-        log=lambda line: print(line, flush=True),
+        log=_progress(args),
+        verbose=0 if args.quiet else None,
     )
     return EXIT_OK
 
 
+def _progress(args: argparse.Namespace):
+    """Where progress lines go: stdout, stderr with --json (stdout holds the JSON), or nowhere."""
+    if args.quiet:
+        return lambda line: None
+    stream = sys.stderr if getattr(args, "json", False) else sys.stdout
+    return lambda line: print(line, file=stream, flush=True)
+
+
 def _run(args: argparse.Namespace) -> int:
     config = _load_config(args)
+    from tfpipeline.errors import VerificationError
     from tfpipeline.pipeline import Pipeline
 
-    manifest = Pipeline(config, log=lambda line: print(line, flush=True)).run(args.output)
-    print(f"\ndone in {manifest['duration_s']:.1f} s: {manifest['run_name']}")
+    quiet_fit = 0 if (args.quiet or args.json) else None  # no Keras bars on stdout then
+    pipeline = Pipeline(config, log=_progress(args), verbose=quiet_fit)
+    try:
+        manifest = pipeline.run(args.output)
+    except VerificationError:
+        if args.json and pipeline.run_dir is not None:  # the failed run's manifest, still
+            print((pipeline.run_dir / "manifest.json").read_text("utf-8"), end="")
+        raise
+    if args.json:
+        print(json.dumps(manifest, indent=2))
+    elif not args.quiet:
+        print(f"\ndone in {manifest['duration_s']:.1f} s: {manifest['run_name']}")
     return EXIT_OK

@@ -47,6 +47,11 @@ class SplitConfig:
 
     With `data.test_path` set, the test split is that data and `test` is ignored: the other
     data is split between train and val in the ratio of their fractions.
+
+    Attributes:
+        train: fraction for training.
+        val: fraction for validation (early stopping, checkpoints); 0 for none.
+        test: fraction held out for the final figures.
     """
 
     train: float = setting(0.8, low=0.0, high=1.0, low_open=True, high_open=True)
@@ -85,6 +90,16 @@ class AugmentConfig:
     the size or range). `noise` is for feature vectors: Gaussian noise whose standard
     deviation is this fraction of each feature's training standard deviation. All default to
     off.
+
+    Attributes:
+        flip: random flips of images.
+        rotation: largest random rotation, as a fraction of a full turn.
+        zoom: largest random zoom, as a fraction of the size.
+        translation: largest random shift, as a fraction of the size.
+        contrast: largest random contrast change, as a fraction.
+        brightness: largest random brightness change, as a fraction of the value range.
+        noise: Gaussian noise on feature vectors, as a fraction of each feature's standard
+            deviation.
     """
 
     flip: str = setting(
@@ -288,6 +303,13 @@ class ReduceOnPlateauConfig:
     """Keras `ReduceLROnPlateau`: multiply the rate by `factor` after `patience` flat epochs.
 
     Needs `train.schedule.kind: constant` (a schedule already sets the rate every step).
+
+    Attributes:
+        enabled: use it.
+        monitor: the metric watched.
+        factor: what the rate is multiplied by.
+        patience: flat epochs before the rate drops.
+        min_lr: the rate never goes below this.
     """
 
     enabled: bool = False

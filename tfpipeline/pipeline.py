@@ -42,6 +42,7 @@ from tfpipeline.report import (
     write_manifest,
     write_report,
 )
+from tfpipeline.report_html import write_html_report
 from tfpipeline.training import evaluate, predict_probabilities, score, train
 
 DEFAULT_OUTPUT_ROOT = Path("saved_models")
@@ -70,6 +71,7 @@ class Pipeline:
         self.config = config
         self.log = log
         self.verbose = verbose
+        self.run_dir: Path | None = None  # the folder of the latest run, once chosen
 
     def run(
         self,
@@ -112,7 +114,7 @@ class Pipeline:
         started = time.perf_counter()
         custom = self._check_custom(model)
         config_text = dump_config(self.config)
-        run_dir = _choose_run_dir(output_dir, config_text)
+        run_dir = self.run_dir = _choose_run_dir(output_dir, config_text)
         keras.utils.set_random_seed(self.config.train.seed)
         if self.config.train.deterministic:
             tf.config.experimental.enable_op_determinism()
@@ -368,7 +370,10 @@ class Pipeline:
     def _report_stage(self, run_dir: Path, manifest: dict[str, Any]) -> None:
         write_manifest(run_dir, manifest)
         write_report(run_dir, manifest)
-        self._stage(7, "report", f"{run_dir / 'manifest.json'}, {run_dir / 'report.md'}")
+        write_html_report(run_dir, manifest)
+        self._stage(
+            7, "report", f"{run_dir / 'manifest.json'}, {run_dir / 'report.md'}, report.html"
+        )
         self.log("")
         self.log(artifact_table(manifest["artifacts"]))
 

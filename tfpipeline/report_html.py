@@ -1,0 +1,263 @@
+"""`report.html`: the run as a self-contained page (every image embedded), beside `report.md`."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from tfpipeline._atomic import write_bytes_atomic
+
+HTML_REPORT = "report.html"
+SECTIONS = ("Summary", "Data", "Training", "Evaluation", "Compression", "Artifacts", "Environment")
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
+th, td { border: 1px solid #ddd; padding: .3em .6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.passed { color: #11772d; font-weight: bold; } .failed { color: #b00020; font-weight: bold; }
+img { max-width: 100%; }
+"""
+
+
+def write_html_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
+    """Writes `report.html` (atomically) from the manifest and the run folder's images.
+
+    Sections: summary, data (class balance chart, cleaning counts), training (loss,
+    accuracy and learning-rate curves, the restored epoch marked), evaluation (confusion
+    matrix), compression, artifacts (table and size-against-accuracy chart), environment.
+    """
+    run_dir = Path(run_dir)
+    body = [
+        f"<h1>tfpipeline run <code>{_e(manifest['run_name'])}</code></h1>",
+        *_summary(manifest),
+        *_data(manifest),
+        *_training(manifest),
+        *_evaluation(run_dir, manifest),
+        *_compression(manifest),
+        *_artifacts(manifest),
+        *_environment(manifest),
+    ]
+    page = (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>tfpipeline run {_e(manifest['run_name'])}</title><style>{_STYLE}</style>"
+        "</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+    return write_bytes_atomic(run_dir / HTML_REPORT, page.encode("utf-8"))
+
+
+def _summary(manifest) -> list[str]:
+    status = manifest["status"]
+    passed = sum(a["passed"] for a in manifest["artifacts"])
+    lines = [
+        "<section id='summary'><h2>Summary</h2>",
+        f"<p>Status: <span class='{status}'>{_e(status)}</span>, in "
+        f"{manifest['duration_s']:.1f} s, created {_e(manifest['created'])} by tfpipeline "
+        f"{_e(manifest['tfpipeline_version'])}. {passed} of {len(manifest['artifacts'])} "
+        "artifacts passed verification.</p>",
+    ]
+    if manifest["failures"]:
+        lines.append("<ul>" + "".join(f"<li>{_e(f)}</li>" for f in manifest["failures"]) + "</ul>")
+    return [*lines, "</section>"]
+
+
+def _data(manifest) -> list[str]:
+    data = manifest["data"]
+    cleaning = data["cleaning"]
+    lines = [
+        "<section id='data'><h2>Data</h2>",
+        f"<p>Data set <code>{_e(data['name'])}</code> ({_e(data['task'])}), features of shape "
+        f"{_e(tuple(data['feature_shape']))}, normalization {_e(data['normalization'])}.</p>",
+        f"<p>Cleaning: {_e(cleaning['summary'])}.</p>",
+        _table(["split", "samples"], [[k, v] for k, v in data["split_sizes"].items()]),
+    ]
+    if data.get("class_counts"):
+        lines.append(_image(_class_balance_png(data), "class balance per split"))
+    return [*lines, "</section>"]
+
+
+def _training(manifest) -> list[str]:
+    training = manifest["training"]
+    keras_scores = ", ".join(
+        f"{k.removeprefix('keras_test_')} {v:.4f}"
+        for k, v in manifest.items()
+        if k.startswith("keras_test_")
+    )
+    return [
+        "<section id='training'><h2>Training</h2>",
+        f"<p>{training['epochs_run']} epochs, stopped early: {training['stopped_early']}, "
+        f"weights of epoch {training['best_epoch']} kept. Keras model on the test split: "
+        f"{_e(keras_scores)}.</p>",
+        _image(_training_png(training), "training curves"),
+        "</section>",
+    ]
+
+
+def _evaluation(run_dir: Path, manifest) -> list[str]:
+    evaluation = manifest.get("evaluation") or {}
+    lines = ["<section id='evaluation'><h2>Evaluation</h2>"]
+    if "per_class" in evaluation:
+        lines.append(
+            f"<p>Test accuracy {evaluation['accuracy']:.4f}, macro F1 "
+            f"{evaluation['macro_f1']:.4f}.</p>"
+        )
+        rows = [
+            [name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
+            for name, c in evaluation["per_class"].items()
+        ]
+        lines.append(_table(["class", "precision", "recall", "F1", "support"], rows))
+        matrix = run_dir / "confusion_matrix.png"
+        if matrix.is_file():
+            lines.append(_image(matrix.read_bytes(), "confusion matrix"))
+    else:
+        lines.append("<p>" + _e(", ".join(f"{k} {v:.4g}" for k, v in evaluation.items())) + "</p>")
+    return [*lines, "</section>"]
+
+
+def _compression(manifest) -> list[str]:
+    compression = manifest.get("compression")
+    lines = ["<section id='compression'><h2>Compression</h2>"]
+    if not compression:
+        return [*lines, "<p>No compression technique was enabled.</p>", "</section>"]
+    lines.append(
+        f"<p>Techniques, in order: {_e(' → '.join(compression['techniques']))}. Overall "
+        f"kernel sparsity {compression['overall_sparsity']:.1%}. Pruning shrinks the gzip "
+        "size, not the raw <code>.tflite</code> size.</p>"
+    )
+    rows = [
+        [layer, f"{compression['sparsity'][layer]:.1%}", compression["unique_weights"][layer]]
+        for layer in compression["sparsity"]
+    ]
+    lines.append(_table(["layer", "zeros", "distinct values"], rows))
+    return [*lines, "</section>"]
+
+
+def _artifacts(manifest) -> list[str]:
+    artifacts = manifest["artifacts"]
+    regression = bool(artifacts) and "test_mae" in artifacts[0]
+    score, agree = (
+        ("test_mae", "keras_test_mae") if regression else ("test_accuracy", "top1_agreement")
+    )
+    rows = [
+        [
+            a["path"],
+            a["format"],
+            a["variant"],
+            f"{a['size_bytes'] / 1024:.1f} KiB",
+            f"{a['gzip_bytes'] / 1024:.1f} KiB",
+            f"{a[score]:.4f}",
+            f"{a[agree]:.4f}",
+            f"{a['latency_ms_p50']:.3f}",
+            f"{a['latency_ms_p95']:.3f}",
+            "pass" if a["passed"] else "FAIL (removed)",
+        ]
+        for a in artifacts
+    ]
+    headers = ["artifact", "format", "variant", "size", "gzip", score.replace("_", " "),
+               agree.replace("_", " "), "p50 ms", "p95 ms", "check"]  # fmt: skip
+    lines = ["<section id='artifacts'><h2>Artifacts</h2>", _table(headers, rows)]
+    if artifacts and not regression:
+        lines.append(_image(_size_accuracy_png(artifacts), "size against accuracy"))
+    return [*lines, "</section>"]
+
+
+def _environment(manifest) -> list[str]:
+    rows = [[name, version] for name, version in manifest["versions"].items()]
+    rows += [["machine", platform.machine()], ["CPUs", os.cpu_count()], ["CPU", _cpu_name()]]
+    return [
+        "<section id='environment'><h2>Environment</h2>",
+        _table(["component", "version"], rows),
+        "</section>",
+    ]
+
+
+def _class_balance_png(data) -> bytes:
+    plt = _pyplot()
+    names = data["class_names"]
+    fig, ax = plt.subplots(figsize=(min(12, 3 + 0.5 * len(names)), 3.5))
+    width = 0.8 / len(data["class_counts"])
+    for i, (split, counts) in enumerate(data["class_counts"].items()):
+        positions = [j + i * width for j in range(len(names))]
+        ax.bar(positions, [counts[n] for n in names], width, label=split)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], names, rotation=45)
+    ax.set_ylabel("samples")
+    ax.set_title("Class balance")
+    ax.legend()
+    return _png(fig)
+
+
+def _training_png(training) -> bytes:
+    plt = _pyplot()
+    history = training["history"]
+    metric = next((m for m in ("accuracy", "mae") if m in history), None)
+    panels = ["loss", *([metric] if metric else []), "learning_rate"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3))
+    for ax, name in zip(axes, panels, strict=True):
+        for key in (name, f"val_{name}"):
+            if key in history:
+                ax.plot(range(1, len(history[key]) + 1), history[key], label=key)
+        ax.axvline(training["best_epoch"], color="grey", linestyle="--", label="kept epoch")
+        ax.set_xlabel("epoch")
+        ax.set_title(name.replace("_", " "))
+        ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _size_accuracy_png(artifacts) -> bytes:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for a in artifacts:
+        ax.scatter(a["gzip_bytes"] / 1024, 100 * a["test_accuracy"])
+        ax.annotate(a["path"], (a["gzip_bytes"] / 1024, 100 * a["test_accuracy"]), fontsize=7)
+    ax.set_xlabel("gzip size (KiB)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Size against accuracy, measured in each runtime")
+    return _png(fig)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=90)
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def _image(png: bytes, alt: str) -> str:
+    encoded = base64.b64encode(png).decode("ascii")
+    return f"<p><img alt='{_e(alt)}' src='data:image/png;base64,{encoded}'></p>"
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
