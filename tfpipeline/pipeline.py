@@ -312,7 +312,7 @@ class Pipeline:
         self._stage(6, "verify", f"{len(paths)} artifacts on {len(y_test)} test samples")
         reference = predict_probabilities(model, x_test)
         artifacts, failures = [], []
-        for fmt, variant, path in paths:
+        for number, (fmt, variant, path) in enumerate(paths, start=1):
             name = str(path.relative_to(run_dir))
             figures = measure_artifact(
                 path,
@@ -339,8 +339,12 @@ class Pipeline:
                 artifact["removed"] = True
             artifacts.append(artifact)
             verdict = "FAIL (removed) " + "; ".join(problems) if problems else "ok"
-            shown = {k: v for k, v in figures.items() if k.startswith(("test_", "top1", "max_"))}
-            self.log(f"      {name}: {_scores_text(shown)} -> {verdict}")
+            shown = {
+                k: v
+                for k, v in figures.items()
+                if k.startswith(("test_", "top1", "max_", "uncompressed"))
+            }
+            self.log(f"      [{number}/{len(paths)}] {name}: {_scores_text(shown)} -> {verdict}")
         return artifacts, failures
 
     def _android_stage(self, data: PreparedData, run_dir: Path, artifacts) -> dict | None:
