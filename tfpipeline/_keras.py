@@ -14,25 +14,32 @@ from tfpipeline.errors import UnsupportedModelError
 __all__ = ["keras", "require_tf_keras_model", "tf"]
 
 
-def require_tf_keras_model(model: object, stage: str) -> keras.Model:
-    """Returns `model` if it is a tf_keras model; otherwise raises a clear error.
+def require_tf_keras_model(model: object, stage: str, bridge: bool = False) -> keras.Model:
+    """Returns `model` as a tf_keras model, or raises a clear error.
 
     Args:
         model: the model handed to a stage.
         stage: the stage's name, for the message.
+        bridge: rebuild a Keras 3 model as tf_keras (`from_keras3`); for stages that do
+            not change the model they are given. Defaults to `False`.
 
     Raises:
-        UnsupportedModelError: for a Keras 3 model or anything that is not a tf_keras model.
+        UnsupportedModelError: for a Keras 3 model without `bridge` (or one the bridge cannot
+            rebuild), or anything that is not a tf_keras model.
     """
     if isinstance(model, keras.Model):
         return model
     module = type(model).__module__
     if module.startswith("keras"):
+        if bridge:
+            from tfpipeline.bridge import from_keras3
+
+            return from_keras3(model)
         raise UnsupportedModelError(
-            f"`{stage}` needs a tf_keras (Keras 2) model; it received a Keras 3 model "
-            f"({type(model).__name__} from `{module}`). TFMOT, tf2onnx and the TFLite converter "
-            "work on tf_keras models. Build the model with `import tf_keras as keras`, or import "
-            "tfpipeline before TensorFlow (it sets TF_USE_LEGACY_KERAS=1) and use "
+            f"`{stage}` changes the model it is given and needs a tf_keras (Keras 2) model; it "
+            f"received a Keras 3 model ({type(model).__name__} from `{module}`). Rebuild it "
+            "with `model = tfpipeline.from_keras3(model)` (weights copied, outputs checked), "
+            "or build it with tf_keras: import tfpipeline before TensorFlow and use "
             "`from tensorflow.keras import layers, models`."
         )
     raise UnsupportedModelError(

@@ -18,6 +18,7 @@ from tfpipeline import __version__
 from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._keras import keras, require_tf_keras_model, tf
 from tfpipeline.benchmark import benchmark_keras
+from tfpipeline.bridge import is_keras3_model
 from tfpipeline.compress import compress_model, overall_sparsity
 from tfpipeline.config import PipelineConfig, dump_config
 from tfpipeline.data import PreparedData, prepare_data
@@ -112,6 +113,7 @@ class Pipeline:
                 written first, with `status: failed`.
         """
         started = time.perf_counter()
+        model_given = model
         custom = self._check_custom(model)
         config_text = dump_config(self.config)
         run_dir = self.run_dir = _choose_run_dir(output_dir, config_text)
@@ -151,6 +153,7 @@ class Pipeline:
             "duration_s": round(time.perf_counter() - started, 2),
             "config": self.config.to_dict(),
             "versions": library_versions(),
+            "model_source": _model_source(model_given),
             "data": _data_summary(data),
             "training": training,
             **{f"keras_test_{name}": value for name, value in keras_scores.items()},
@@ -197,7 +200,11 @@ class Pipeline:
                 "A model was given but `model.kind` is "
                 f"{self.config.model.kind!r}; set `model.kind: custom` to train it."
             )
-        return require_tf_keras_model(model, "Pipeline.run") if custom else None
+        if not custom:
+            return None
+        if is_keras3_model(model):
+            self.log("      Keras 3 model: rebuilt as tf_keras by the bridge (outputs checked)")
+        return require_tf_keras_model(model, "Pipeline.run", bridge=True)
 
     def _model_stage(self, data: PreparedData, custom):
         if custom is not None:
@@ -380,6 +387,14 @@ class Pipeline:
         )
         self.log("")
         self.log(artifact_table(manifest["artifacts"]))
+
+
+def _model_source(model) -> str:
+    if model is None:
+        return "built from config"
+    if is_keras3_model(model):
+        return "Keras 3 model, rebuilt as tf_keras by the bridge"
+    return "tf_keras model given"
 
 
 def _save_keras(model, path: Path) -> None:

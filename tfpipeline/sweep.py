@@ -243,7 +243,7 @@ def choose_variant(
 
 def _train_base(config: PipelineConfig, data: PreparedData, model, log, verbose) -> keras.Model:
     if model is not None:
-        base = require_tf_keras_model(model, "compress_sweep")
+        base = require_tf_keras_model(model, "compress_sweep", bridge=True)
     else:
         base = build_model(config.model, data, seed=config.train.seed)
     log(

@@ -50,7 +50,7 @@ def apply_clustering(
         cluster as experimental_cluster,
     )
 
-    require_tf_keras_model(model, "apply_clustering")
+    model = require_tf_keras_model(model, "apply_clustering", bridge=True)
     if clusters < 2:
         raise ValueError(f"Argument `clusters` must be >= 2. Received: clusters={clusters}")
     if init not in CENTROID_INITS:

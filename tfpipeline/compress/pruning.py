@@ -69,7 +69,7 @@ def apply_pruning(
     """
     import tensorflow_model_optimization as tfmot
 
-    require_tf_keras_model(model, "apply_pruning")
+    model = require_tf_keras_model(model, "apply_pruning", bridge=True)
     sparsity_api = tfmot.sparsity.keras
     _check_pruning_arguments(sparsity, initial_sparsity, schedule, sparsity_m_by_n)
     if not 0 <= begin_step < end_step:

@@ -42,7 +42,7 @@ def apply_qat(
     """
     import tensorflow_model_optimization as tfmot
 
-    require_tf_keras_model(model, "apply_qat")
+    model = require_tf_keras_model(model, "apply_qat", bridge=True)
     if any(type(layer).__name__.startswith("QuantizeWrapper") for layer in model.layers):
         raise ValueError("The model is already quantization-aware; apply QAT once.")
     unknown = set(preserve) - set(PRESERVABLE)

@@ -2,8 +2,32 @@
 
 from __future__ import annotations
 
-from tfpipeline._keras import keras, tf
+import warnings
+
+from tfpipeline._keras import keras, require_tf_keras_model, tf
 from tfpipeline.errors import UnsupportedModelError
+
+
+def exportable_model(model, stage: str):
+    """A tf_keras model as it is; a Keras 3 model rebuilt by the bridge where it can be.
+
+    A Keras 3 model with a layer the bridge cannot rebuild is exported through its own
+    TensorFlow graph instead (a warning says so and why): TFLite and tf2onnx read that graph
+    as they read a tf_keras one.
+    """
+    from tfpipeline.bridge import is_keras3_model
+
+    if not is_keras3_model(model):
+        return require_tf_keras_model(model, stage)
+    try:
+        return require_tf_keras_model(model, stage, bridge=True)
+    except UnsupportedModelError as exc:
+        warnings.warn(
+            f"{stage}: exporting the Keras 3 model through its own TensorFlow graph, not the "
+            f"tf_keras bridge ({exc})",
+            stacklevel=3,
+        )
+        return model
 
 
 def input_spec(model: keras.Model) -> tf.TensorSpec:
@@ -14,20 +38,38 @@ def input_spec(model: keras.Model) -> tf.TensorSpec:
     """
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UnsupportedModelError(
-            f"Model {model.name!r} has {len(model.inputs)} inputs ({', '.join(model.input_names)})"
+            f"Model {model.name!r} has {len(model.inputs)} inputs "
+            f"({', '.join(str(getattr(t, 'name', t)) for t in model.inputs)})"
             f" and {len(model.outputs)} outputs; the exporters write one input tensor and one "
             "output tensor. Concatenate the inputs (and keep one output) before exporting."
         )
     shape = [None, *model.inputs[0].shape[1:]]
-    return tf.TensorSpec(shape, tf.float32, name=model.input_names[0])
+    return tf.TensorSpec(shape, tf.float32, name=_input_name(model))
 
 
 def serving_function(model: keras.Model) -> tf.types.experimental.ConcreteFunction:
     """Returns the concrete `serving_default` function: `{output_name: model(input)}`."""
-    output_name = model.output_names[0]
+    return serving_tf_function(model).get_concrete_function()
+
+
+def serving_tf_function(model: keras.Model):
+    """Returns the `serving_default` `tf.function` (one input spec, one named output)."""
+    output_name = _output_name(model)
 
     @tf.function(input_signature=[input_spec(model)])
     def serve(inputs):
         return {output_name: model(inputs, training=False)}
 
-    return serve.get_concrete_function()
+    return serve
+
+
+def _input_name(model) -> str:
+    """The input's name (tf_keras's `input_names`; a Keras 3 model's input tensor name)."""
+    names = getattr(model, "input_names", None)
+    return names[0] if names else model.inputs[0].name.split(":")[0]
+
+
+def _output_name(model) -> str:
+    """The output's name (tf_keras's `output_names`; a Keras 3 model's last layer name)."""
+    names = getattr(model, "output_names", None)
+    return names[0] if names else model.layers[-1].name

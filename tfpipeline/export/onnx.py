@@ -6,8 +6,9 @@ import logging
 from pathlib import Path
 
 from tfpipeline._atomic import file_atomic, write_bytes_atomic
-from tfpipeline._keras import keras, require_tf_keras_model
-from tfpipeline.export._signature import input_spec
+from tfpipeline._keras import keras
+from tfpipeline.bridge import is_keras3_model
+from tfpipeline.export._signature import exportable_model, input_spec, serving_tf_function
 
 
 def export_onnx(model: keras.Model, path: str | Path, opset: int = 17) -> Path:
@@ -30,8 +31,15 @@ def export_onnx(model: keras.Model, path: str | Path, opset: int = 17) -> Path:
     import onnx
     import tf2onnx
 
-    require_tf_keras_model(model, "export_onnx")
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=[input_spec(model)], opset=opset)
+    model = exportable_model(model, "export_onnx")
+    if is_keras3_model(model):  # the bridge could not rebuild it: convert its own graph
+        proto, _ = tf2onnx.convert.from_function(
+            serving_tf_function(model), input_signature=[input_spec(model)], opset=opset
+        )
+    else:
+        proto, _ = tf2onnx.convert.from_keras(
+            model, input_signature=[input_spec(model)], opset=opset
+        )
     onnx.checker.check_model(proto, full_check=True)
     return write_bytes_atomic(path, proto.SerializeToString())
 

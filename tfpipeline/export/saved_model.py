@@ -22,7 +22,7 @@ def export_saved_model(model: keras.Model, path: str | Path) -> Path:
     Raises:
         UnsupportedModelError: if `model` is not a tf_keras model.
     """
-    require_tf_keras_model(model, "export_saved_model")
+    model = require_tf_keras_model(model, "export_saved_model", bridge=True)
     with dir_atomic(path) as tmp:
         tf.saved_model.save(
             model, str(tmp), signatures={"serving_default": serving_function(model)}

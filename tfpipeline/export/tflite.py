@@ -9,16 +9,18 @@ calibrated);
 from __future__ import annotations
 
 import re
+import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from tfpipeline._atomic import write_bytes_atomic
-from tfpipeline._keras import keras, require_tf_keras_model, tf
+from tfpipeline._keras import keras, tf
+from tfpipeline.bridge import is_keras3_model
 from tfpipeline.config import INT8_IO_TYPES, TFLITE_VARIANTS
 from tfpipeline.errors import UnsupportedModelError
-from tfpipeline.export._signature import serving_function
+from tfpipeline.export._signature import exportable_model, serving_function
 
 
 def export_tflite(
@@ -32,7 +34,8 @@ def export_tflite(
     """Converts `model` to a `.tflite` file with a `serving_default` signature.
 
     Args:
-        model: a tf_keras model.
+        model: a tf_keras model, or a Keras 3 model (rebuilt by the bridge; converted from
+            its own SavedModel export where the bridge cannot rebuild a layer).
         path: the file to write (atomically).
         variant: `"float32"`, `"float16"`, `"dynamic"`, `"int8"` (full integer, int8 input
             and output) or `"int16x8"`. Defaults to `"float32"`.
@@ -52,13 +55,14 @@ def export_tflite(
         ValueError: for an unknown variant or `int8_io`, or a calibrated variant without
             calibration data.
         UnsupportedModelError: if the model needs TensorFlow ops outside LiteRT's built-in
-            set and `allow_flex_ops` is off (the ops are named).
+            set and `allow_flex_ops` is off (the ops are named), or if `model` is not a
+            Keras model.
 
     Warns:
-        UserWarning: when ops of an `int8` model still compute in float (named).
-        UnsupportedModelError: if `model` is not a tf_keras model.
+        UserWarning: when ops of an `int8` model still compute in float (named), or when a
+            Keras 3 model the bridge cannot rebuild is converted from its own export.
     """
-    require_tf_keras_model(model, "export_tflite")
+    model = exportable_model(model, "export_tflite")
     if variant not in TFLITE_VARIANTS:
         raise ValueError(
             f"Argument `variant` must be one of {', '.join(TFLITE_VARIANTS)}. "
@@ -69,7 +73,20 @@ def export_tflite(
             f"Argument `int8_io` must be one of {', '.join(INT8_IO_TYPES)}. "
             f"Received: int8_io={int8_io!r}"
         )
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([serving_function(model)], model)
+    with tempfile.TemporaryDirectory() as folder:
+        converter = _converter(model, Path(folder))
+        return _finish(converter, model, path, variant, calibration_data, int8_io, allow_flex_ops)
+
+
+def _converter(model, folder: Path):
+    if is_keras3_model(model):  # the bridge could not rebuild it: convert Keras 3's export
+        model.export(str(folder / "saved_model"), format="tf_saved_model", verbose=False)
+        return tf.lite.TFLiteConverter.from_saved_model(str(folder / "saved_model"))
+    return tf.lite.TFLiteConverter.from_concrete_functions([serving_function(model)], model)
+
+
+def _finish(converter, model, path, variant, calibration_data, int8_io, allow_flex_ops):
+    """Sets the variant's options on the converter, converts, checks and writes the file."""
     if variant != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if variant == "float16":
