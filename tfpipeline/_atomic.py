@@ -34,11 +34,12 @@ def file_atomic(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(name)
     try:
-        yield tmp
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; a model file is not
-        os.replace(tmp, path)
+        with _write_errors(path):
+            yield tmp
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; a model file is not
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -80,3 +81,17 @@ def _writable(path: Path) -> Iterator[None]:
             f"Cannot write {path}: its folder {path.parent} cannot be created or written "
             f"({exc.strerror or exc}). Choose a writable output folder."
         ) from None
+
+
+@contextlib.contextmanager
+def _write_errors(path: Path) -> Iterator[None]:
+    """Turns a failed write (a full disk, a lost mount) into a clear error naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        from tfpipeline.errors import TfpipelineError
+
+        raise TfpipelineError(
+            f"Writing {path} failed: {exc.strerror or exc}. Nothing was written there (any "
+            "earlier file at that path is unchanged); free space or choose another folder."
+        ) from exc

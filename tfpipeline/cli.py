@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arguments(run, "run folder (default: saved_models/<timestamp>)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished run in --output (only once the new run has finished)",
+    )
+    run.add_argument(
         "--json",
         action="store_true",
         help="print the manifest as JSON on stdout (progress goes to stderr)",
@@ -379,7 +384,7 @@ def _run(args: argparse.Namespace) -> int:
     quiet_fit = 0 if (args.quiet or args.json) else None  # no Keras bars on stdout then
     pipeline = Pipeline(config, log=_progress(args), verbose=quiet_fit)
     try:
-        manifest = pipeline.run(args.output)
+        manifest = pipeline.run(args.output, overwrite=args.overwrite)
     except VerificationError:
         if args.json and pipeline.run_dir is not None:  # the failed run's manifest, still
             print((pipeline.run_dir / "manifest.json").read_text("utf-8"), end="")

@@ -90,6 +90,10 @@ def read_inputs(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
             f"Cannot read inputs from {path.name}: accepted are .npy, .csv (numbers only, "
             f"one sample per row) and images ({', '.join(IMAGE_SUFFIXES)})."
         )
+    if not np.issubdtype(array.dtype, np.number):
+        raise DataError(
+            f"{path.name}: inputs must be numeric (raw features). Received dtype {array.dtype}."
+        )
     if array.shape == input_shape:
         array = array[None]
     if array.ndim == 2 and len(input_shape) > 1 and array.shape[1] == np.prod(input_shape):

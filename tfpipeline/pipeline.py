@@ -81,6 +81,7 @@ class Pipeline:
         x: Any = None,
         y: Any = None,
         model: Any = None,
+        overwrite: bool = False,
     ) -> dict[str, Any]:
         """Runs every stage and writes the run folder.
 
@@ -98,6 +99,9 @@ class Pipeline:
                 Defaults to `None`.
             x: features, for `data.source: arrays`. Defaults to `None`.
             y: labels, for `data.source: arrays`. Defaults to `None`.
+            overwrite: replace a finished run in `output_dir`. The new run is written beside
+                it (`.<name>.new`) and takes its place only once it has passed verification,
+                so a crashed or failed run leaves the old one as it was. Defaults to `False`.
             model: your own tf_keras model, for `model.kind: custom`; it is trained,
                 compressed and exported as it is (so it must take raw inputs, or hold its
                 own normalization). Defaults to `None`.
@@ -116,13 +120,24 @@ class Pipeline:
         model_given = model
         custom = self._check_custom(model)
         config_text = dump_config(self.config)
-        run_dir = self.run_dir = _choose_run_dir(output_dir, config_text)
+        final_dir = _choose_run_dir(output_dir, config_text, overwrite)
+        run_dir = final_dir
+        if overwrite and (final_dir / "manifest.json").exists():
+            run_dir = final_dir.with_name(f".{final_dir.name}.new")
+            shutil.rmtree(run_dir, ignore_errors=True)
+        self.run_dir = run_dir
         keras.utils.set_random_seed(self.config.train.seed)
         if self.config.train.deterministic:
             tf.config.experimental.enable_op_determinism()
 
         data = self._data_stage(x, y)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot create the run folder {run_dir}: {exc.strerror or exc}. Choose a "
+                "writable --output folder."
+            ) from None
         self.log(f"      run folder: {run_dir}")
         write_bytes_atomic(run_dir / RUN_CONFIG, config_text.encode("utf-8"))
         if data.class_names:
@@ -147,7 +162,7 @@ class Pipeline:
 
         manifest = {
             "tfpipeline_version": __version__,
-            "run_name": run_dir.name,
+            "run_name": final_dir.name,
             "status": "failed" if failures else "passed",
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "duration_s": round(time.perf_counter() - started, 2),
@@ -165,6 +180,11 @@ class Pipeline:
             "failures": failures,
         }
         self._report_stage(run_dir, manifest)
+        if run_dir != final_dir and not failures:  # --overwrite: a passed run replaces it
+            _replace_folder(run_dir, final_dir)
+            self.run_dir = final_dir
+        elif run_dir != final_dir:
+            self.log(f"      kept the earlier run in {final_dir}; this failed run is in {run_dir}")
         if failures:
             raise VerificationError(failures)
         return manifest
@@ -480,7 +500,18 @@ def _class_counts(data: PreparedData) -> dict[str, dict[str, int]] | None:
     return counts
 
 
-def _choose_run_dir(output_dir: str | Path | None, config_text: str) -> Path:
+def _replace_folder(new: Path, old: Path) -> None:
+    """Puts `new` where `old` is, removing `old` only once `new` is in place."""
+    retired = old.with_name(f".{old.name}.old")
+    shutil.rmtree(retired, ignore_errors=True)
+    os.replace(old, retired)
+    os.replace(new, old)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _choose_run_dir(
+    output_dir: str | Path | None, config_text: str, overwrite: bool = False
+) -> Path:
     if output_dir is None:
         unfinished = _unfinished_run(config_text)
         if unfinished is not None:
@@ -495,10 +526,11 @@ def _choose_run_dir(output_dir: str | Path | None, config_text: str) -> Path:
     run_dir = Path(output_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"Output path exists and is not a folder: {run_dir}")
-    if (run_dir / "manifest.json").exists():
+    if (run_dir / "manifest.json").exists() and not overwrite:
         raise ConfigError(
             f"Output folder {run_dir} already holds a finished run (manifest.json); "
-            "choose another --output folder so that nothing of it is overwritten."
+            "choose another --output folder, or pass --overwrite to replace it once the new "
+            "run has finished."
         )
     return run_dir
 

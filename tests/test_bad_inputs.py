@@ -1,0 +1,225 @@
+"""A corpus of bad inputs, fed to the command line as a user types them (in process).
+
+Each must end with exit code 2 (usage, configuration or input) or 1 (a failed run or
+check), one line naming what was wrong, and no Python traceback.
+"""
+
+import contextlib
+import errno
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tfpipeline import ConfigError, TfpipelineError, export_tflite, from_dict
+from tfpipeline.cli import main
+
+pytestmark = pytest.mark.slow
+
+FAST = ["--set", "train.epochs=1", "--set", "compress.prune.enabled=false",
+        "--set", "export={saved_model: false, onnx: false, tflite: [float32]}",
+        "--set", "verify.latency_runs=2"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Bad files of every kind, written once."""
+    root = tmp_path_factory.mktemp("bad")
+    (root / "broken.yaml").write_text("train:\n  epochs: [1\n")
+    (root / "list.yaml").write_text("- 1\n- 2\n")
+    (root / "config_dir").mkdir()
+    (root / "empty.csv").write_bytes(b"")
+    (root / "header.csv").write_text("a,b,label\n")
+    (root / "one_class.csv").write_text("a,b,label\n" + "".join(f"{i},{i},x\n" for i in range(30)))
+    (root / "all_nan.csv").write_text(
+        "a,b,label\n" + "".join(f"nan,{i},{i % 2}\n" for i in range(30))
+    )
+    (root / "no_label.csv").write_text("a,b\n1,2\n3,4\n")
+    (root / "text.csv").write_text(
+        "a,b,label\n" + "".join(f"x{i},{i},{i % 2}\n" for i in range(30))
+    )
+    (root / "ragged.csv").write_text("a,b,label\n1,2,0\n1,2\n")
+    images = root / "images"
+    for name in ("cat", "dog"):
+        (images / name).mkdir(parents=True)
+        for i in range(3):
+            (images / name / f"{i}.png").write_text("not an image")
+    (root / "empty_images").mkdir()
+    (root / "zero.png").write_bytes(b"")
+    (root / "garbage.tfrecord").write_bytes(b"\x00\x01not a record" * 10)
+    (root / "truncated.tflite").write_bytes(b"TFL3" + b"\0" * 40)
+    (root / "fake.onnx").write_text("this is not onnx")
+    (root / "not_saved_model").mkdir()
+    np.save(root / "wrong_shape.npy", np.zeros((2, 63), dtype=np.float32))
+    np.save(root / "strings.npy", np.array(["a"] * 64))
+    (root / "words.csv").write_text("a,b\nhello,1\n")
+    (root / "output_file").write_text("a file, not a folder")
+    (root / "existing.yaml").write_text("train:\n  epochs: 2\n")
+    return root
+
+
+# (arguments with {root} for the files folder, exit code, text the message must hold)
+CORPUS = [
+    (["run", "--config", "{root}/broken.yaml"], 2, "is not valid YAML"),
+    (["run", "--config", "{root}/list.yaml"], 2, "must hold a mapping of sections"),
+    (["run", "--config", "{root}/missing.yaml"], 2, "Config file not found"),
+    (["run", "--config", "{root}/config_dir"], 2, "config_dir"),
+    (["run", "--set", "train.epoch=3"], 2, "Did you mean `train.epochs`?"),
+    (["run", "--set", "train.epochs=ten"], 2, "`train.epochs` must be an integer"),
+    (["run", "--set", "train.epochs=0"], 2, "`train.epochs` must be >= 1"),
+    (["run", "--set", "train.epochs=10000000"], 2, "`train.epochs` must be >= 1 and <= 100000"),
+    (["run", "--set", "train.learning_rate=.nan"], 2, "must be a finite number"),
+    (["run", "--set", "train.learning_rate=.inf"], 2, "must be a finite number"),
+    (["run", "--set", "train.learning_rate=-0.1"], 2, "`train.learning_rate` must be > 0"),
+    (["run", "--set", "train.batch_size=0"], 2, "`train.batch_size` must be >= 1"),
+    (["run", "--set", "train.optimizer=adamm"], 2, "Did you mean"),
+    (["run", "--set", "train.epochs"], 2, "must look like KEY=VALUE"),
+    (["run", "--set", "train.epochs.value=3"], 2, "is a value, not a section"),
+    (["run", "--set", "data.split.train=0.5"], 2, "must sum to 1"),
+    (["run", "--set", "data.source=csv"], 2, "`data.path` is required"),
+    (["run", "--set", "export.tflite=[int4]"], 2, "must be one of float32"),
+    (["run", "--set", "compress.prune.sparsity=1.5"], 2, "`compress.prune.sparsity` must be"),
+    (["run", "--set", "compress.cluster.clusters=1"], 2, "`compress.cluster.clusters` must be"),
+    (["run", "--set", "compress.qat.enabled=true", "--set", "compress.order=[qat, prune]"],
+     2, "Accepted orders"),
+    (["run", "--set", "export.android_variant=int16x8"], 2, "does not export"),
+    (["run", "--set", "data.source=csv", "--set", "data.path={root}/nowhere.csv"], 2,
+     "nowhere.csv"),
+    (["run", "--set", "data.source=csv", "--set", "data.path={root}/empty.csv"], 2, "is empty"),
+    (["run", "--set", "data.source=csv", "--set", "data.path={root}/header.csv"], 2,
+     "has a header but no data rows"),
+    (["run", "--set", "data.source=csv", "--set", "data.path={root}/one_class.csv"], 2,
+     "a single class after cleaning ('x')"),
+    (["run", "--set", "data.source=csv", "--set", "data.path={root}/all_nan.csv"], 2,
+     "dropped 30 non-finite"),
+    (["run", "--set", "data.source=csv", "--set", "data.path={root}/no_label.csv"], 2,
+     "Label column 'label' not found"),
+    (["run", "--set", "data.source=csv", "--set", "data.path={root}/text.csv"], 2,
+     "feature column 'a' is not numeric (line 2: 'x0')"),
+    (["run", "--set", "data.source=csv", "--set", "data.path={root}/ragged.csv"], 2,
+     "line 3: 2 fields"),
+    (["run", "--set", "data.source=csv", "--set", "data.path={root}/images"], 2,
+     "is a folder, not a file"),
+    (["run", "--set", "data.source=image_dir", "--set", "data.path={root}/images"], 2,
+     "skipped 6 unreadable files"),
+    (["run", "--set", "data.source=image_dir", "--set", "data.path={root}/empty_images"], 2,
+     "empty_images"),
+    (["run", "--set", "data.source=tfrecord", "--set", "data.path={root}/garbage.tfrecord",
+      "--set", "data.features=[{name: x, dtype: float32, shape: [4]}]"], 2, "garbage.tfrecord"),
+    (["run", "--output", "{root}/output_file", *FAST], 2, "is not a folder"),
+    (["run", "--output", "{root}/output_file/run", *FAST], 2, "Cannot create the run folder"),
+    (["verify", "{root}/truncated.tflite"], 1, "is not a readable .tflite model"),
+    (["verify", "{root}/not_saved_model"], 1, "Cannot tell the format"),
+    (["predict", "{root}/fake.onnx", "{root}/wrong_shape.npy"], 1,
+     "is not a readable .onnx model"),
+    (["predict", "{root}/missing.tflite", "{root}/wrong_shape.npy"], 1, "Model file not found"),
+    (["benchmark", "{root}/zero.png"], 1, "Cannot tell the format"),
+    (["init", "{root}/existing.yaml"], 2, "already exists; pass --force"),
+    (["compress-sweep", "--sparsities", "1.5"], 2, "Sweep sparsities must be in (0, 1)"),
+    (["compress-sweep", "--sparsities", "half"], 2, "expected numbers separated by commas"),
+    (["compress-sweep", "--max-accuracy-drop", "-1"], 2, "must be in [0, 100]"),
+    (["run", "--no-such-flag"], 2, "unrecognized arguments"),
+    (["launch"], 2, "invalid choice"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "code", "message"), CORPUS, ids=range(len(CORPUS)))
+def test_bad_input_gives_a_clear_line_and_the_right_exit_code(
+    files, tmp_path, monkeypatch, capsys, args, code, message
+):
+    monkeypatch.chdir(tmp_path)  # a default run folder would land here
+    argv = [a.replace("{root}", str(files)) for a in args]
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert "Traceback" not in err and err.count("tfpipeline: error:") == 1
+
+
+def test_the_corpus_is_large_enough():
+    assert len(CORPUS) >= 40
+
+
+def test_predict_refuses_inputs_that_do_not_fit(files, tiny_run, capsys):
+    run_dir, _ = tiny_run
+    model = str(run_dir / "model_int8.tflite")
+    for name, message in [
+        ("wrong_shape.npy", "must have shape (n, 64)"),
+        ("strings.npy", "must be numeric"),
+        ("words.csv", "holds 'hello'"),
+        ("zero.png", "is an image, but the model takes samples of shape (64,)"),
+    ]:
+        assert main(["predict", model, str(files / name)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+
+
+def test_unicode_and_spaces_in_paths_work(tmp_path, capsys):
+    folder = tmp_path / "données d'essai ü"
+    assert main(["run", "--output", str(folder / "run 1"), "-q", *FAST]) == 0
+    manifest = json.loads((folder / "run 1" / "manifest.json").read_text("utf-8"))
+    assert manifest["run_name"] == "run 1" and manifest["status"] == "passed"
+
+
+def test_a_full_disk_while_writing_leaves_no_partial_file(tmp_path, monkeypatch, digits):
+    from pathlib import Path
+
+    from tfpipeline import build_model, load_config
+
+    model = build_model(load_config().model, digits)
+    target = tmp_path / "model.tflite"
+    target.write_bytes(b"the earlier model")
+
+    def full_disk(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(TfpipelineError, match="No space left on device"):
+        export_tflite(model, target)
+    monkeypatch.undo()
+    assert target.read_bytes() == b"the earlier model"  # untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]  # no temporary left
+
+
+def test_overwrite_replaces_a_finished_run_only_once_the_new_one_passed(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main(["run", "--output", out, "-q", *FAST]) == 0
+    first = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert main(["run", "--output", out, "-q", *FAST]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    failing = [*FAST, "--set", "verify.min_accuracy=1.0"]
+    assert main(["run", "--output", out, "-q", "--overwrite", *failing]) == 1
+    kept = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert kept["created"] == first["created"] and kept["status"] == "passed"
+    assert main(["run", "--output", out, "-q", "--overwrite", *FAST]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["run"]
+    assert (tmp_path / "run" / "report.html").is_file()
+
+
+KEYS = ["train.epochs", "train.learning_rate", "train.optimizer", "data.split.train",
+        "compress.prune.sparsity", "export.tflite", "verify.min_accuracy",
+        "model.hidden_units", "data.source", "compress.order", "train.schedule.kind",
+        "nonsense.key", "train"]  # fmt: skip
+VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**9, 10**9), st.floats(allow_nan=True),
+    st.text(max_size=12), st.lists(st.one_of(st.integers(), st.text(max_size=5)), max_size=4),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=5))
+def test_any_config_loads_or_raises_config_error(flat):
+    raw: dict = {}
+    for key, value in flat.items():
+        node = raw
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[last] = value
+    with contextlib.suppress(ConfigError):  # the one error a config may raise
+        from_dict(raw)
