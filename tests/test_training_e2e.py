@@ -119,3 +119,28 @@ def test_the_seed_example_runs_as_a_custom_model(tmp_path):
         Pipeline(config).run(tmp_path / "other")
     with pytest.raises(ConfigError, match="set `model.kind: custom`"):
         Pipeline(load_config()).run(tmp_path / "other", model=model)
+
+
+def test_a_run_killed_during_export_leaves_no_partial_file_and_resumes(tmp_path):
+    from tfpipeline import load_predictor
+
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "tfpipeline", "run", "--output", str(run_dir),
+            "--set", "train.epochs=2", "--set", "compress.prune.enabled=false",
+            "--set", "verify.latency_runs=5"]  # fmt: skip
+    process = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
+    )
+    for line in process.stdout:  # kill it once the first artifact is written
+        if "wrote saved_model" in line:
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+    process.wait()
+    assert not (run_dir / "manifest.json").exists()
+    for path in run_dir.glob("model*.tflite"):  # whatever exists is whole
+        load_predictor(path)
+    resumed = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "passed" and len(manifest["artifacts"]) == 4
+    assert not list(run_dir.glob(".*.tmp")) and not list(run_dir.glob(".*.new"))

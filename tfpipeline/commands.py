@@ -132,7 +132,7 @@ def benchmark_command(
     if keras_file is not None:
         from tfpipeline._keras import keras
 
-        keras_model = keras.models.load_model(keras_file)
+        keras_model = keras.models.load_model(keras_file, safe_mode=True)  # no Lambda code
         figures = benchmark_keras(keras_model, x, runs=min(runs, 50))
         rows.append(
             {

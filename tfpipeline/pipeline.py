@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import shutil
 import tempfile
@@ -126,6 +127,9 @@ class Pipeline:
             run_dir = final_dir.with_name(f".{final_dir.name}.new")
             shutil.rmtree(run_dir, ignore_errors=True)
         self.run_dir = run_dir
+        if model is None:  # release the graphs of earlier runs in this process
+            keras.backend.clear_session()
+            gc.collect()
         keras.utils.set_random_seed(self.config.train.seed)
         if self.config.train.deterministic:
             tf.config.experimental.enable_op_determinism()
@@ -133,6 +137,7 @@ class Pipeline:
         data = self._data_stage(x, y)
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
+            _remove_leftovers(run_dir)  # a killed run's temporary files, never its artifacts
         except OSError as exc:
             raise ConfigError(
                 f"Cannot create the run folder {run_dir}: {exc.strerror or exc}. Choose a "
@@ -423,6 +428,12 @@ def _save_keras(model, path: Path) -> None:
         tmp = Path(folder) / path.name
         model.save(tmp)
         os.replace(tmp, path)
+
+
+def _remove_leftovers(run_dir: Path) -> None:
+    """Deletes the temporary files and folders an interrupted atomic write left behind."""
+    for leftover in run_dir.glob(".*.tmp"):
+        _remove(leftover)
 
 
 def _remove(path: Path) -> None:
