@@ -9,6 +9,7 @@ skips it, rather than the failure deep inside TFMOT.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -92,6 +93,19 @@ def weight_matrices(layer: keras.layers.Layer) -> list[np.ndarray]:
         for w in layer.weights
         if len(w.shape) >= 2 and not (own and w.name.startswith(own))
     ]
+
+
+def per_layer(model: keras.Model, measure: Callable[[list[np.ndarray]], Any]) -> dict[str, Any]:
+    """Applies `measure` to each layer's kernels (see `weight_matrices`), by layer name.
+
+    Layers without a kernel are left out.
+    """
+    figures = {}
+    for layer in model.layers:
+        matrices = weight_matrices(layer)
+        if matrices:
+            figures[layer.name] = measure(matrices)
+    return figures
 
 
 def is_skipped(layer: keras.layers.Layer, skip_layers: Sequence[str]) -> bool:

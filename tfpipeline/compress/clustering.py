@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tfpipeline._keras import keras, require_tf_keras_model
-from tfpipeline.compress._layers import layers_to_wrap, weight_matrices, wrap_layers
+from tfpipeline.compress._layers import layers_to_wrap, per_layer, wrap_layers
 
 CENTROID_INITS = ("kmeans_plus_plus", "linear", "density_based", "random")
 
@@ -87,9 +87,4 @@ def unique_weights(model: keras.Model) -> dict[str, int]:
 
     Layers without a kernel (two or more axes) are left out.
     """
-    counts = {}
-    for layer in model.layers:
-        matrices = weight_matrices(layer)
-        if matrices:
-            counts[layer.name] = max(int(np.unique(m).size) for m in matrices)
-    return counts
+    return per_layer(model, lambda ms: max(int(np.unique(m).size) for m in ms))

@@ -10,6 +10,7 @@ from tfpipeline._keras import keras, require_tf_keras_model
 from tfpipeline.compress._layers import (
     is_skipped,
     layers_to_wrap,
+    per_layer,
     weight_matrices,
     wrap_layers,
 )
@@ -109,13 +110,9 @@ def kernel_sparsity(model: keras.Model) -> dict[str, float]:
 
     Layers without a kernel (two or more axes) are left out.
     """
-    sparsity = {}
-    for layer in model.layers:
-        matrices = weight_matrices(layer)
-        if matrices:
-            total = sum(m.size for m in matrices)
-            sparsity[layer.name] = float(sum(np.sum(m == 0) for m in matrices) / total)
-    return sparsity
+    return per_layer(
+        model, lambda ms: float(sum(np.sum(m == 0) for m in ms) / sum(m.size for m in ms))
+    )
 
 
 def overall_sparsity(model: keras.Model) -> float:
