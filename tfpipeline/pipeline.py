@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import os
 import shutil
 import tempfile
 import time
@@ -45,10 +44,16 @@ from tfpipeline.report import (
     write_report,
 )
 from tfpipeline.report_html import write_html_report
+from tfpipeline.run_folder import (
+    RUN_CONFIG,
+    choose_run_dir,
+    remove,
+    remove_leftovers,
+    replace_folder,
+    save_keras,
+)
 from tfpipeline.training import evaluate, predict_probabilities, score, train
 
-DEFAULT_OUTPUT_ROOT = Path("saved_models")
-RUN_CONFIG = "run_config.yaml"  # written first: marks the folder as this config's run
 CONFUSION_MATRIX = "confusion_matrix.png"
 KERAS_FILE = "model.keras"
 STAGES = 7
@@ -121,7 +126,7 @@ class Pipeline:
         model_given = model
         custom = self._check_custom(model)
         config_text = dump_config(self.config)
-        final_dir = _choose_run_dir(output_dir, config_text, overwrite)
+        final_dir = choose_run_dir(output_dir, config_text, overwrite)
         run_dir = final_dir
         if overwrite and (final_dir / "manifest.json").exists():
             run_dir = final_dir.with_name(f".{final_dir.name}.new")
@@ -137,7 +142,7 @@ class Pipeline:
         data = self._data_stage(x, y)
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
-            _remove_leftovers(run_dir)  # a killed run's temporary files, never its artifacts
+            remove_leftovers(run_dir)  # a killed run's temporary files, never its artifacts
         except OSError as exc:
             raise ConfigError(
                 f"Cannot create the run folder {run_dir}: {exc.strerror or exc}. Choose a "
@@ -186,7 +191,7 @@ class Pipeline:
         }
         self._report_stage(run_dir, manifest)
         if run_dir != final_dir and not failures:  # --overwrite: a passed run replaces it
-            _replace_folder(run_dir, final_dir)
+            replace_folder(run_dir, final_dir)
             self.run_dir = final_dir
         elif run_dir != final_dir:
             self.log(f"      kept the earlier run in {final_dir}; this failed run is in {run_dir}")
@@ -333,7 +338,7 @@ class Pipeline:
             self.log(f"      wrote {name}")
             paths.append((fmt, variant, path))
         if config.keras:  # the trained model, before compression, for further training
-            _save_keras(trained, run_dir / KERAS_FILE)
+            save_keras(trained, run_dir / KERAS_FILE)
             self.log(f"      wrote {KERAS_FILE}")
         return paths
 
@@ -367,7 +372,7 @@ class Pipeline:
                 artifact["float_ops"] = float_ops(ops) if variant != "float32" else []
             artifact["passed"] = not problems
             if problems:  # the gate: a file that failed is not left where an app would take it
-                _remove(path)
+                remove(path)
                 artifact["removed"] = True
             artifacts.append(artifact)
             verdict = "FAIL (removed) " + "; ".join(problems) if problems else "ok"
@@ -420,27 +425,6 @@ def _model_source(model) -> str:
     if is_keras3_model(model):
         return "Keras 3 model, rebuilt as tf_keras by the bridge"
     return "tf_keras model given"
-
-
-def _save_keras(model, path: Path) -> None:
-    """Saves the tf_keras model atomically (Keras insists on the `.keras` suffix)."""
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".keras.") as folder:
-        tmp = Path(folder) / path.name
-        model.save(tmp)
-        os.replace(tmp, path)
-
-
-def _remove_leftovers(run_dir: Path) -> None:
-    """Deletes the temporary files and folders an interrupted atomic write left behind."""
-    for leftover in run_dir.glob(".*.tmp"):
-        _remove(leftover)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
 
 
 def _add_compression_ratios(artifacts: list[dict[str, Any]], baseline: dict | None) -> None:
@@ -509,54 +493,3 @@ def _class_counts(data: PreparedData) -> dict[str, dict[str, int]] | None:
         per_class = np.bincount(getattr(data.splits, split).y, minlength=len(data.class_names))
         counts[split] = {name: int(n) for name, n in zip(data.class_names, per_class, strict=True)}
     return counts
-
-
-def _replace_folder(new: Path, old: Path) -> None:
-    """Puts `new` where `old` is, removing `old` only once `new` is in place."""
-    retired = old.with_name(f".{old.name}.old")
-    shutil.rmtree(retired, ignore_errors=True)
-    os.replace(old, retired)
-    os.replace(new, old)
-    shutil.rmtree(retired, ignore_errors=True)
-
-
-def _choose_run_dir(
-    output_dir: str | Path | None, config_text: str, overwrite: bool = False
-) -> Path:
-    if output_dir is None:
-        unfinished = _unfinished_run(config_text)
-        if unfinished is not None:
-            return unfinished
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = DEFAULT_OUTPUT_ROOT / stamp
-        suffix = 1
-        while run_dir.exists():
-            suffix += 1
-            run_dir = DEFAULT_OUTPUT_ROOT / f"{stamp}-{suffix}"
-        return run_dir
-    run_dir = Path(output_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"Output path exists and is not a folder: {run_dir}")
-    if (run_dir / "manifest.json").exists() and not overwrite:
-        raise ConfigError(
-            f"Output folder {run_dir} already holds a finished run (manifest.json); "
-            "choose another --output folder, or pass --overwrite to replace it once the new "
-            "run has finished."
-        )
-    return run_dir
-
-
-def _unfinished_run(config_text: str) -> Path | None:
-    """The newest run folder in saved_models/ of this configuration that never finished."""
-    if not DEFAULT_OUTPUT_ROOT.is_dir():
-        return None
-    candidates = sorted(
-        (p for p in DEFAULT_OUTPUT_ROOT.iterdir() if (p / RUN_CONFIG).is_file()),
-        key=lambda p: p.name,
-        reverse=True,
-    )
-    for folder in candidates:
-        finished = (folder / "manifest.json").exists()
-        if not finished and (folder / RUN_CONFIG).read_text("utf-8") == config_text:
-            return folder
-    return None
