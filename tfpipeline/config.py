@@ -347,6 +347,16 @@ class TrainConfig:
         checkpoint: keep the best epoch's model as `checkpoints/best.keras`. Defaults to `True`.
         csv_log: write `training_log.csv`, one row per epoch. Defaults to `True`.
         tensorboard: write TensorBoard logs to `tensorboard/`. Defaults to `False`.
+        distribute: `none`, `mirrored` (MirroredStrategy over the local GPUs, or `devices`)
+            or `multi_worker` (MultiWorkerMirroredStrategy from `TF_CONFIG`).
+            Defaults to `"none"`.
+        devices: the devices `mirrored` uses, such as `["/cpu:0", "/cpu:1"]`; `null` means
+            every local GPU. Defaults to `null`.
+        scale_lr_with_replicas: multiply the learning rate by the number of replicas (the
+            batch size is global, so each step sees that many times more samples).
+            Defaults to `False`.
+        mixed_precision: `none`, `mixed_float16` (GPUs only) or `mixed_bfloat16`; the output
+            layer stays float32 and exports are float32 regardless. Defaults to `"none"`.
     """
 
     optimizer: str = setting("adam", choices=OPTIMIZERS)
@@ -366,6 +376,10 @@ class TrainConfig:
     checkpoint: bool = True
     csv_log: bool = True
     tensorboard: bool = False
+    distribute: str = setting("none", choices=("none", "mirrored", "multi_worker"))
+    devices: list[str] | None = setting(None)
+    scale_lr_with_replicas: bool = False
+    mixed_precision: str = setting("none", choices=("none", "mixed_float16", "mixed_bfloat16"))
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,19 @@ def normalization_layer(data: PreparedData) -> keras.layers.Layer | None:
     stats = data.stats
     if data.normalization == "standardize":
         return keras.layers.Normalization(
-            mean=stats.mean, variance=stats.normalization_variance(), name="normalization"
+            mean=stats.mean,
+            variance=stats.normalization_variance(),
+            name="normalization",
+            dtype="float32",  # raw values keep their precision under mixed precision too
         )
     if data.normalization == "scale":
         if data.is_image:
-            return keras.layers.Rescaling(1.0 / (data.value_range or 255.0), name="normalization")
+            return keras.layers.Rescaling(
+                1.0 / (data.value_range or 255.0), name="normalization", dtype="float32"
+            )
         zeros = stats.mean * 0
         return keras.layers.Normalization(
-            mean=zeros, variance=stats.max_abs**2, name="normalization"
+            mean=zeros, variance=stats.max_abs**2, name="normalization", dtype="float32"
         )
     return None
 
@@ -89,6 +94,7 @@ def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras
             data.num_outputs,
             "softmax" if classification else None,
             "probabilities" if classification else "prediction",
+            dtype="float32",  # under a mixed-precision policy too: a float32 softmax / output
         )
     )
     return model
@@ -117,8 +123,12 @@ class _Layers:
             "kernel_regularizer": regularizer,
         }
 
-    def dense(self, units: int, activation: str | None, name: str) -> keras.layers.Dense:
-        return keras.layers.Dense(units, activation=activation, name=name, **self._options())
+    def dense(
+        self, units: int, activation: str | None, name: str, dtype: str | None = None
+    ) -> keras.layers.Dense:
+        return keras.layers.Dense(
+            units, activation=activation, name=name, dtype=dtype, **self._options()
+        )
 
     def conv(self, filters: int, index: int) -> keras.layers.Conv2D:
         return keras.layers.Conv2D(

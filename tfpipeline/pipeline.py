@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gc
 import shutil
@@ -22,6 +23,7 @@ from tfpipeline.bridge import is_keras3_model
 from tfpipeline.compress import compress_model, overall_sparsity
 from tfpipeline.config import PipelineConfig, dump_config
 from tfpipeline.data import PreparedData, prepare_data
+from tfpipeline.distribute import as_float32, make_strategy, replicas, training_scope
 from tfpipeline.errors import ConfigError, VerificationError
 from tfpipeline.evaluation import classification_report, plot_confusion_matrix
 from tfpipeline.export import (
@@ -125,6 +127,7 @@ class Pipeline:
         started = time.perf_counter()
         model_given = model
         custom = self._check_custom(model)
+        strategy = make_strategy(self.config.train)  # refused here, before any work
         config_text = dump_config(self.config)
         final_dir = choose_run_dir(output_dir, config_text, overwrite)
         run_dir = final_dir
@@ -154,8 +157,12 @@ class Pipeline:
             labels = "\n".join(data.class_names) + "\n"
             write_bytes_atomic(run_dir / "labels.txt", labels.encode("utf-8"))
         x_test, y_test = data.splits.test.arrays()
-        model = self._model_stage(data, custom)
-        training, outputs, keras_scores = self._train_stage(model, data, x_test, run_dir)
+        with training_scope(self.config.train, strategy):
+            model = self._model_stage(data, custom, strategy)
+            training, outputs, keras_scores = self._train_stage(
+                model, data, x_test, run_dir, strategy
+            )
+        model = as_float32(model)  # exports are float32 whatever the training policy
         evaluation = self._evaluate(outputs, data, y_test, run_dir)
         trained = model
         model, compression = self._compress_stage(model, data, x_test, y_test)
@@ -236,9 +243,13 @@ class Pipeline:
             self.log("      Keras 3 model: rebuilt as tf_keras by the bridge (outputs checked)")
         return require_tf_keras_model(model, "Pipeline.run", bridge=True)
 
-    def _model_stage(self, data: PreparedData, custom):
+    def _model_stage(self, data: PreparedData, custom, strategy=None):
         if custom is not None:
             self._stage(2, "model", f"custom {custom.name}, {custom.count_params():,} parameters")
+            if strategy is not None:  # its variables must be made in the strategy's scope
+                copy = keras.models.clone_model(custom)
+                copy.set_weights(custom.get_weights())
+                return copy
             return custom
         model = build_model(self.config.model, data, seed=self.config.train.seed)
         widths = " -> ".join(str(u) for u in self.config.model.hidden_units)
@@ -253,13 +264,24 @@ class Pipeline:
         )
         return model
 
-    def _train_stage(self, model, data: PreparedData, x_test, run_dir: Path):
+    def _train_stage(self, model, data: PreparedData, x_test, run_dir: Path, strategy=None):
         config = self.config.train
         self._stage(
             3,
             "train",
             f"{config.optimizer}, {config.schedule.kind} schedule, up to {config.epochs} epochs",
         )
+        if strategy is not None:
+            count = replicas(strategy)
+            if config.scale_lr_with_replicas:
+                config = dataclasses.replace(config, learning_rate=config.learning_rate * count)
+            self.log(
+                f"      {config.distribute}: {count} replicas, global batch {config.batch_size} "
+                f"({config.batch_size / count:g} per replica), learning rate "
+                f"{config.learning_rate:g}"
+            )
+        if config.mixed_precision != "none":
+            self.log(f"      {config.mixed_precision} policy (output layer float32)")
         result = train(model, data, config, run_dir=run_dir, verbose=self.verbose)
         if result.resumed_from_epoch:
             self.log(f"      resumed after epoch {result.resumed_from_epoch}")

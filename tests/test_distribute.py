@@ -1,0 +1,66 @@
+"""tf.distribute and mixed precision on the CPU: two logical devices, bfloat16, refusals."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tfpipeline import ConfigError, load_config
+from tfpipeline.distribute import make_strategy
+
+pytestmark = pytest.mark.slow
+
+# Logical devices must be set before TensorFlow starts, so the runs happen in a child process.
+SCRIPT = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import tfpipeline as tp
+from ai_edge_litert.interpreter import Interpreter
+base = {"train.epochs": 6, "compress.prune.enabled": False, "export.saved_model": False,
+        "export.onnx": False, "verify.latency_runs": 5, "data.clean.constant_features": "ignore"}
+results = {}
+for name, extra in [
+    ("none", {}),
+    ("mirrored", {"train.distribute": "mirrored", "train.devices": ["/cpu:0", "/cpu:1"]}),
+    ("bfloat16", {"train.mixed_precision": "mixed_bfloat16"}),
+]:
+    lines = []
+    manifest = tp.Pipeline(tp.load_config(overrides={**base, **extra}), log=lines.append,
+                           verbose=0).run(sys.argv[1] + "/" + name)
+    details = Interpreter(model_path=sys.argv[1] + "/" + name + "/model_float32.tflite")
+    results[name] = {"status": manifest["status"], "accuracy": manifest["keras_test_accuracy"],
+                     "input": details.get_input_details()[0]["dtype"].__name__,
+                     "log": "\\n".join(lines)}
+print(json.dumps(results))
+"""
+
+
+def test_mirrored_over_two_cpus_and_bfloat16_train_and_export_float32(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = json.loads(result.stdout.strip().splitlines()[-1])
+    assert all(run["status"] == "passed" for run in runs.values())
+    assert "mirrored: 2 replicas, global batch 32 (16 per replica)" in runs["mirrored"]["log"]
+    assert abs(runs["mirrored"]["accuracy"] - runs["none"]["accuracy"]) <= 0.02
+    assert "mixed_bfloat16 policy (output layer float32)" in runs["bfloat16"]["log"]
+    assert abs(runs["bfloat16"]["accuracy"] - runs["none"]["accuracy"]) <= 0.02
+    assert runs["bfloat16"]["input"] == "float32"  # exports are float32 whatever the policy
+
+
+def test_impossible_setups_are_refused_before_any_work(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="needs the TF_CONFIG environment variable"):
+        make_strategy(load_config(overrides={"train.distribute": "multi_worker"}).train)
+    with pytest.raises(ConfigError, match="names devices this machine lacks: /gpu:7"):
+        make_strategy(
+            load_config(
+                overrides={"train.distribute": "mirrored", "train.devices": ["/gpu:7"]}
+            ).train
+        )
+    with pytest.raises(ConfigError, match="mixed_float16` needs a GPU and this machine has none"):
+        make_strategy(load_config(overrides={"train.mixed_precision": "mixed_float16"}).train)
