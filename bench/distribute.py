@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -23,23 +22,10 @@ import tensorflow as tf  # noqa: E402
 _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
+from training import EpochClock  # noqa: E402  (bench/training.py, beside this script)
+
 import tfpipeline as tp  # noqa: E402
-from tfpipeline._keras import keras  # noqa: E402
 from tfpipeline.distribute import make_strategy, training_scope  # noqa: E402
-
-
-class EpochClock(keras.callbacks.Callback):
-    """Each epoch's wall time."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self.start)
 
 
 def samples_per_second(overrides: dict, epochs: int) -> tuple[float, float]:

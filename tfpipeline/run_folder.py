@@ -14,6 +14,16 @@ DEFAULT_OUTPUT_ROOT = Path("saved_models")
 RUN_CONFIG = "run_config.yaml"  # written first: marks the folder as this config's run
 
 
+def new_timestamped_dir(prefix: str = "") -> Path:
+    """A folder name in saved_models/ that does not exist yet: `<prefix><timestamp>[-n]`."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir, suffix = DEFAULT_OUTPUT_ROOT / f"{prefix}{stamp}", 1
+    while run_dir.exists():
+        suffix += 1
+        run_dir = DEFAULT_OUTPUT_ROOT / f"{prefix}{stamp}-{suffix}"
+    return run_dir
+
+
 def save_keras(model, path: Path) -> None:
     """Saves the tf_keras model atomically (Keras insists on the `.keras` suffix)."""
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".keras.", suffix=".tmp") as folder:
@@ -51,13 +61,7 @@ def choose_run_dir(
         unfinished = _unfinished_run(config_text)
         if unfinished is not None:
             return unfinished
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = DEFAULT_OUTPUT_ROOT / stamp
-        suffix = 1
-        while run_dir.exists():
-            suffix += 1
-            run_dir = DEFAULT_OUTPUT_ROOT / f"{stamp}-{suffix}"
-        return run_dir
+        return new_timestamped_dir()
     run_dir = Path(output_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"Output path exists and is not a folder: {run_dir}")

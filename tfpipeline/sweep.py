@@ -8,7 +8,6 @@ uncompressed model's float32 `.tflite`.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from tfpipeline.errors import ConfigError
 from tfpipeline.export import export_tflite, measure_artifact
 from tfpipeline.models import build_model
 from tfpipeline.report import file_stats
+from tfpipeline.run_folder import new_timestamped_dir
 from tfpipeline.sweep_report import (
     SWEEP_PLOT,
     SWEEP_RECORD,
@@ -331,12 +331,7 @@ def _log_progress(log, rows: list, total: int, started: float) -> None:
 
 def _sweep_dir(output_dir: str | Path | None) -> Path:
     if output_dir is None:
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir, suffix = Path("saved_models") / f"sweep-{stamp}", 1
-        while run_dir.exists():
-            suffix += 1
-            run_dir = Path("saved_models") / f"sweep-{stamp}-{suffix}"
-        return run_dir
+        return new_timestamped_dir("sweep-")
     run_dir = Path(output_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"Output path exists and is not a folder: {run_dir}")
