@@ -1,26 +1,34 @@
-"""Training throughput: no strategy against MirroredStrategy over two logical CPU devices.
+"""Training throughput: no strategy, MirroredStrategy over two logical CPU devices, and two
+local workers (MultiWorkerMirroredStrategy).
 
 Usage: python bench/distribute.py [--epochs N]
 
 Splits this machine's CPU into two logical devices, then trains the default model on the
 default data for `--epochs` epochs (no early stopping) without a strategy and with
-`train.distribute: mirrored` over both devices, in one process, side by side. Prints samples
-per second of training after the first epoch (which holds the graph building). On a 2-core
-machine the two replicas share the same cores, so mirrored cannot be faster: the figure
-shows what the synchronisation costs, not a speed-up.
+`train.distribute: mirrored` over both devices, in one process, side by side; then starts
+two worker processes of this script on 127.0.0.1 (`train.distribute: multi_worker`) and
+reads worker 0's figure. Prints samples per second of training after the first epoch (which
+holds the graph building). On a 2-core machine the replicas share the same cores, so
+neither can be faster: the figures show what the synchronisation costs, not a speed-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import socket
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402
 
-_cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+WORKER = "TF_CONFIG" in os.environ  # a child started by `two_workers`
+if not WORKER:
+    _cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from training import EpochClock  # noqa: E402  (bench/training.py, beside this script)
 
@@ -45,17 +53,46 @@ def samples_per_second(overrides: dict, epochs: int) -> tuple[float, float]:
     return len(data.splits.train) / steady, accuracy
 
 
+def two_workers(epochs: int) -> tuple[float, float]:
+    """Runs this script as worker 0 and 1 on 127.0.0.1; returns worker 0's figures."""
+    sockets = [socket.socket() for _ in range(2)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    workers = [f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    children = []
+    for index in range(2):
+        task = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        children.append(
+            subprocess.Popen(
+                [sys.executable, __file__, "--epochs", str(epochs)],
+                env={**os.environ, "TF_CONFIG": json.dumps(task)},
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outputs = [child.communicate()[0] for child in children]
+    return tuple(json.loads(outputs[0].strip().splitlines()[-1]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
+    if WORKER:
+        print(json.dumps(samples_per_second({"train.distribute": "multi_worker"}, args.epochs)))
+        return
     plain = samples_per_second({}, args.epochs)
     mirrored = samples_per_second(
         {"train.distribute": "mirrored", "train.devices": ["/cpu:0", "/cpu:1"]}, args.epochs
     )
     print(f"none:     {plain[0]:10,.0f} samples/s, test accuracy {plain[1]:.4f}")
+    workers = two_workers(args.epochs)
     print(f"mirrored: {mirrored[0]:10,.0f} samples/s, test accuracy {mirrored[1]:.4f} (2 replicas)")
+    print(f"2 workers:{workers[0]:10,.0f} samples/s, test accuracy {workers[1]:.4f} (2 processes)")
     print(f"mirrored / none: {mirrored[0] / plain[0]:.2f}")
+    print(f"2 workers / none: {workers[0] / plain[0]:.2f}")
 
 
 if __name__ == "__main__":

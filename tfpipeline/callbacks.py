@@ -124,21 +124,30 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     Args:
         state_dir: the folder for the state; `None` keeps none.
         start_epoch: the epoch training starts (or resumes) at.
+        restore_dir: where a resumed run reads the state from, when not `state_dir` (a
+            multi-worker chief's state, read by the other workers). Defaults to `None`.
         **kwargs: `EarlyStopping`'s arguments.
     """
 
-    def __init__(self, state_dir: Path | None, start_epoch: int = 0, **kwargs):
+    def __init__(
+        self,
+        state_dir: Path | None,
+        start_epoch: int = 0,
+        restore_dir: Path | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.state_dir = state_dir
+        self.restore_dir = restore_dir or state_dir
         self.start_epoch = start_epoch
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         super().on_train_begin(logs)
-        saved = stopping_state(self.state_dir, self.start_epoch)
+        saved = stopping_state(self.restore_dir, self.start_epoch)
         if saved is None:
             return
         self.best, self.wait, self.best_epoch = saved["best"], saved["wait"], saved["best_epoch"]
-        weights = self.state_dir / f"best_weights_{self.best_epoch}.npz"
+        weights = self.restore_dir / f"best_weights_{self.best_epoch}.npz"
         if self.restore_best_weights and weights.exists():
             with np.load(weights) as stored:
                 self.best_weights = [stored[f"w{i}"] for i in range(len(stored.files))]
@@ -172,13 +181,17 @@ def stopping_state(state_dir: Path | None, start_epoch: int) -> dict | None:
     return json.loads((state_dir / STOPPING_STATE).read_text()).get(str(start_epoch - 1))
 
 
-def make_early_stopping(config: TrainConfig, folder: Path | None, start: int):
+def make_early_stopping(
+    config: TrainConfig, folder: Path | None, start: int, restore_dir: Path | None = None
+):
     stopping = config.early_stopping
     if not stopping.enabled:
         return None
+    keep_state = folder is not None and config.resume
     return ResumableEarlyStopping(
-        folder / TRAINING_STATE if folder is not None and config.resume else None,
+        folder / TRAINING_STATE if keep_state else None,
         start,
+        restore_dir if keep_state else None,
         monitor=stopping.monitor,
         mode=stopping.mode,
         patience=stopping.patience,
@@ -188,7 +201,13 @@ def make_early_stopping(config: TrainConfig, folder: Path | None, start: int):
     )
 
 
-def run_folder_callbacks(config: TrainConfig, folder: Path | None, start: int) -> list:
+def run_folder_callbacks(
+    config: TrainConfig, folder: Path | None, start: int, restore_dir: Path | None = None
+) -> list:
+    """Callbacks that keep state in the run folder. `restore_dir` is where the crash-safe
+    state is read from when not `folder / TRAINING_STATE`: on a multi-worker run's other
+    workers, the chief's (Keras's BackupAndRestore then writes theirs to temporary folders
+    beside it, which it removes)."""
     resumed = start > 0
     plateau = config.reduce_on_plateau
     callbacks = []
@@ -203,9 +222,10 @@ def run_folder_callbacks(config: TrainConfig, folder: Path | None, start: int) -
         )
     if folder is None:
         return callbacks
+    state = restore_dir or folder / TRAINING_STATE
     if config.checkpoint:
         (folder / BEST_CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
-        saved = stopping_state(folder / TRAINING_STATE, start) if config.resume else None
+        saved = stopping_state(state, start) if config.resume else None
         callbacks.append(
             keras.callbacks.ModelCheckpoint(
                 str(folder / BEST_CHECKPOINT),
@@ -224,7 +244,7 @@ def run_folder_callbacks(config: TrainConfig, folder: Path | None, start: int) -
         require_tensorboard()
         callbacks.append(keras.callbacks.TensorBoard(str(folder / TENSORBOARD)))
     if config.resume:  # last: it saves the state once every other callback is done
-        callbacks.append(keras.callbacks.BackupAndRestore(str(folder / TRAINING_STATE)))
+        callbacks.append(keras.callbacks.BackupAndRestore(str(state)))
     return callbacks
 
 
@@ -249,9 +269,10 @@ def require_tensorboard() -> None:
         )
 
 
-def resume_epoch(folder: Path) -> int:
-    """Returns the epochs a killed run already finished (0 when there is nothing to resume)."""
-    state = tf.train.latest_checkpoint(str(folder / TRAINING_STATE / "chief"))
+def resume_epoch(state_dir: Path) -> int:
+    """Returns the epochs a killed run already finished (0 when there is nothing to resume),
+    from its crash-safe state folder (`<run folder>/training_state`)."""
+    state = tf.train.latest_checkpoint(str(state_dir / "chief"))
     if state is None:
         return 0
     reader = tf.train.load_checkpoint(state)

@@ -78,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the manifest as JSON on stdout (progress goes to stderr)",
     )
+    run.add_argument(
+        "--workers",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        metavar="HOST:PORT,...",
+        help="train on several machines: every worker's address, the same list on each "
+        "(sets TF_CONFIG and train.distribute: multi_worker; needs --output on shared storage)",
+    )
+    run.add_argument(
+        "--worker-index",
+        type=int,
+        metavar="N",
+        help="this machine's place in --workers (0 is the chief, which writes the run)",
+    )
 
     sweep = commands.add_parser(
         "compress-sweep",
@@ -377,6 +390,13 @@ def _progress(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
+    if (args.workers is None) != (args.worker_index is None):
+        raise ConfigError("--workers and --worker-index go together: give both, or neither.")
+    if args.workers is not None:
+        from tfpipeline.distribute import workers_tf_config
+
+        os.environ["TF_CONFIG"] = workers_tf_config(args.workers, args.worker_index)
+        args.overrides = [*args.overrides, "train.distribute=multi_worker"]
     config = _load_config(args)
     from tfpipeline.errors import VerificationError
     from tfpipeline.pipeline import Pipeline

@@ -348,7 +348,9 @@ class TrainConfig:
         csv_log: write `training_log.csv`, one row per epoch. Defaults to `True`.
         tensorboard: write TensorBoard logs to `tensorboard/`. Defaults to `False`.
         distribute: `none`, `mirrored` (MirroredStrategy over the local GPUs, or `devices`)
-            or `multi_worker` (MultiWorkerMirroredStrategy from `TF_CONFIG`).
+            or `multi_worker` (MultiWorkerMirroredStrategy from `TF_CONFIG`, or from
+            `tfpipeline run --workers ... --worker-index N`; needs `--output` on storage
+            every worker sees, where the chief writes the run).
             Defaults to `"none"`.
         devices: the devices `mirrored` uses, such as `["/cpu:0", "/cpu:1"]`; `null` means
             every local GPU. Defaults to `null`.

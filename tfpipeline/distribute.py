@@ -8,8 +8,10 @@ trained weights before compression and export.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 
 from tfpipeline._keras import keras, tf
 from tfpipeline.config import TrainConfig
@@ -64,9 +66,74 @@ def replicas(strategy) -> int:
     return strategy.num_replicas_in_sync if strategy is not None else 1
 
 
-def as_float32(model: keras.Model) -> keras.Model:
-    """The same model computing in float32 (a copy with the trained weights, if it was not)."""
-    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+def shard_by_data(dataset):
+    """Sets the DATA auto-shard policy: on several workers, each one reads the whole chain
+    and keeps its share of every global batch.
+
+    Not FILE, for file sources either: the chain yields epochs from an epoch counter (so a
+    resumed run sees the batches an uninterrupted one sees), and a split is a set of samples
+    spread over the files, so there is no file list at the chain's root that FILE sharding
+    could divide; TensorFlow refuses FILE on it. With the decoded data cached in memory,
+    each worker decodes its files once.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def is_chief(strategy) -> bool:
+    """Whether this process writes the run: always, except on a multi-worker run's workers
+    other than the chief (the `chief` task, or worker 0 when there is none)."""
+    return strategy is None or strategy.extended.should_checkpoint
+
+
+def worker_text(strategy) -> str:
+    """`worker 1 of 2` for a multi-worker strategy, `""` otherwise."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return ""
+    workers = sum(len(tasks) for tasks in resolver.cluster_spec().as_dict().values())
+    role = "chief" if is_chief(strategy) else "writes to a temporary folder"
+    return f"{resolver.task_type} {resolver.task_id} of {workers} ({role})"
+
+
+def lost_workers(error: Exception) -> str:
+    """Names the tasks a multi-worker error blames (`worker 1`), or says `another worker`."""
+    tasks = dict.fromkeys(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", str(error)))
+    return ", ".join(f"{job} {task}" for job, task in tasks) or "another worker"
+
+
+def workers_tf_config(workers: Sequence[str], index: int) -> str:
+    """The `TF_CONFIG` of worker `index` in a cluster of `workers` (`host:port` each).
+
+    Raises:
+        ConfigError: for an address that is not `host:port`, or an index out of range.
+    """
+    for address in workers:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(
+                f"--workers takes host:port addresses separated by commas; {address!r} is "
+                "not one (for example 10.0.0.1:12345)."
+            )
+    if not 0 <= index < len(workers):
+        raise ConfigError(
+            f"--worker-index {index} is out of range: --workers names {len(workers)} "
+            f"worker(s), so it takes 0 to {len(workers) - 1}."
+        )
+    return json.dumps(
+        {"cluster": {"worker": list(workers)}, "task": {"type": "worker", "index": index}}
+    )
+
+
+def as_float32(model: keras.Model, copy: bool = False) -> keras.Model:
+    """The same model computing in float32 (a copy with the trained weights, if it was not).
+
+    `copy=True` always copies, outside any strategy: a model trained under one holds
+    distributed variables, and on a multi-worker run reading some of their state would wait
+    for workers that have finished.
+    """
+    if not copy and all(layer.dtype_policy.name == "float32" for layer in model.layers):
         return model
 
     def float32_layer(layer: keras.layers.Layer) -> keras.layers.Layer:

@@ -20,10 +20,19 @@ from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._keras import keras, require_tf_keras_model, tf
 from tfpipeline.benchmark import benchmark_keras
 from tfpipeline.bridge import is_keras3_model
+from tfpipeline.callbacks import TRAINING_STATE
 from tfpipeline.compress import compress_model, overall_sparsity
 from tfpipeline.config import PipelineConfig, dump_config
 from tfpipeline.data import PreparedData, prepare_data
-from tfpipeline.distribute import as_float32, make_strategy, replicas, training_scope
+from tfpipeline.distribute import (
+    as_float32,
+    is_chief,
+    lost_workers,
+    make_strategy,
+    replicas,
+    training_scope,
+    worker_text,
+)
 from tfpipeline.errors import ConfigError, VerificationError
 from tfpipeline.evaluation import classification_report, plot_confusion_matrix
 from tfpipeline.export import (
@@ -54,7 +63,7 @@ from tfpipeline.run_folder import (
     replace_folder,
     save_keras,
 )
-from tfpipeline.training import evaluate, predict_probabilities, score, train
+from tfpipeline.training import TrainingError, evaluate, predict_probabilities, score, train
 
 CONFUSION_MATRIX = "confusion_matrix.png"
 KERAS_FILE = "model.keras"
@@ -125,17 +134,56 @@ class Pipeline:
                 written first, with `status: failed`.
         """
         started = time.perf_counter()
-        model_given = model
         custom = self._check_custom(model)
-        strategy = make_strategy(self.config.train)  # refused here, before any work
+        if self.config.train.distribute == "multi_worker" and output_dir is None:
+            raise ConfigError(
+                "`train.distribute: multi_worker` needs --output (`output_dir`): the same "
+                "folder on every worker, on storage they all see. The chief writes the run "
+                "there; the other workers read its crash-safe training state from it."
+            )
         config_text = dump_config(self.config)
         final_dir = choose_run_dir(output_dir, config_text, overwrite)
+        strategy = make_strategy(self.config.train)  # refused here, before any work
         run_dir = final_dir
         if overwrite and (final_dir / "manifest.json").exists():
             run_dir = final_dir.with_name(f".{final_dir.name}.new")
-            shutil.rmtree(run_dir, ignore_errors=True)
+            if is_chief(strategy):
+                shutil.rmtree(run_dir, ignore_errors=True)
+        if is_chief(strategy):
+            return self._run(
+                started, config_text, run_dir, final_dir, strategy, model, custom, x, y
+            )
+        # Another worker: it trains in step with the chief, reading the chief's crash-safe
+        # state and writing its own files to a temporary folder; only the chief writes the run.
+        with tempfile.TemporaryDirectory(prefix="tfpipeline-worker-") as scratch:
+            return self._run(
+                started,
+                config_text,
+                Path(scratch),
+                final_dir,
+                strategy,
+                model,
+                custom,
+                x,
+                y,
+                shared_state=run_dir / TRAINING_STATE,
+            )
+
+    def _run(
+        self,
+        started: float,
+        config_text: str,
+        run_dir: Path,
+        final_dir: Path,
+        strategy,
+        model_given,
+        custom,
+        x: Any,
+        y: Any,
+        shared_state: Path | None = None,
+    ) -> dict:
         self.run_dir = run_dir
-        if model is None:  # release the graphs of earlier runs in this process
+        if model_given is None:  # release the graphs of earlier runs in this process
             keras.backend.clear_session()
             gc.collect()
         keras.utils.set_random_seed(self.config.train.seed)
@@ -160,9 +208,19 @@ class Pipeline:
         with training_scope(self.config.train, strategy):
             model = self._model_stage(data, custom, strategy)
             training, outputs, keras_scores = self._train_stage(
-                model, data, x_test, run_dir, strategy
+                model, data, x_test, run_dir, strategy, shared_state
             )
-        model = as_float32(model)  # exports are float32 whatever the training policy
+        if shared_state is not None:  # another worker: its part is done, the chief does the rest
+            self.log(f"      trained in step with the chief, which writes the run to {final_dir}")
+            return {
+                "status": "trained",
+                "run_name": final_dir.name,
+                "worker": worker_text(strategy),
+                "duration_s": round(time.perf_counter() - started, 2),
+                "training": training,
+            }
+        # Exports are float32 whatever the training policy, and hold no distributed variables.
+        model = as_float32(model, copy=strategy is not None)
         evaluation = self._evaluate(outputs, data, y_test, run_dir)
         trained = model
         model, compression = self._compress_stage(model, data, x_test, y_test)
@@ -264,7 +322,9 @@ class Pipeline:
         )
         return model
 
-    def _train_stage(self, model, data: PreparedData, x_test, run_dir: Path, strategy=None):
+    def _train_stage(
+        self, model, data: PreparedData, x_test, run_dir: Path, strategy=None, shared_state=None
+    ):
         config = self.config.train
         self._stage(
             3,
@@ -280,9 +340,24 @@ class Pipeline:
                 f"({config.batch_size / count:g} per replica), learning rate "
                 f"{config.learning_rate:g}"
             )
+            if worker_text(strategy):
+                self.log(f"      this is {worker_text(strategy)}")
         if config.mixed_precision != "none":
             self.log(f"      {config.mixed_precision} policy (output layer float32)")
-        result = train(model, data, config, run_dir=run_dir, verbose=self.verbose)
+        try:
+            result = train(
+                model,
+                data,
+                config,
+                run_dir=run_dir,
+                verbose=self.verbose,
+                shared_state=shared_state,
+            )
+        except tf.errors.UnavailableError as exc:  # multi-worker: a peer died or never came
+            raise TrainingError(
+                f"Training stopped: {lost_workers(exc)} stopped answering. Start every worker "
+                "again with the same command; training resumes after the last finished epoch."
+            ) from None
         if result.resumed_from_epoch:
             self.log(f"      resumed after epoch {result.resumed_from_epoch}")
         outputs = predict_probabilities(model, x_test)  # scored once, evaluated once

@@ -29,6 +29,7 @@ from tfpipeline.callbacks import (
 )
 from tfpipeline.config import TrainConfig
 from tfpipeline.data import PreparedData
+from tfpipeline.distribute import shard_by_data
 from tfpipeline.errors import TfpipelineError
 from tfpipeline.optimizers import make_optimizer, steps_per_epoch
 
@@ -79,6 +80,7 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     early_stopping: bool = True,
     verbose: int | None = None,
+    shared_state: str | Path | None = None,
 ) -> TrainResult:
     """Compiles and fits `model` on the training split, validating on the validation split.
 
@@ -101,6 +103,10 @@ def train(
         early_stopping: apply the configured EarlyStopping. Defaults to `True`.
         verbose: Keras verbosity; `None` picks a progress bar on a terminal and one line per
             epoch otherwise. Defaults to `None`.
+        shared_state: on a multi-worker run's other workers, the chief's crash-safe state
+            folder (`<its run folder>/training_state`, on storage every worker sees): a
+            resume reads it, and Keras writes these workers' state to temporary folders
+            beside it. Defaults to `None` (`run_dir/training_state`).
 
     Returns:
         The training result; `model` holds the trained weights.
@@ -122,9 +128,10 @@ def train(
         metrics=["accuracy"] if classification else ["mae"],
     )
     folder = Path(run_dir) if run_dir is not None else None
-    start = resume_epoch(folder) if folder is not None and config.resume else 0
+    state = Path(shared_state) if shared_state else folder / TRAINING_STATE if folder else None
+    start = resume_epoch(state) if folder is not None and config.resume else 0
     nan_guard = StopOnNaN()
-    stopper = make_early_stopping(config, folder, start) if early_stopping else None
+    stopper = make_early_stopping(config, folder, start, state) if early_stopping else None
     has_val = len(data.splits.val) > 0
     validation = [Validation(data.splits.val, data.task)] if has_val else []
     all_callbacks = [
@@ -133,10 +140,10 @@ def train(
         nan_guard,
         *callbacks,
         *([stopper] if stopper else []),
-        *run_folder_callbacks(config, folder, start),
+        *run_folder_callbacks(config, folder, start, state),
     ]
     history = model.fit(
-        data.dataset("train", config.batch_size, training=True, epochs=(start, cap)),
+        shard_by_data(data.dataset("train", config.batch_size, training=True, epochs=(start, cap))),
         steps_per_epoch=steps,
         class_weight=data.class_weight,
         epochs=cap,

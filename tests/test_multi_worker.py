@@ -1,0 +1,124 @@
+"""Multi-worker training as two local processes on 127.0.0.1: the same command on each."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+import tfpipeline
+from tfpipeline.callbacks import resume_epoch
+from tfpipeline.cli import main
+
+pytestmark = pytest.mark.slow
+
+QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+# Small enough to stop mid-training: several short epochs, one quick export.
+SHORT = [
+    "train.epochs=5",
+    "train.early_stopping.enabled=false",
+    "compress.prune.enabled=false",
+    "export.tflite=[float32]",
+    "export.onnx=false",
+    "export.saved_model=false",
+    "verify.latency_runs=5",
+]
+
+
+def free_addresses(count=2):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    addresses = ",".join(f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets)
+    for sock in sockets:
+        sock.close()
+    return addresses
+
+
+def start_workers(tmp_path, output, overrides=(), tag="run"):
+    """Starts worker 0 and worker 1 with the same command; temporary files go under tmp/."""
+    addresses = free_addresses()
+    env = {**QUIET, "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    workers = []
+    for index in range(2):
+        command = [sys.executable, "-m", "tfpipeline", "run", "--output", str(output)]
+        command += ["--workers", addresses, "--worker-index", str(index), *sets]
+        log = open(tmp_path / f"{tag}-worker{index}.log", "w")  # noqa: SIM115 (kept by Popen)
+        workers.append(
+            subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        )
+    return workers
+
+
+def finish(workers, timeout=600):
+    return [worker.wait(timeout=timeout) for worker in workers]
+
+
+def test_two_local_workers_train_the_default_config_and_only_the_chief_writes(tmp_path):
+    output = tmp_path / "out" / "run"
+    workers = start_workers(tmp_path, output)
+    single = tfpipeline.Pipeline(tfpipeline.load_config(), log=lambda line: None, verbose=0).run(
+        tmp_path / "single"
+    )  # meanwhile, the same config in one process
+    codes = finish(workers)
+    logs = [(tmp_path / f"run-worker{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+    assert "this is worker 0 of 2 (chief)" in logs[0]
+    assert "this is worker 1 of 2 (writes to a temporary folder)" in logs[1]
+    assert "multi_worker: 2 replicas, global batch 32 (16 per replica)" in logs[0]
+
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["run"]  # one run folder
+    assert not (tmp_path / "saved_models").exists()
+    assert not list((tmp_path / "tmp").glob("tfpipeline-*"))  # worker 1's folder is removed
+    assert not (output / "training_state").exists()
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["status"] == "passed"
+    paths = {artifact["path"] for artifact in manifest["artifacts"] if artifact["passed"]}
+    assert {"model_float32.tflite", "model_int8.tflite", "model.onnx"} <= paths
+    assert all((output / path).exists() for path in paths)
+    assert abs(manifest["keras_test_accuracy"] - single["keras_test_accuracy"]) <= 0.02
+
+
+def test_a_killed_worker_stops_the_other_and_both_resume_from_the_last_finished_epoch(tmp_path):
+    output = tmp_path / "run"
+    workers = start_workers(tmp_path, output, SHORT, tag="first")
+    log = output / "training_log.csv"
+    deadline = time.monotonic() + 300
+    while not (log.exists() and len(log.read_text().splitlines()) >= 3):  # 2 epochs logged
+        assert time.monotonic() < deadline and workers[0].poll() is None, "no epoch finished"
+        time.sleep(0.05)
+    workers[1].send_signal(signal.SIGKILL)
+    assert workers[0].wait(timeout=120) == 1  # the chief notices and stops, naming worker 1
+    assert "worker 1 stopped answering" in (tmp_path / "first-worker0.log").read_text()
+    finished = resume_epoch(output / "training_state")
+    assert 1 <= finished < 5
+
+    codes = finish(start_workers(tmp_path, output, SHORT, tag="again"))
+    assert codes == [0, 0], (tmp_path / "again-worker0.log").read_text()[-3000:]
+    for index in range(2):
+        text = (tmp_path / f"again-worker{index}.log").read_text()
+        assert f"resumed after epoch {finished}" in text
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["status"] == "passed"
+    assert manifest["training"]["resumed_from_epoch"] == finished
+    assert manifest["training"]["epochs_run"] == 5  # the finished epochs plus the rest
+    assert len(manifest["training"]["history"]["loss"]) == 5
+
+
+def test_worker_flags_are_checked_before_any_work(capsys, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", "unset again after the test")
+    assert main(["run", "--workers", "127.0.0.1:1,127.0.0.1:2"]) == 2
+    assert "--workers and --worker-index go together" in capsys.readouterr().err
+    assert main(["run", "--workers", "localhost", "--worker-index", "0"]) == 2
+    assert "'localhost' is not one" in capsys.readouterr().err
+    assert main(["run", "--workers", "a:1,b:2", "--worker-index", "2"]) == 2
+    assert "takes 0 to 1" in capsys.readouterr().err
+    assert main(["run", "--workers", "127.0.0.1:1,127.0.0.1:2", "--worker-index", "1"]) == 2
+    assert "multi_worker` needs --output" in capsys.readouterr().err
+    assert json.loads(os.environ["TF_CONFIG"])["task"] == {"type": "worker", "index": 1}
