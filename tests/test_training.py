@@ -243,3 +243,27 @@ def test_classification_report_counts():
     assert classification_report(soft, np.array([0, 1]), ["a", "b", "c"])["loss"] == pytest.approx(
         (-np.log(0.5) - np.log(0.25)) / 2
     )
+
+
+def test_a_fit_inside_releasing_traced_gradients_leaves_no_gradient_registration():
+    from tensorflow.python.framework import ops
+
+    from tfpipeline._keras import releasing_traced_gradients
+
+    registry = ops._gradient_registry._registry
+    x = np.random.default_rng(0).random((64, 4), dtype=np.float32)
+    y = np.arange(64) % 2
+
+    def fit():
+        model = tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(2)])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=1, verbose=0)
+
+    before = len(registry)
+    fit()  # TensorFlow's own behaviour: each traced training step registers a gradient
+    assert len(registry) > before
+    before = len(registry)
+    with releasing_traced_gradients():
+        fit()
+        assert len(registry) > before
+    assert len(registry) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import gc
@@ -17,7 +18,7 @@ import numpy as np
 
 from tfpipeline import __version__
 from tfpipeline._atomic import write_bytes_atomic
-from tfpipeline._keras import keras, require_tf_keras_model, tf
+from tfpipeline._keras import keras, releasing_traced_gradients, require_tf_keras_model, tf
 from tfpipeline.benchmark import benchmark_keras
 from tfpipeline.bridge import is_keras3_model
 from tfpipeline.callbacks import TRAINING_STATE
@@ -149,24 +150,27 @@ class Pipeline:
             run_dir = final_dir.with_name(f".{final_dir.name}.new")
             if is_chief(strategy):
                 shutil.rmtree(run_dir, ignore_errors=True)
-        if is_chief(strategy):
-            return self._run(
-                started, config_text, run_dir, final_dir, strategy, model, custom, x, y
-            )
-        # Another worker: it trains in step with the chief, reading the chief's crash-safe
-        # state and writing its own files to a temporary folder; only the chief writes the run.
-        with tempfile.TemporaryDirectory(prefix="tfpipeline-worker-") as scratch:
+        shared_state = None
+        with releasing_traced_gradients(), contextlib.ExitStack() as stack:
+            if not is_chief(strategy):
+                # Another worker: it trains in step with the chief, reading the chief's
+                # crash-safe state and writing its own files to a temporary folder; only the
+                # chief writes the run.
+                shared_state = run_dir / TRAINING_STATE
+                run_dir = Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(prefix="tfpipeline-worker-"))
+                )
             return self._run(
                 started,
                 config_text,
-                Path(scratch),
+                run_dir,
                 final_dir,
                 strategy,
                 model,
                 custom,
                 x,
                 y,
-                shared_state=run_dir / TRAINING_STATE,
+                shared_state,
             )
 
     def _run(

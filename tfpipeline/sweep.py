@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfpipeline._keras import keras, require_tf_keras_model, tf
+from tfpipeline._keras import keras, releasing_traced_gradients, require_tf_keras_model, tf
 from tfpipeline.compress import compress_model, overall_sparsity
 from tfpipeline.config import TFLITE_VARIANTS, CompressConfig, PipelineConfig
 from tfpipeline.data import PreparedData, prepare_data
@@ -115,6 +115,7 @@ class SweepResult:
     max_accuracy_drop: float = field(default=1.0)
 
 
+@releasing_traced_gradients()  # many fine-tunes: their graphs go with the sweep
 def compress_sweep(
     config: PipelineConfig,
     output_dir: str | Path | None = None,
