@@ -23,6 +23,9 @@ FAST = ["--set", "train.epochs=1", "--set", "compress.prune.enabled=false",
         "--set", "verify.latency_runs=2"]  # fmt: skip
 
 
+DOG = '"dog\nx"'  # a quoted CSV label with a line break in it
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """Bad files of every kind, written once."""
@@ -37,6 +40,9 @@ def files(tmp_path_factory):
         "a,b,label\n" + "".join(f"nan,{i},{i % 2}\n" for i in range(30))
     )
     (root / "no_label.csv").write_text("a,b\n1,2\n3,4\n")
+    (root / "newline_label.csv").write_text(
+        "a,b,label\n" + "".join(f"{i},{i},{'cat' if i % 2 else DOG}\n" for i in range(30))
+    )
     (root / "text.csv").write_text(
         "a,b,label\n" + "".join(f"x{i},{i},{i % 2}\n" for i in range(30))
     )
@@ -94,6 +100,8 @@ CORPUS = [
      "a single class after cleaning ('x')"),
     (["run", "--set", "data.source=csv", "--set", "data.path={root}/all_nan.csv"], 2,
      "dropped 30 non-finite"),
+    (["run", "--set", "data.source=csv", "--set", "data.path={root}/newline_label.csv"], 2,
+     "Class label 'dog\\nx' holds a line break"),
     (["run", "--set", "data.source=csv", "--set", "data.path={root}/no_label.csv"], 2,
      "Label column 'label' not found"),
     (["run", "--set", "data.source=csv", "--set", "data.path={root}/text.csv"], 2,

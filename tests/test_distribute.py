@@ -62,5 +62,9 @@ def test_impossible_setups_are_refused_before_any_work(monkeypatch):
                 overrides={"train.distribute": "mirrored", "train.devices": ["/gpu:7"]}
             ).train
         )
-    with pytest.raises(ConfigError, match="mixed_float16` needs a GPU and this machine has none"):
-        make_strategy(load_config(overrides={"train.mixed_precision": "mixed_float16"}).train)
+    for asked in ("mixed_float16", True):  # `true` means mixed_float16
+        with pytest.raises(ConfigError, match="mixed_float16` needs a GPU and this machine has"):
+            make_strategy(load_config(overrides={"train.mixed_precision": asked}).train)
+    bfloat16 = load_config(overrides={"train.mixed_precision": "bfloat16"}).train
+    assert bfloat16.mixed_precision == "mixed_bfloat16"
+    assert make_strategy(bfloat16) is None  # allowed on the CPU

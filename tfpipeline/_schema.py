@@ -29,14 +29,17 @@ def rule(
     low_open: bool = False,
     high_open: bool = False,
     choices: Sequence[str | int] | None = None,
+    aliases: Mapping[Any, Any] | None = None,
 ) -> dict[str, Any]:
-    """Returns a field's rule: a range (`low`/`high`, open or closed) and/or accepted values."""
+    """Returns a field's rule: a range (`low`/`high`, open or closed) and/or accepted values,
+    and `aliases`, other spellings taken as one of them (`{True: "mixed_float16"}`)."""
     return {
         "low": low,
         "high": high,
         "low_open": low_open,
         "high_open": high_open,
         "choices": tuple(choices) if choices else None,
+        "aliases": list((aliases or {}).items()),
     }
 
 
@@ -142,6 +145,9 @@ def _check_value(path: str, value: Any, kind: Any, rule: Mapping[str, Any]) -> A
         if dataclasses.is_dataclass(item_kind):
             return [build(item_kind, v, f"{path}[{i}].") for i, v in enumerate(value)]
         return [_check_value(f"{path}[{i}]", v, item_kind, rule) for i, v in enumerate(value)]
+    for alias, meaning in rule.get("aliases", ()):
+        if type(value) is type(alias) and value == alias:  # `True` is not `1` here
+            value = meaning
     value = _check_type(path, value, kind)
     _check_rule(path, value, rule)
     return value

@@ -357,8 +357,10 @@ class TrainConfig:
         scale_lr_with_replicas: multiply the learning rate by the number of replicas (the
             batch size is global, so each step sees that many times more samples).
             Defaults to `False`.
-        mixed_precision: `none`, `mixed_float16` (GPUs only) or `mixed_bfloat16`; the output
-            layer stays float32 and exports are float32 regardless. Defaults to `"none"`.
+        mixed_precision: `none`, `mixed_float16` (GPUs only) or `mixed_bfloat16` (`true`,
+            `false` and `bfloat16` are read as `mixed_float16`, `none` and `mixed_bfloat16`);
+            the output layer stays float32 and exports are float32 regardless.
+            Defaults to `"none"`.
     """
 
     optimizer: str = setting("adam", choices=OPTIMIZERS)
@@ -381,7 +383,11 @@ class TrainConfig:
     distribute: str = setting("none", choices=("none", "mirrored", "multi_worker"))
     devices: list[str] | None = setting(None)
     scale_lr_with_replicas: bool = False
-    mixed_precision: str = setting("none", choices=("none", "mixed_float16", "mixed_bfloat16"))
+    mixed_precision: str = setting(
+        "none",
+        choices=("none", "mixed_float16", "mixed_bfloat16"),
+        aliases={True: "mixed_float16", False: "none", "bfloat16": "mixed_bfloat16"},
+    )
 
 
 @dataclass(frozen=True)

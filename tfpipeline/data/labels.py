@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tfpipeline.errors import DataError
+
 
 def _is_missing(value: object) -> bool:
     if value is None:
@@ -54,6 +56,13 @@ def encode_labels(
     known = sorted(
         {t for t in texts if t is not None} if classes is None else set(classes), key=_sort_key
     )
+    unprintable = [name for name in known if not name.isprintable()]
+    if unprintable:  # labels.txt holds one class per line, for the app that reads it
+        raise DataError(
+            f"Class label {unprintable[0]!r} holds a line break or another control "
+            "character; labels.txt (one label per line, read by apps) cannot carry it. "
+            "Clean the labels (or rename the class folder) to printable text."
+        )
     index = {name: i for i, name in enumerate(known)}
     bad = np.array([t is None or t not in index for t in texts], dtype=bool)
     y = np.array([index.get(t, 0) if t is not None else 0 for t in texts], dtype=np.int64)
