@@ -472,6 +472,26 @@ def test_file_data_is_cached_in_memory_when_small_and_streamed_when_not(tmp_path
     assert prepare_data(config).cache == "none"
 
 
+def test_each_workers_share_of_a_file_split_is_disjoint_and_takes_the_same_steps(tmp_path):
+    root = write_images(tmp_path / "pets", per_class=9)
+    data = prepare_data(data_config(source="image_dir", path=str(root), image_size=[8, 8]))
+    train = data.splits.train
+    shares = [train.shard(2, index) for index in range(2)]
+    assert not set(shares[0].indices) & set(shares[1].indices)
+    assert sorted([*shares[0].indices, *shares[1].indices]) == sorted(train.indices)
+    assert abs(len(shares[0]) - len(shares[1])) <= 1
+    rows = [{row.tobytes() for row in share.arrays()[0]} for share in shares]
+    steps = len(shares[0]) // 3 + 1  # more than a share's batches of 3: filled with repeats
+    for index in range(2):
+        chain = data.dataset(
+            "train", 3, training=True, epochs=(0, 2), shard=(2, index), batches_per_epoch=steps
+        )
+        batches = [batch[0].numpy() for batch in chain]
+        assert len(batches) == 2 * steps  # the same number of steps on every worker
+        first_epoch = {row.tobytes() for row in np.concatenate(batches[:steps])}
+        assert first_epoch == rows[index]  # all of its own share, nothing of the other's
+
+
 AUGMENT = {"flip": "horizontal", "rotation": 0.1, "zoom": 0.2, "brightness": 0.2, "contrast": 0.2}
 
 
@@ -519,9 +539,12 @@ def test_augmentation_is_not_in_the_model(tmp_path):
 def test_feature_noise_is_scaled_by_training_std():
     x = np.random.default_rng(0).normal(size=(400, 2)).astype(np.float32) * [1.0, 100.0]
     data = prepare_data(data_config(source="arrays", augment={"noise": 0.1}), x, np.arange(400) % 2)
-    noisy = _epoch(data)  # shuffled, so compare spreads: var(x + noise) = var(x) + 0.1² var(x)
-    spread = noisy.std(axis=0) / data.splits.x_train.std(axis=0)
-    np.testing.assert_allclose(spread, np.sqrt(1 + 0.1**2), rtol=0.01)
+    x_train = data.splits.x_train
+    noise = data.augment(x_train, np.array([3, 0], np.int64)).numpy() - x_train  # all at once
+    spread = noise.std(axis=0) / x_train.std(axis=0)
+    np.testing.assert_allclose(spread, 0.1, rtol=0.15)  # 0.1 of each feature's own std
+    trained_on = np.sort(_epoch(data)[:, 0])  # the chain adds it (in shuffled order)
+    assert not np.allclose(trained_on, np.sort(x_train[:, 0]), atol=1e-3)
 
 
 def test_image_options_on_features_are_refused():
@@ -529,3 +552,10 @@ def test_image_options_on_features_are_refused():
         prepare_data(data_config(augment={"flip": "horizontal"}))
     with pytest.raises(ConfigError, match="`data.augment.noise` applies to feature vectors"):
         prepare_data(data_config(as_images=True, augment={"noise": 0.1}))
+
+
+def test_a_data_path_may_start_with_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    root = write_images(tmp_path / "pets")
+    data = prepare_data(data_config(source="image_dir", path="~/pets", image_size=[8, 8]))
+    assert sum(data.splits.sizes().values()) == len(list(root.glob("*/*")))

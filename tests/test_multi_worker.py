@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 import tfpipeline
@@ -17,9 +18,15 @@ from tfpipeline.cli import main
 pytestmark = pytest.mark.slow
 
 QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-# Small enough to stop mid-training: several short epochs, one quick export.
+# An image folder (each worker reads its own share of the files), with class weights; small
+# enough to stop mid-training: several short epochs, one quick export.
 SHORT = [
-    "train.epochs=5",
+    "data.source=image_dir",
+    "data.image_size=[8, 8]",
+    "data.channels=1",
+    "data.class_weight=balanced",
+    "train.batch_size=8",
+    "train.epochs=6",
     "train.early_stopping.enabled=false",
     "compress.prune.enabled=false",
     "export.tflite=[float32]",
@@ -85,9 +92,24 @@ def test_two_local_workers_train_the_default_config_and_only_the_chief_writes(tm
     assert abs(manifest["keras_test_accuracy"] - single["keras_test_accuracy"]) <= 0.02
 
 
+def write_digit_images(root, per_class=40):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for label in range(10):
+        (root / str(label)).mkdir(parents=True)
+        images = digits.images[digits.target == label][:per_class]
+        for i, pixels in enumerate(images):
+            Image.fromarray((pixels * 15).astype(np.uint8)).save(root / str(label) / f"{i}.png")
+    return root
+
+
 def test_a_killed_worker_stops_the_other_and_both_resume_from_the_last_finished_epoch(tmp_path):
     output = tmp_path / "run"
-    workers = start_workers(tmp_path, output, SHORT, tag="first")
+    images = write_digit_images(tmp_path / "digits")
+    short = [*SHORT, f"data.path={images}"]
+    workers = start_workers(tmp_path, output, short, tag="first")
     log = output / "training_log.csv"
     deadline = time.monotonic() + 300
     while not (log.exists() and len(log.read_text().splitlines()) >= 3):  # 2 epochs logged
@@ -97,9 +119,12 @@ def test_a_killed_worker_stops_the_other_and_both_resume_from_the_last_finished_
     assert workers[0].wait(timeout=120) == 1  # the chief notices and stops, naming worker 1
     assert "worker 1 stopped answering" in (tmp_path / "first-worker0.log").read_text()
     finished = resume_epoch(output / "training_state")
-    assert 1 <= finished < 5
+    assert (
+        "each worker reads its share of the files" in (tmp_path / "first-worker0.log").read_text()
+    )
+    assert 1 <= finished < 6
 
-    codes = finish(start_workers(tmp_path, output, SHORT, tag="again"))
+    codes = finish(start_workers(tmp_path, output, short, tag="again"))
     assert codes == [0, 0], (tmp_path / "again-worker0.log").read_text()[-3000:]
     for index in range(2):
         text = (tmp_path / f"again-worker{index}.log").read_text()
@@ -107,8 +132,8 @@ def test_a_killed_worker_stops_the_other_and_both_resume_from_the_last_finished_
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["status"] == "passed"
     assert manifest["training"]["resumed_from_epoch"] == finished
-    assert manifest["training"]["epochs_run"] == 5  # the finished epochs plus the rest
-    assert len(manifest["training"]["history"]["loss"]) == 5
+    assert manifest["training"]["epochs_run"] == 6  # the finished epochs plus the rest
+    assert len(manifest["training"]["history"]["loss"]) == 6
 
 
 def test_worker_flags_are_checked_before_any_work(capsys, monkeypatch):

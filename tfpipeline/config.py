@@ -140,7 +140,8 @@ class DataConfig:
         name: the built-in data set: `digits`, `iris`, `wine` or `breast_cancer`.
             Defaults to `"digits"`.
         as_images: give `digits` as 8x8x1 images instead of 64 features. Defaults to `False`.
-        path: the CSV file, image folder or TFRecord glob. Defaults to `None`.
+        path: the CSV file, image folder or TFRecord glob (relative to the current folder;
+            `~` is the home folder). Defaults to `None`.
         test_path: a separate file, folder or glob of the same kind used as the test split.
             Defaults to `None` (the test split is cut from `path`).
         task: `classification` or `regression` (float targets, MSE loss).

@@ -66,19 +66,59 @@ def replicas(strategy) -> int:
     return strategy.num_replicas_in_sync if strategy is not None else 1
 
 
-def shard_by_data(dataset):
-    """Sets the DATA auto-shard policy: on several workers, each one reads the whole chain
-    and keeps its share of every global batch.
+def training_input(model: keras.Model, data, batch_size: int, epochs: tuple, steps: int):
+    """The training chain, sharded over a multi-worker run's workers by source kind.
 
-    Not FILE, for file sources either: the chain yields epochs from an epoch counter (so a
-    resumed run sees the batches an uninterrupted one sees), and a split is a set of samples
-    spread over the files, so there is no file list at the chain's root that FILE sharding
-    could divide; TensorFlow refuses FILE on it. With the decoded data cached in memory,
-    each worker decodes its files once.
+    In-memory data: TensorFlow's DATA auto-shard policy; every worker runs the whole chain
+    (gathers from arrays in memory) and keeps its share of every global batch.
+
+    Files (image folders, TFRecords): every worker reads and decodes only its own share of
+    the split's samples (`SplitData.shard`, through `distribute_datasets_from_function`), as
+    FILE sharding does with whole files. TensorFlow's FILE policy itself cannot divide this
+    chain: it yields epochs from an epoch counter (so that a resumed run sees the batches an
+    uninterrupted one sees) and a split is a set of samples spread over the files, so there
+    is no file list at its root. Each worker's epoch is cut or filled to `steps` steps, since
+    all workers take every step together.
+
+    Returns:
+        `(input, class_weight)` for `fit`: the class weights are applied inside a per-worker
+        chain (Keras takes none with a distributed input).
     """
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options)
+    from tfpipeline.data.sources import ArraySamples
+
+    strategy = model.distribute_strategy
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    if not multi_worker or isinstance(data.splits.train.samples, ArraySamples):
+        chain = data.dataset("train", batch_size, training=True, epochs=epochs)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        return chain.with_options(options), data.class_weight
+
+    weights = None
+    if data.class_weight:
+        weights = tf.constant([data.class_weight[i] for i in range(len(data.class_weight))])
+
+    def worker_share(context: tf.distribute.InputContext):
+        replicas_here = context.num_replicas_in_sync // context.num_input_pipelines
+        chain = data.dataset(
+            "train",
+            max(1, batch_size // context.num_replicas_in_sync),
+            training=True,
+            epochs=epochs,
+            shard=(context.num_input_pipelines, context.input_pipeline_id),
+            batches_per_epoch=steps * replicas_here,
+        )
+        if weights is not None:
+            chain = chain.map(lambda x, y: (x, y, tf.gather(weights, y)))
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.OFF  # sharded above
+        )
+        return chain.with_options(options)
+
+    return strategy.distribute_datasets_from_function(worker_share), None
 
 
 def is_chief(strategy) -> bool:

@@ -25,6 +25,7 @@ from tfpipeline.callbacks import TRAINING_STATE
 from tfpipeline.compress import compress_model, overall_sparsity
 from tfpipeline.config import PipelineConfig, dump_config
 from tfpipeline.data import PreparedData, prepare_data
+from tfpipeline.data.sources import ArraySamples
 from tfpipeline.distribute import (
     as_float32,
     is_chief,
@@ -345,7 +346,9 @@ class Pipeline:
                 f"{config.learning_rate:g}"
             )
             if worker_text(strategy):
-                self.log(f"      this is {worker_text(strategy)}")
+                files = not isinstance(data.splits.train.samples, ArraySamples)
+                share = "its share of the files" if files else "its share of every batch"
+                self.log(f"      this is {worker_text(strategy)}; each worker reads {share}")
         if config.mixed_precision != "none":
             self.log(f"      {config.mixed_precision} policy (output layer float32)")
         try:

@@ -29,7 +29,7 @@ from tfpipeline.callbacks import (
 )
 from tfpipeline.config import TrainConfig
 from tfpipeline.data import PreparedData
-from tfpipeline.distribute import shard_by_data
+from tfpipeline.distribute import training_input
 from tfpipeline.errors import TfpipelineError
 from tfpipeline.optimizers import make_optimizer, steps_per_epoch
 
@@ -142,10 +142,11 @@ def train(
         *([stopper] if stopper else []),
         *run_folder_callbacks(config, folder, start, state),
     ]
+    chain, class_weight = training_input(model, data, config.batch_size, (start, cap), steps)
     history = model.fit(
-        shard_by_data(data.dataset("train", config.batch_size, training=True, epochs=(start, cap))),
+        chain,
         steps_per_epoch=steps,
-        class_weight=data.class_weight,
+        class_weight=class_weight,
         epochs=cap,
         initial_epoch=start,
         callbacks=all_callbacks,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,16 +70,23 @@ class PreparedData:
         batch_size: int,
         training: bool = False,
         epochs: tuple[int, int | None] = (0, 1),
+        shard: tuple[int, int] | None = None,
+        batches_per_epoch: int | None = None,
     ):
         """Returns the batched tf.data chain of one split (`"train"`, `"val"` or `"test"`).
 
-        `epochs` is passed to `make_dataset`: `(first, stop)` epochs back to back.
+        `epochs` and `batches_per_epoch` are passed to `make_dataset`. `shard=(count, index)`
+        reads only share `index` of `count` of the split (see `SplitData.shard`).
         """
         from tfpipeline.data.tfdata import make_dataset
 
+        samples = getattr(self.splits, split)
         cache = self.cache if self.cache in ("memory", "none") else f"{self.cache}.{split}"
+        if shard is not None:
+            samples = samples.shard(*shard)
+            cache = cache if cache in ("memory", "none") else f"{cache}.{shard[1]}of{shard[0]}"
         return make_dataset(
-            getattr(self.splits, split),
+            samples,
             batch_size,
             training=training,
             seed=self.seed,
@@ -86,6 +94,7 @@ class PreparedData:
             cache=cache,
             shuffle_buffer=self.shuffle_buffer,
             epochs=epochs,
+            batches_per_epoch=batches_per_epoch,
         )
 
 
@@ -185,6 +194,8 @@ AUTO_CACHE_BYTES = 1 << 30
 
 
 def _cache(kind: str, samples, train_size: int) -> str:
+    if kind not in ("auto", "memory", "none"):
+        return os.path.expanduser(kind)  # a cache file prefix
     if kind != "auto":
         return kind
     decoded = train_size * int(np.prod(samples.feature_shape)) * 4

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,7 @@ def load_data(config: DataConfig, x: Any = None, y: Any = None) -> LoadedData:
 
 
 def _load_path(config: DataConfig, path: str) -> LoadedData:
+    path = os.path.expanduser(path)  # `~/data` in a YAML file is the user's home, as in a shell
     if config.source == "csv":
         return load_csv(path, config.label_column, config.feature_columns)
     if config.source == "image_dir":

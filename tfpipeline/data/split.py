@@ -46,6 +46,11 @@ class SplitData:
             deterministic=True,
         )
 
+    def shard(self, count: int, index: int) -> SplitData:
+        """Returns share `index` of `count` near-equal, disjoint shares of this split (every
+        `count`-th sample), for one worker of a multi-worker run."""
+        return SplitData(self.samples, self.indices[index::count], self.y[index::count])
+
     def arrays(self, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Returns `(x, y)` of the split (its first `limit` samples) as NumPy arrays."""
         count = len(self) if limit is None else min(limit, len(self))

@@ -21,6 +21,7 @@ def make_dataset(
     cache: str = "memory",
     shuffle_buffer: int = 10_000,
     epochs: tuple[int, int | None] = (0, 1),
+    batches_per_epoch: int | None = None,
 ) -> tf.data.Dataset:
     """Builds: parallel decode -> cache -> shuffle -> augment -> batch -> prefetch.
 
@@ -43,6 +44,9 @@ def make_dataset(
         shuffle_buffer: shuffle buffer of file sources, in samples. Defaults to `10000`.
         epochs: `(first, stop)`: the chain yields epochs `first` to `stop - 1` back to back
             (`stop=None`: without end). Defaults to `(0, 1)`, one epoch.
+        batches_per_epoch: exactly this many batches per epoch, the epoch's batches
+            repeated if it has fewer (the workers of a multi-worker run, each reading its own
+            share of a split, must take the same number of steps). Defaults to `None`.
 
     Returns:
         A batched, prefetching `tf.data.Dataset` of `(features, label)` pairs.
@@ -60,6 +64,9 @@ def make_dataset(
         one_epoch = _streamed_epoch(
             data, batch_size, training, seed, augment, cache, shuffle_buffer
         )
+    if batches_per_epoch is not None:
+        whole_epoch = one_epoch
+        one_epoch = lambda epoch: whole_epoch(epoch).repeat().take(batches_per_epoch)  # noqa: E731
     return numbers.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
 
 
