@@ -112,10 +112,15 @@ class Pipeline:
         `output_dir`, the newest unfinished run of the same configuration in `saved_models/`
         is resumed.
 
+        With `train.distribute: multi_worker`, every worker calls this with the same
+        `output_dir` (on storage they all see): the chief writes the run there; the other
+        workers train in step with it, writing to a temporary folder, and return once
+        training ends.
+
         Args:
-            output_dir: the run folder; `None` means `saved_models/<timestamp>`. A folder
-                that already holds a finished run (a `manifest.json`) is refused.
-                Defaults to `None`.
+            output_dir: the run folder; `None` means `saved_models/<timestamp>` (not allowed
+                for multi-worker training). A folder that already holds a finished run (a
+                `manifest.json`) is refused. Defaults to `None`.
             x: features, for `data.source: arrays`. Defaults to `None`.
             y: labels, for `data.source: arrays`. Defaults to `None`.
             overwrite: replace a finished run in `output_dir`. The new run is written beside
@@ -126,12 +131,15 @@ class Pipeline:
                 own normalization). Defaults to `None`.
 
         Returns:
-            The manifest, as written to `manifest.json`.
+            The manifest, as written to `manifest.json`; on a multi-worker run's other
+            workers, `{"status": "trained", "run_name", "worker", "duration_s", "training"}`.
 
         Raises:
             ConfigError: if `output_dir` already holds a finished run, or a setting does not
                 fit the data.
             DataError: for data that cannot be used.
+            TrainingError: if the loss becomes NaN, or a worker of a multi-worker run stops
+                answering (start every worker again: training resumes).
             VerificationError: if an artifact misses a threshold; the manifest and report are
                 written first, with `status: failed`.
         """
