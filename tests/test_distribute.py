@@ -68,3 +68,16 @@ def test_impossible_setups_are_refused_before_any_work(monkeypatch):
     bfloat16 = load_config(overrides={"train.mixed_precision": "bfloat16"}).train
     assert bfloat16.mixed_precision == "mixed_bfloat16"
     assert make_strategy(bfloat16) is None  # allowed on the CPU
+
+
+def test_a_lost_worker_is_named_not_the_one_reporting_it():
+    from tfpipeline.distribute import lost_workers
+
+    error = RuntimeError(
+        "{{function_node __wrapped__CollectiveReduceV2_device_/job:worker/replica:0/task:0/"
+        "device:CPU:0}} Collective ops is aborted by: Error reported from /job:worker/task:1: "
+        "The following tasks are unhealthy (stopped sending heartbeats):\n"
+        "/job:worker/replica:0/task:1\nThe tasks have crashed."
+    )
+    assert lost_workers(error) == "worker 1"
+    assert lost_workers(RuntimeError("Socket closed")) == "another worker"

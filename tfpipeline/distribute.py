@@ -138,9 +138,24 @@ def worker_text(strategy) -> str:
 
 
 def lost_workers(error: Exception) -> str:
-    """Names the tasks a multi-worker error blames (`worker 1`), or says `another worker`."""
-    tasks = dict.fromkeys(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", str(error)))
+    """Names the tasks a multi-worker error blames (`worker 1`), or says `another worker`.
+
+    TensorFlow lists them after "The following tasks are unhealthy"; the text before names
+    this worker's own device, which is not to blame.
+    """
+    text = str(error)
+    blamed = text.partition("unhealthy")[2] or text.partition("Error reported from")[2]
+    tasks = dict.fromkeys(re.findall(r"/job:(\w+)(?:/replica:\d+)?/task:(\d+)", blamed))
     return ", ".join(f"{job} {task}" for job, task in tasks) or "another worker"
+
+
+def wait_for_other_workers(strategy) -> None:
+    """Returns once every worker of a multi-worker run has got here (a one-number
+    all-reduce); at once otherwise. After training, the chief waits so before removing the
+    crash-safe state folder, in which the others may still be saving their last state."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        ones = strategy.run(lambda: tf.constant(1.0))
+        strategy.reduce(tf.distribute.ReduceOp.SUM, ones, axis=None)
 
 
 def workers_tf_config(workers: Sequence[str], index: int) -> str:

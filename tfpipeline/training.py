@@ -29,7 +29,7 @@ from tfpipeline.callbacks import (
 )
 from tfpipeline.config import TrainConfig
 from tfpipeline.data import PreparedData
-from tfpipeline.distribute import training_input
+from tfpipeline.distribute import training_input, wait_for_other_workers
 from tfpipeline.errors import TfpipelineError
 from tfpipeline.optimizers import make_optimizer, steps_per_epoch
 
@@ -155,6 +155,7 @@ def train(
     if nan_guard.failed_at is not None:
         _raise_nan(nan_guard.failed_at, config, folder)
     if folder is not None:  # finished: the crash-safe state has served its purpose
+        wait_for_other_workers(model.distribute_strategy)
         shutil.rmtree(folder / TRAINING_STATE, ignore_errors=True)
     history = _full_history(folder, history) if config.csv_log and folder else _clean(history)
     epochs_run = len(history["loss"])
