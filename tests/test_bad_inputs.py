@@ -63,6 +63,13 @@ def files(tmp_path_factory):
     (root / "words.csv").write_text("a,b\nhello,1\n")
     (root / "output_file").write_text("a file, not a folder")
     (root / "existing.yaml").write_text("train:\n  epochs: 2\n")
+    import tf_keras as keras
+
+    inputs = keras.Input((64,))
+    plain = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    export_tflite(plain, root / "plain.tflite")
+    np.save(root / "x64.npy", np.zeros((4, 64), dtype=np.float32))
+    keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs)).save(root / "code.keras")
     return root
 
 
@@ -124,6 +131,8 @@ CORPUS = [
      "is not a readable .onnx model"),
     (["predict", "{root}/missing.tflite", "{root}/wrong_shape.npy"], 1, "Model file not found"),
     (["benchmark", "{root}/zero.png"], 1, "Cannot tell the format"),
+    (["benchmark", "{root}/plain.tflite", "--keras", "{root}/code.keras", "--input",
+      "{root}/x64.npy"], 2, "loads Keras files in safe mode"),
     (["init", "{root}/existing.yaml"], 2, "already exists; pass --force"),
     (["compress-sweep", "--sparsities", "1.5"], 2, "Sweep sparsities must be in (0, 1)"),
     (["compress-sweep", "--sparsities", "half"], 2, "expected numbers separated by commas"),

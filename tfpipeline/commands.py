@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tfpipeline.errors import ConfigError, DataError
+from tfpipeline.errors import ConfigError, DataError, UnsupportedModelError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 DATA_SOURCES = {".csv": "csv", ".tfrecord": "tfrecord", ".tfrecords": "tfrecord"}
@@ -130,9 +130,7 @@ def benchmark_command(
         )
         rows.append({"model": str(model), **figures})
     if keras_file is not None:
-        from tfpipeline._keras import keras
-
-        keras_model = keras.models.load_model(keras_file, safe_mode=True)  # no Lambda code
+        keras_model = load_keras_file(keras_file)
         figures = benchmark_keras(keras_model, x, runs=min(runs, 50))
         rows.append(
             {
@@ -267,3 +265,24 @@ def _read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
     except Exception as exc:
         raise DataError(f"Cannot decode image {path}: {exc}") from None
     return image.numpy()[None]
+
+
+def load_keras_file(path: Path):
+    """Loads a `.keras` file safely: Keras's `safe_mode` runs no code stored in it.
+
+    Raises:
+        UnsupportedModelError: for a file that holds code (a `Lambda` layer), a custom class
+            Keras does not know, or is not a Keras file; named, with what to do.
+    """
+    from tfpipeline._keras import keras
+
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except (ValueError, TypeError, OSError) as exc:
+        first = str(exc).split(". ")[0]
+        raise UnsupportedModelError(
+            f"Cannot load {path}: {first}. tfpipeline loads Keras files in safe mode, so "
+            "layers that carry code (Lambda) or custom classes are refused; load the model "
+            "yourself in Python (with its custom_objects, if you trust it) and export it "
+            "with the API."
+        ) from None
