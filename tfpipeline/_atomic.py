@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 _UMASK = os.umask(0)
@@ -69,29 +69,32 @@ def dir_atomic(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _writable(path: Path) -> Iterator[None]:
+def _writable(path: Path):
     """Turns a failure to create the output folder or its temporary file into a clear error."""
-    try:
-        yield
-    except OSError as exc:
-        from tfpipeline.errors import TfpipelineError
+    return _named_os_errors(
+        lambda reason: (
+            f"Cannot write {path}: its folder {path.parent} cannot be created or "
+            f"written ({reason}). Choose a writable output folder."
+        )
+    )
 
-        raise TfpipelineError(
-            f"Cannot write {path}: its folder {path.parent} cannot be created or written "
-            f"({exc.strerror or exc}). Choose a writable output folder."
-        ) from None
+
+def _write_errors(path: Path):
+    """Turns a failed write (a full disk, a lost mount) into a clear error naming the file."""
+    return _named_os_errors(
+        lambda reason: (
+            f"Writing {path} failed: {reason}. Nothing was written there (any "
+            "earlier file at that path is unchanged); free space or choose another folder."
+        )
+    )
 
 
 @contextlib.contextmanager
-def _write_errors(path: Path) -> Iterator[None]:
-    """Turns a failed write (a full disk, a lost mount) into a clear error naming the file."""
+def _named_os_errors(message: Callable[[str], str]) -> Iterator[None]:
+    """Raises an `OSError` from the block as a `TfpipelineError`: `message(reason)`."""
     try:
         yield
     except OSError as exc:
         from tfpipeline.errors import TfpipelineError
 
-        raise TfpipelineError(
-            f"Writing {path} failed: {exc.strerror or exc}. Nothing was written there (any "
-            "earlier file at that path is unchanged); free space or choose another folder."
-        ) from exc
+        raise TfpipelineError(message(str(exc.strerror or exc))) from None

@@ -90,11 +90,7 @@ def training_input(model: keras.Model, data, batch_size: int, epochs: tuple, ste
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     if not multi_worker or isinstance(data.splits.train.samples, ArraySamples):
         chain = data.dataset("train", batch_size, training=True, epochs=epochs)
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA
-        )
-        return chain.with_options(options), data.class_weight
+        return _shard_policy(chain, tf.data.experimental.AutoShardPolicy.DATA), data.class_weight
 
     weights = None
     if data.class_weight:
@@ -112,13 +108,15 @@ def training_input(model: keras.Model, data, batch_size: int, epochs: tuple, ste
         )
         if weights is not None:
             chain = chain.map(lambda x, y: (x, y, tf.gather(weights, y)))
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.OFF  # sharded above
-        )
-        return chain.with_options(options)
+        return _shard_policy(chain, tf.data.experimental.AutoShardPolicy.OFF)  # sharded above
 
     return strategy.distribute_datasets_from_function(worker_share), None
+
+
+def _shard_policy(chain, policy):
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = policy
+    return chain.with_options(options)
 
 
 def is_chief(strategy) -> bool:

@@ -154,14 +154,15 @@ class Pipeline:
         config_text = dump_config(self.config)
         final_dir = choose_run_dir(output_dir, config_text, overwrite)
         strategy = make_strategy(self.config.train)  # refused here, before any work
+        chief = is_chief(strategy)
         run_dir = final_dir
         if overwrite and (final_dir / "manifest.json").exists():
             run_dir = final_dir.with_name(f".{final_dir.name}.new")
-            if is_chief(strategy):
+            if chief:
                 shutil.rmtree(run_dir, ignore_errors=True)
         shared_state = None
         with releasing_traced_gradients(), contextlib.ExitStack() as stack:
-            if not is_chief(strategy):
+            if not chief:
                 # Another worker: it trains in step with the chief, reading the chief's
                 # crash-safe state and writing its own files to a temporary folder; only the
                 # chief writes the run.
@@ -353,10 +354,11 @@ class Pipeline:
                 f"({config.batch_size / count:g} per replica), learning rate "
                 f"{config.learning_rate:g}"
             )
-            if worker_text(strategy):
+            worker = worker_text(strategy)
+            if worker:
                 files = not isinstance(data.splits.train.samples, ArraySamples)
                 share = "its share of the files" if files else "its share of every batch"
-                self.log(f"      this is {worker_text(strategy)}; each worker reads {share}")
+                self.log(f"      this is {worker}; each worker reads {share}")
         if config.mixed_precision != "none":
             self.log(f"      {config.mixed_precision} policy (output layer float32)")
         try:
