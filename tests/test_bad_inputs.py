@@ -47,6 +47,8 @@ def files(tmp_path_factory):
         "a,b,label\n" + "".join(f"x{i},{i},{i % 2}\n" for i in range(30))
     )
     (root / "ragged.csv").write_text("a,b,label\n1,2,0\n1,2\n")
+    (root / "blank_header.csv").write_text(",a,label\n0,1,x\n1,2,y\n")
+    (root / "twice.csv").write_text("a,b,b,label\n0,1,2,x\n")
     images = root / "images"
     for name in ("cat", "dog"):
         (images / name).mkdir(parents=True)
@@ -112,7 +114,12 @@ CORPUS = [
     (["run", "--set", "data.source=csv", "--set", "data.path={root}/no_label.csv"], 2,
      "Label column 'label' not found"),
     (["run", "--set", "data.source=csv", "--set", "data.path={root}/text.csv"], 2,
-     "feature column 'a' is not numeric (line 2: 'x0')"),
+     "No feature column is left to train on (a: identifier-like: 24 distinct values in 24 rows;"
+     " b: a row number"),
+    (["run", "--set", "data.source=csv", "--set", "data.path={root}/blank_header.csv"], 2,
+     "column 1 has no name in the header row"),
+    (["run", "--set", "data.source=csv", "--set", "data.path={root}/twice.csv"], 2,
+     "column name 'b' appears twice (columns 2 and 3)"),
     (["run", "--set", "data.source=csv", "--set", "data.path={root}/ragged.csv"], 2,
      "line 3: 2 fields"),
     (["run", "--set", "data.source=csv", "--set", "data.path={root}/images"], 2,

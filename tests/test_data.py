@@ -26,8 +26,9 @@ def data_config(**keys):
 
 def test_digits_is_the_real_bundled_data_set():
     loaded = load_data(load_config().data)
-    assert loaded.samples.x.shape == (1797, 64)
-    assert loaded.samples.x.min() == 0 and loaded.samples.x.max() == 16
+    x = np.stack(loaded.samples.columns, axis=1)  # a table of 64 named pixel columns
+    assert x.shape == (1797, 64) and loaded.samples.names[:2] == ("pixel_0_0", "pixel_0_1")
+    assert x.min() == 0 and x.max() == 16
     assert sorted(set(loaded.labels.tolist())) == list(range(10))
 
 
@@ -68,14 +69,16 @@ def test_numeric_labels_sort_as_numbers():
     assert data.class_names == ("2", "10")
 
 
-def test_a_pandas_dataframe_is_accepted_and_non_numeric_columns_are_named():
+def test_a_pandas_dataframe_is_a_table_and_its_text_columns_are_categories():
     pd = pytest.importorskip("pandas")
-    frame = pd.DataFrame({"a": np.arange(30.0), "b": np.arange(30.0) * 2})
+    frame = pd.DataFrame({"a": np.arange(30.0) % 7, "b": np.arange(30.0) * 2})
     data = prepare_data(data_config(source="arrays"), frame, [0, 1, 2] * 10)
-    assert data.feature_shape == (2,)
-    frame["c"] = ["x"] * 30
-    with pytest.raises(DataError, match="non-numeric column.*c"):
-        load_data(data_config(source="arrays"), frame, [0, 1, 2] * 10)
+    assert data.feature_shape == (2,) and data.feature_names == ("a", "b")
+    frame["c"] = ["x", "y", None] * 10
+    data = prepare_data(data_config(source="arrays"), frame, [0, 1, 2] * 10)
+    assert data.feature_names == ("a", "b", "c=x", "c=y")
+    with pytest.raises(DataError, match="Array features must be numeric.*DataFrame"):
+        load_data(data_config(source="arrays"), np.array([["x", "1"]] * 4), [0, 1] * 2)
 
 
 def test_arrays_need_the_arrays_source():
@@ -117,7 +120,8 @@ def test_csv_cleaning_counts_every_action(tmp_path):
 
 
 def test_csv_feature_columns_and_label_column(tmp_path):
-    path = write_csv(tmp_path / "t.csv", [f"{i},{i},{i % 2},x" for i in range(20)], "a,b,y,note")
+    rows = [f"{i % 7},{i * 3 % 11},{i % 2},x" for i in range(20)]
+    path = write_csv(tmp_path / "t.csv", rows, "a,b,y,note")
     data = prepare_data(
         data_config(source="csv", path=str(path), label_column="y", feature_columns=["b", "a"])
     )
@@ -130,7 +134,9 @@ def test_csv_feature_columns_and_label_column(tmp_path):
     [
         ("a,b,label\n1,2,x\n3,4\n", {}, "line 3: 2 fields where the header has 3"),
         ("a,b,kind\n1,2,x\n", {}, "Label column 'label' not found .* Columns: a, b, kind"),
-        ("a,b,label\n1,red,x\n", {}, "feature column 'b' is not numeric .*line 2: 'red'"),
+        ("a,,label\n1,2,x\n", {}, "column 2 has no name in the header row"),
+        ("a,b,a,label\n1,2,3,x\n", {}, "column name 'a' appears twice .columns 1 and 3"),
+        ("a,b,label\n1,2,x\n", {"feature_columns": ["a", "label"]}, "also listed in"),
         ("", {}, "is empty"),
         ("a,b,label\n", {}, "has a header but no data rows"),
         ("a,b,label\n1,2,x\n", {"feature_columns": ["z"]}, r"Feature column\(s\) z not found"),

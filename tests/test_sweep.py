@@ -21,6 +21,7 @@ TINY_SWEEP = [
     "--clusters", "4",
     "--no-combined",
     "--tflite", "dynamic",
+    "--bundle",
 ]  # fmt: skip
 
 NAMES = {
@@ -87,6 +88,36 @@ def test_sweep_chooses_the_smallest_variant_within_the_tolerance(sweep):
         assert row["pareto"] == (not beaten), row["name"]
 
 
+def test_accuracy_changes_read_as_losses_and_gains(sweep):
+    out, record, stdout = sweep
+    baseline = record["rows"][0]["test_accuracy"]
+    for row in record["rows"]:
+        expected = 100 * (row["test_accuracy"] - baseline)  # a loss is negative
+        assert row["accuracy_change_points"] == pytest.approx(expected)
+    table = (out / "sweep.md").read_text()
+    assert "| change (pts) |" in table and "drop (pts)" not in table
+    chosen = next(row for row in record["rows"] if row["name"] == record["chosen"])
+    word = "lost" if chosen["accuracy_change_points"] < 0 else "gained"
+    assert f"{abs(chosen['accuracy_change_points']):.2f} points {word}" in stdout
+
+
+def test_the_chosen_variant_becomes_a_verified_folder_with_an_android_bundle(sweep, digits):
+    out, record, stdout = sweep
+    chosen = next(row for row in record["rows"] if row["name"] == record["chosen"])
+    folder = out / "chosen"
+    assert record["bundle"] == "chosen" and f"bundle: {folder}" in stdout
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (artifact,) = manifest["artifacts"]
+    assert artifact["passed"] and artifact["variant"] == chosen["tflite"]
+    assert (folder / artifact["path"]).read_bytes() == (out / chosen["path"]).read_bytes()
+    assert (folder / "labels.txt").read_text().split() == list(digits.class_names)
+    card = json.loads((folder / "android" / "model_card.json").read_text())
+    assert card["model"]["variant"] == chosen["tflite"] and card["input"]["size"] == 64
+    x, y = digits.splits.test.arrays()
+    predictor = load_predictor(folder / "android" / "model.tflite")  # sha256 from the card
+    assert np.mean(predictor.predict(x).argmax(1) == y) == pytest.approx(chosen["test_accuracy"])
+
+
 def test_choose_variant_trades_size_for_accuracy_by_the_tolerance():
     rows = [
         {"name": "base", "gzip_bytes": 1000, "test_accuracy": 0.98},
@@ -104,7 +135,7 @@ def test_sweep_refuses_bad_requests_before_any_work(tmp_path, sweep):
         compress_sweep(config, sweep[0])
     with pytest.raises(ConfigError, match=r"must be in \[0, 100\] accuracy points"):
         compress_sweep(config, tmp_path / "a", max_accuracy_drop=-1)
-    regression = load_config(overrides={"data.task": "regression"})
+    regression = load_config(overrides={"data.task": "regression", "data.name": "diabetes"})
     with pytest.raises(ConfigError, match="needs `data.task: classification`"):
         compress_sweep(regression, tmp_path / "b")
     result = subprocess.run(

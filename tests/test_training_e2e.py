@@ -103,6 +103,7 @@ def test_the_seed_example_runs_as_a_custom_model(tmp_path):
     model.add(layers.Dense(128, activation="relu", input_shape=(64,)))
     model.add(layers.Dense(64, activation="relu"))
     model.add(layers.Dense(10, activation="softmax"))
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
     config = load_config(
         overrides={
             "model.kind": "custom",
@@ -112,8 +113,12 @@ def test_the_seed_example_runs_as_a_custom_model(tmp_path):
             "verify.latency_runs": 5,
         }
     )
-    manifest = Pipeline(config, log=lambda line: None, verbose=0).run(tmp_path / "run", model=model)
+    lines = []
+    manifest = Pipeline(config, log=lines.append, verbose=0).run(tmp_path / "run", model=model)
     assert manifest["status"] == "passed"
+    replaced = next(line for line in lines if "compile()" in line)  # said, not silent
+    assert "(optimizer SGD, loss categorical_crossentropy) is replaced" in replaced
+    assert "optimizer adam at learning rate 0.001" in replaced
     assert manifest["keras_test_accuracy"] > 0.85  # raw 0-16 pixels: nothing was added
     with pytest.raises(ConfigError, match="needs your model"):
         Pipeline(config).run(tmp_path / "other")

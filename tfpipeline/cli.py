@@ -136,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--no-combined", action="store_true", help="skip prune-then-cluster variants"
     )
+    sweep.add_argument(
+        "--bundle",
+        action="store_true",
+        help="verify the chosen variant and write it as chosen/ (the .tflite, labels.txt, "
+        "manifest.json and the Android bundle with its model card)",
+    )
 
     verify = commands.add_parser(
         "verify",
@@ -377,6 +383,7 @@ def _sweep(args: argparse.Namespace) -> int:
         max_accuracy_drop=args.max_accuracy_drop,
         log=_progress(args),
         verbose=0 if args.quiet else None,
+        bundle=args.bundle,
     )
     return EXIT_OK
 

@@ -6,15 +6,17 @@ Each works on files that already exist (a run folder's artifacts, an Android bun
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tfpipeline.data.images import IMAGE_SUFFIXES
+from tfpipeline.data.tabular import read_csv_table
 from tfpipeline.errors import ConfigError, DataError, UnsupportedModelError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 DATA_SOURCES = {".csv": "csv", ".tfrecord": "tfrecord", ".tfrecords": "tfrecord"}
 
 
@@ -58,9 +60,11 @@ def verify_command(model: Path, config, reference: Path | None, variant: str | N
         config.verify.latency_runs,
         config.verify.latency_warmup,
         task=data.task,
+        tie_margin=config.verify.tie_margin,
     )
     if reference is None:
-        figures = {k: v for k, v in figures.items() if k not in ("top1_agreement", "max_abs_diff")}
+        compared = ("top1_agreement", "decisive_agreement", "ties", "max_abs_diff")
+        figures = {k: v for k, v in figures.items() if k not in compared}
         figures.pop("max_rel_diff", None)
         failures = _accuracy_failures(model.name, figures, config.verify)
     else:
@@ -74,21 +78,36 @@ def verify_command(model: Path, config, reference: Path | None, variant: str | N
     return not failures
 
 
-def read_inputs(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
-    """Reads samples for a model from a `.npy`, a CSV (numbers only) or an image file."""
+def read_inputs(path: Path, predictor) -> Any:
+    """Reads samples for a model from a `.npy`, a CSV or an image file.
+
+    A CSV with a header row is read as rows by column name when the model records its
+    columns (model card or manifest beside it); otherwise as numbers, one sample per row. An
+    image is prepared as in training (see `Predictor.predict`).
+    """
     if not path.is_file():
         raise DataError(f"Input file not found: {path}")
+    input_shape = predictor.input_shape
     suffix = path.suffix.lower()
     if suffix == ".npy":
         array = np.load(path, allow_pickle=False)
+    elif suffix == ".csv" and predictor.input_spec.encoding is not None and _has_header(path):
+        header, body = read_csv_table(path)
+        return {name: [row[i] for row in body] for i, name in enumerate(header)}
     elif suffix == ".csv":
         array = _read_numeric_csv(path)
     elif suffix in IMAGE_SUFFIXES:
-        array = _read_image(path, input_shape)
+        if len(input_shape) != 3:
+            raise DataError(
+                f"{path.name} is an image, but the model takes samples of shape {input_shape}, "
+                "not (height, width, channels). Give a .npy or .csv file instead."
+            )
+        return [path]  # decoded and resized by the predictor, as in training
     else:
         raise DataError(
-            f"Cannot read inputs from {path.name}: accepted are .npy, .csv (numbers only, "
-            f"one sample per row) and images ({', '.join(IMAGE_SUFFIXES)})."
+            f"Cannot read inputs from {path.name}: accepted are .npy, .csv (rows under a "
+            "header of column names, or numbers, one sample per row) and images "
+            f"({', '.join(IMAGE_SUFFIXES)})."
         )
     if not np.issubdtype(array.dtype, np.number):
         raise DataError(
@@ -106,8 +125,7 @@ def predict_command(model: Path, inputs: Path, top: int, log) -> None:
     from tfpipeline.inference import Predictor
 
     predictor = Predictor.load(model)
-    x = read_inputs(inputs, predictor.input_shape)
-    outputs = predictor.predict(x)
+    outputs = predictor.predict(read_inputs(inputs, predictor))
     labels = predictor.labels or [str(i) for i in range(outputs.shape[1])]
     for index, row in enumerate(outputs):
         if outputs.shape[1] == 1:
@@ -225,8 +243,6 @@ def _accuracy_failures(name: str, figures: dict, verify) -> list[str]:
 
 
 def _read_numeric_csv(path: Path) -> np.ndarray:
-    import csv
-
     with open(path, newline="", encoding="utf-8") as handle:
         rows = [row for row in csv.reader(handle) if row]
     if rows and not all(_is_number(cell) for cell in rows[0]):
@@ -251,20 +267,10 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def _read_image(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
-    from tfpipeline.data.images import decode_image
-
-    if len(input_shape) != 3:
-        raise DataError(
-            f"{path.name} is an image, but the model takes samples of shape {input_shape}, "
-            "not (height, width, channels). Give a .npy or .csv file instead."
-        )
-    height, width, channels = input_shape
-    try:
-        image = decode_image(path.read_bytes(), (height, width), channels)
-    except Exception as exc:
-        raise DataError(f"Cannot decode image {path}: {exc}") from None
-    return image.numpy()[None]
+def _has_header(path: Path) -> bool:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        first = next((row for row in csv.reader(handle) if row), [])
+    return bool(first) and not all(_is_number(cell) for cell in first)
 
 
 def load_keras_file(path: Path):

@@ -22,9 +22,12 @@ from tfpipeline._schema import build, field_types, parse_yaml, setting, unknown_
 from tfpipeline.errors import ConfigError
 
 SOURCES = ("builtin", "arrays", "csv", "image_dir", "tfrecord")
-BUILTIN_DATASETS = ("digits", "iris", "wine", "breast_cancer")
+BUILTIN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8", "int16x8")
+# The cells a table reads as missing (what R, pandas and most published CSV files write).
+DEFAULT_NA_VALUES = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "?", "#N/A")
 INT8_IO_TYPES = ("int8", "uint8")
+INT8_INPUTS = ("auto", "quantized", "float")
 ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid", "elu", "selu", "gelu", "swish")
 INITIALIZERS = (
     "glorot_uniform",
@@ -114,6 +117,26 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class CategoricalConfig:
+    """How text columns of a table (CSV file, DataFrame) become model input.
+
+    The encoding is learned from the training split and runs outside the model (TFLite has
+    no string ops); the manifest and model card record it.
+
+    Attributes:
+        max_categories: a column with at most this many distinct training values is
+            one-hot; with more, the most frequent `max_categories - 1` keep a position
+            each and the others (and values never seen in training) share an `(other)`
+            position. Defaults to `20`.
+        columns: columns encoded as categories even when they hold numbers (codes such as
+            1/2/3 for three regions). Defaults to `None`.
+    """
+
+    max_categories: int = setting(20, low=2, high=10_000)
+    columns: list[str] | None = None
+
+
+@dataclass(frozen=True)
 class RecordFeature:
     """One feature of a TFRecord `tf.train.Example`.
 
@@ -137,8 +160,9 @@ class DataConfig:
     Attributes:
         source: `builtin`, `arrays` (NumPy arrays or a DataFrame given to the Python API),
             `csv`, `image_dir` or `tfrecord`. Defaults to `"builtin"`.
-        name: the built-in data set: `digits`, `iris`, `wine` or `breast_cancer`.
-            Defaults to `"digits"`.
+        name: the built-in data set: `digits`, `iris`, `wine`, `breast_cancer`
+            (classification) or `diabetes` (regression: disease progression from ten raw
+            measurements). Defaults to `"digits"`.
         as_images: give `digits` as 8x8x1 images instead of 64 features. Defaults to `False`.
         path: the CSV file, image folder or TFRecord glob (relative to the current folder;
             `~` is the home folder). Defaults to `None`.
@@ -151,6 +175,9 @@ class DataConfig:
         label_column: the CSV column holding the label. Defaults to `"label"`.
         feature_columns: the CSV feature columns; `null` means every other column.
             Defaults to `None`.
+        na_values: the cells of a CSV file (or DataFrame) read as missing, compared after
+            trimming spaces. Defaults to `"", NA, N/A, n/a, NaN, nan, null, NULL, None, ?,
+            #N/A`.
         image_size: `[height, width]` images are resized to. Defaults to `[64, 64]`.
         channels: 1 (grayscale) or 3 (RGB); images are converted. Defaults to `3`.
         features: the TFRecord feature spec (see `RecordFeature`). Defaults to `[]`.
@@ -166,6 +193,7 @@ class DataConfig:
         class_weight: `balanced` weighs each class by the inverse of its training frequency;
             `null` weighs all alike. Defaults to `None`.
         clean: cleaning actions.
+        categorical: how text columns are encoded.
         augment: training-only augmentation.
         split: train/val/test fractions.
         seed: seed of the split and of augmentation. Defaults to `42`.
@@ -180,6 +208,7 @@ class DataConfig:
     classes: list[str] | None = None
     label_column: str = "label"
     feature_columns: list[str] | None = None
+    na_values: list[str] = setting(list(DEFAULT_NA_VALUES))
     image_size: list[int] = setting([64, 64], low=1, high=8192)
     channels: int = setting(3, choices=(1, 3))
     features: list[RecordFeature] = field(default_factory=list)
@@ -189,6 +218,7 @@ class DataConfig:
     shuffle_buffer: int = setting(10_000, low=1)
     class_weight: str | None = setting(None, choices=("balanced",))
     clean: CleanConfig = field(default_factory=CleanConfig)
+    categorical: CategoricalConfig = field(default_factory=CategoricalConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     seed: int = setting(42, low=0)
@@ -522,8 +552,14 @@ class ExportConfig:
         onnx_opset: ONNX opset. Defaults to `17`.
         tflite: TFLite variants to write. Defaults to `["float32", "int8"]`.
         calibration_samples: training samples used to calibrate int8. Defaults to `500`.
-        int8_io: input and output type of the `int8` variant: `int8` or `uint8`.
-            Defaults to `"int8"`.
+        int8_io: input and output type of the `int8` variant when its input is quantized:
+            `int8` or `uint8`. Defaults to `"int8"`.
+        int8_input: how the `int8` variant takes its input: `quantized` (`int8_io` input
+            and output, one scale for every raw value), `float` (float32 input and output;
+            the input normalization computes in float before the first quantize), or
+            `auto` (`float` when the training features do not share one scale, such as
+            grams next to millimetres; `quantized` for images and features on one scale).
+            Defaults to `"auto"`.
         allow_flex_ops: let TFLite keep TensorFlow ops outside LiteRT's built-in set
             (Select TF ops). Defaults to `False` (such a model is refused, naming the ops).
         keras: also write the trained tf_keras model as `model.keras`. Defaults to `True`.
@@ -543,6 +579,7 @@ class ExportConfig:
     tflite: list[str] = setting(["float32", "int8"], choices=TFLITE_VARIANTS)
     calibration_samples: int = setting(500, low=1)
     int8_io: str = setting("int8", choices=INT8_IO_TYPES)
+    int8_input: str = setting("auto", choices=INT8_INPUTS)
     allow_flex_ops: bool = False
     keras: bool = True
     onnx_optimized: bool = False
@@ -563,10 +600,17 @@ class VerifyConfig:
         float16_max_abs_diff: largest allowed difference of a float16 artifact's outputs.
             Defaults to `1e-2`.
         int8_min_agreement: smallest allowed top-1 agreement of an integer-quantized
-            artifact (`dynamic`, `int8`, `int16x8`). Defaults to `0.97`.
+            artifact (`dynamic`, `int8`, `int16x8`), on the test samples the Keras model
+            decides (see `tie_margin`). Defaults to `0.97`.
+        tie_margin: a test sample whose two highest Keras probabilities are closer than
+            this is a tie, which quantization may tip either way: counted and reported
+            (`ties`), not held against an integer-quantized artifact. Defaults to `0.02`.
         min_accuracy: smallest allowed test accuracy of any artifact. Defaults to `0.0`.
         int8_max_mae_increase: regression only: largest allowed relative increase of an
             integer-quantized artifact's test MAE over the Keras model's. Defaults to `0.1`.
+        regression_must_beat_baseline: regression only: an artifact whose test MAE is not
+            below the mean predictor's (always predicting the training mean) fails.
+            Defaults to `True`.
         latency_runs: timed single-sample calls per artifact. Defaults to `200`.
         latency_warmup: untimed calls before them. Defaults to `20`.
     """
@@ -575,8 +619,10 @@ class VerifyConfig:
     float_min_agreement: float = setting(1.0, low=0.0, high=1.0)
     float16_max_abs_diff: float = setting(1e-2, low=0.0)
     int8_min_agreement: float = setting(0.97, low=0.0, high=1.0)
+    tie_margin: float = setting(0.02, low=0.0, high=1.0)
     min_accuracy: float = setting(0.0, low=0.0, high=1.0)
     int8_max_mae_increase: float = setting(0.1, low=0.0)
+    regression_must_beat_baseline: bool = True
     latency_runs: int = setting(200, low=1, high=1_000_000)
     latency_warmup: int = setting(20, low=0, high=1_000_000)
 
@@ -738,6 +784,13 @@ def _check_data(data: DataConfig) -> None:
         raise ConfigError(
             "Config key `data.image_size` must be [height, width]. "
             f"Received: data.image_size={data.image_size!r}"
+        )
+    if data.source == "builtin" and (data.name == "diabetes") != (data.task == "regression"):
+        raise ConfigError(
+            f"The built-in data set {data.name!r} is for "
+            f"{'regression' if data.name == 'diabetes' else 'classification'}: set "
+            f"`data.task: {'regression' if data.name == 'diabetes' else 'classification'}`. "
+            f"Received: data.task={data.task!r}"
         )
     if data.task == "regression" and data.class_weight is not None:
         raise ConfigError(

@@ -12,6 +12,8 @@ import json
 import re
 import typing
 
+import yaml
+
 from tfpipeline._schema import field_types
 from tfpipeline.config import PipelineConfig
 
@@ -109,6 +111,8 @@ def _yaml(value: typing.Any) -> str:
         return f"{value:g}"
     if isinstance(value, dict):
         return json.dumps(value)
+    if isinstance(value, str) and yaml.safe_load(value) != value:
+        return json.dumps(value)  # text YAML would read as something else: "", "null", "?"
     return str(value)
 
 

@@ -1,4 +1,5 @@
-"""Evaluation on the test split: per-class precision, recall, F1 and the confusion matrix."""
+"""Evaluation on the test split: scores, per-class precision, recall, F1, the confusion
+matrix, and the classical baseline every model is judged against."""
 
 from __future__ import annotations
 
@@ -7,6 +8,43 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+def score(outputs: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
+    """Scores model outputs against labels: top-1 accuracy, or the targets' MAE, MSE, RMSE
+    and R² (1 - MSE / the targets' variance: 0 for predicting their mean)."""
+    if task == "classification":
+        return {"accuracy": float(np.mean(np.argmax(outputs, axis=1) == y))}
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    error = np.asarray(outputs, dtype=np.float64).reshape(-1) - y
+    mse = float(np.mean(np.square(error)))
+    variance = float(np.var(y))
+    return {
+        "mae": float(np.mean(np.abs(error))),
+        "mse": mse,
+        "rmse": float(np.sqrt(mse)),
+        "r2": 1.0 - mse / variance if variance > 0 else 0.0,
+    }
+
+
+def baseline_scores(
+    y_train: np.ndarray, y_test: np.ndarray, task: str, class_names: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Scores the classical baseline on the test split, fitted on the training split.
+
+    Regression: the mean predictor (always the training mean): `mae`, `mse`, `rmse`, `r2`.
+    Classification: the most frequent training class, always: `accuracy`.
+    """
+    if task == "regression":
+        mean = float(np.mean(np.asarray(y_train, dtype=np.float64)))
+        outputs = np.full(len(y_test), mean)
+        return {"kind": "mean predictor", "value": mean, **score(outputs, y_test, task)}
+    top = int(np.argmax(np.bincount(y_train, minlength=len(class_names) or None)))
+    return {
+        "kind": "most frequent class",
+        "value": class_names[top] if class_names else top,
+        "accuracy": float(np.mean(np.asarray(y_test) == top)),
+    }
 
 
 def classification_report(

@@ -3,7 +3,10 @@
 `.tflite` files run in the LiteRT interpreter (`ai_edge_litert`), `.onnx` files in
 onnxruntime, SavedModel folders through `tf.saved_model.load`. Every predictor takes raw
 float features and returns float outputs (probabilities for a classifier), quantizing and
-dequantizing integer tensors itself, and checks its input before running it.
+dequantizing integer tensors itself, and checks its input before running it. It also takes
+what an app has: rows of named raw values for a table model, image files or photos of any
+size for an image model, prepared as in training (see `data.input_spec`) from the input
+record of the model card or manifest beside the model.
 """
 
 from __future__ import annotations
@@ -39,9 +42,11 @@ class Predictor:
         self.path = path
         self.batch_size = batch_size
         self.labels = _read_labels(path)
-        self.input_range = _read_input_range(path)
+        self.input_record = _read_input_record(path)
+        self.input_range = _input_range(self.input_record)
         self.input_name = ""
         self.input_shape: tuple[int, ...] = ()
+        self._spec = None
 
     @classmethod
     def load(
@@ -92,21 +97,39 @@ class Predictor:
             check_recorded_sha256(path)
         return kind(path, num_threads=num_threads, batch_size=batch_size)
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    @property
+    def input_spec(self):
+        """How app inputs (rows, images) become this model's input (`data.input_spec`)."""
+        from tfpipeline.data.input_spec import InputSpec
+
+        if self._spec is None:
+            record = self.input_record
+            if record is None and len(self.input_shape) == 3:  # a bare image model
+                record = {"kind": "image"}
+            self._spec = InputSpec(record or {}, self.input_shape, self.path.name)
+        return self._spec
+
+    def predict(self, x) -> np.ndarray:
         """Returns the model's float outputs for raw inputs.
 
         Args:
-            x: a batch of samples (`(n, *input_shape)`), or one sample (`input_shape`).
+            x: a batch of samples (`(n, *input_shape)`), or one sample (`input_shape`), of
+                raw values. A table model also takes rows by column name: a pandas
+                DataFrame, a dict (one row, or columns of values) or a list of dicts (other
+                columns are ignored; text is encoded and missing values handled as in
+                training). An image model also takes image files (paths), PIL images and
+                pixel arrays of any size and channel count, resized as in training.
 
         Returns:
             Float outputs, one row per sample (probabilities for a classifier).
 
         Raises:
             DataError: (a ValueError) for an input of the wrong shape, a non-numeric dtype, NaN or
-                infinite values, or values far outside the range the model was trained on
-                (when a model card beside the model records it).
+                infinite values, values far outside the range the model was trained on
+                (when a model card or manifest beside the model records it), pixels that
+                look scaled to [0, 1], rows that lack a column, or an unreadable image.
         """
-        x = self._check_input(x)
+        x = self._check_input(self.input_spec.prepare(x))
         if len(x) <= self.batch_size:
             return self.run(x)
         parts = [self.run(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)]
@@ -143,6 +166,7 @@ class Predictor:
             )
         if not np.all(np.isfinite(array)):
             raise DataError(f"Input to {self.path.name} holds NaN or infinite values.")
+        self.input_spec.check_scale(array)
         if self.input_range is not None and array.size:
             low, high = self.input_range
             span = max(high - low, 1e-6)
@@ -332,12 +356,29 @@ def _read_labels(path: Path) -> list[str] | None:
     return names or None
 
 
-def _read_input_range(path: Path) -> tuple[float, float] | None:
+def _read_input_record(path: Path) -> dict | None:
+    """The input record (see `describe_input`) of the bundle's model card or the run's
+    manifest beside the model, or `None`."""
     card = path.parent / MODEL_CARD
-    if not card.is_file():
+    if card.is_file():
+        return _read_json(card).get("input")
+    manifest = path.parent / "manifest.json"
+    if manifest.is_file():
+        return _read_json(manifest).get("data", {}).get("input")
+    return None
+
+
+def _input_range(record: dict | None) -> tuple[float, float] | None:
+    """The raw value range seen in training: an image's, or the features' overall."""
+    if not record:
         return None
-    value_range = _read_json(card).get("input", {}).get("value_range")
-    return (float(value_range[0]), float(value_range[1])) if value_range else None
+    if "value_range" in record:
+        low, high = record["value_range"]
+        return float(low), float(high)
+    features = record.get("features") or []
+    if not features or "min" not in features[0]:
+        return None
+    return min(f["min"] for f in features), max(f["max"] for f in features)
 
 
 def _require_one_input(path: Path, names: list[str]) -> None:

@@ -34,13 +34,36 @@ def normalization_layer(data: PreparedData) -> keras.layers.Layer | None:
     return None
 
 
+def input_normalization(model: keras.Model) -> list[str]:
+    """Names the `Normalization` layers that read the model's raw input (its first layers).
+
+    A quantization-aware model's wrapper of such a layer counts as the layer, and the input
+    quantize layer before it (turned off, see `apply_qat`) is passed over.
+    """
+    names = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer) or type(layer).__name__ == "QuantizeLayer":
+            continue
+        if not isinstance(getattr(layer, "layer", layer), keras.layers.Normalization):
+            break
+        names.append(layer.name)
+    return names
+
+
+def is_quantization_aware(model: keras.Model) -> bool:
+    """Whether `model` holds TFMOT's quantization-aware wrappers (see `apply_qat`)."""
+    return any(type(layer).__name__.startswith("QuantizeWrapper") for layer in model.layers)
+
+
 def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras.Model:
     """Builds the configured model: `mlp` (the seed shape) or `cnn`.
 
     Both start with the normalization fitted on the training split, so the model (and every
     file exported from it) takes raw features or pixels, and end with the output layer:
-    softmax over the classes for classification (named `probabilities`), one linear unit for
-    regression (named `prediction`).
+    softmax over the classes for classification (named `probabilities`); for regression,
+    one linear unit that learns the standardized target, then a rescaling by the training
+    targets' standard deviation and mean (named `prediction`), so that the model outputs
+    the target's own units.
 
     Args:
         config: the model section of the config.
@@ -88,15 +111,13 @@ def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras
             model.add(
                 keras.layers.Dropout(config.dropout, seed=seed + i, name=f"dense_{i}_dropout")
             )
-    classification = data.task == "classification"
-    model.add(
-        layers.dense(
-            data.num_outputs,
-            "softmax" if classification else None,
-            "probabilities" if classification else "prediction",
-            dtype="float32",  # under a mixed-precision policy too: a float32 softmax / output
-        )
-    )
+    # Under a mixed-precision policy too: a float32 softmax / output.
+    if data.task == "classification":
+        model.add(layers.dense(data.num_outputs, "softmax", "probabilities", dtype="float32"))
+        return model
+    mean, std = data.target or (0.0, 1.0)
+    model.add(layers.dense(1, None, "standardized_prediction", dtype="float32"))
+    model.add(keras.layers.Rescaling(std, offset=mean, name="prediction", dtype="float32"))
     return model
 
 

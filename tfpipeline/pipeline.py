@@ -14,8 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tfpipeline import __version__
 from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._keras import keras, releasing_traced_gradients, require_tf_keras_model, tf
@@ -25,6 +23,7 @@ from tfpipeline.callbacks import TRAINING_STATE
 from tfpipeline.compress import compress_model, overall_sparsity
 from tfpipeline.config import PipelineConfig, dump_config
 from tfpipeline.data import PreparedData, prepare_data
+from tfpipeline.data.input_spec import describe_input
 from tfpipeline.data.sources import ArraySamples
 from tfpipeline.distribute import (
     as_float32,
@@ -36,7 +35,7 @@ from tfpipeline.distribute import (
     worker_text,
 )
 from tfpipeline.errors import ConfigError, VerificationError
-from tfpipeline.evaluation import classification_report, plot_confusion_matrix
+from tfpipeline.evaluation import baseline_scores, classification_report, plot_confusion_matrix
 from tfpipeline.export import (
     check_artifact,
     export_onnx,
@@ -47,6 +46,8 @@ from tfpipeline.export import (
     quantize_onnx,
 )
 from tfpipeline.export.android import ANDROID_DIR, write_android_bundle
+from tfpipeline.export.diagnosis import diagnose_quantization
+from tfpipeline.export.int8_input import plan_int8_input
 from tfpipeline.export.tflite import float_ops, tflite_ops
 from tfpipeline.models import build_model
 from tfpipeline.report import (
@@ -68,6 +69,8 @@ from tfpipeline.run_folder import (
 from tfpipeline.training import TrainingError, evaluate, predict_probabilities, score, train
 
 CONFUSION_MATRIX = "confusion_matrix.png"
+DIAGNOSIS_SAMPLES = 200  # test samples a failed quantized artifact's layers are measured on
+INTEGER_VARIANTS = ("int8", "dynamic", "int16x8")
 KERAS_FILE = "model.keras"
 STAGES = 7
 
@@ -238,16 +241,24 @@ class Pipeline:
         evaluation = self._evaluate(outputs, data, y_test, run_dir)
         trained = model
         model, compression = self._compress_stage(model, data, x_test, y_test)
-        paths = self._export_stage(model, trained, data, run_dir)
+        paths, int8_input = self._export_stage(model, trained, data, run_dir)
         uncompressed = outputs if compression else None
         artifacts, failures = self._verify_stage(
-            model, data, x_test, y_test, run_dir, paths, uncompressed
+            model,
+            data,
+            x_test,
+            y_test,
+            run_dir,
+            paths,
+            uncompressed,
+            evaluation["baseline"],
+            int8_input,
         )
         _add_compression_ratios(artifacts, (compression or {}).get("baseline_float32_tflite"))
         keras_latency = benchmark_keras(
             model, x_test, runs=min(50, self.config.verify.latency_runs)
         )
-        android = self._android_stage(data, run_dir, artifacts)
+        android = self._android_stage(data, run_dir, artifacts, int8_input)
 
         manifest = {
             "tfpipeline_version": __version__,
@@ -258,11 +269,12 @@ class Pipeline:
             "config": self.config.to_dict(),
             "versions": library_versions(),
             "model_source": _model_source(model_given),
-            "data": _data_summary(data),
+            "data": data.summary(),
             "training": training,
             **{f"keras_test_{name}": value for name, value in keras_scores.items()},
             "evaluation": evaluation,
             "compression": compression,
+            "int8_input": int8_input.to_dict() if int8_input else None,
             "artifacts": artifacts,
             "keras_latency": keras_latency,
             "android": android,
@@ -296,6 +308,10 @@ class Pipeline:
             + "split "
             + " / ".join(f"{k} {v}" for k, v in sizes.items())
         )
+        if data.encoding is not None:
+            self.log(f"      input: {data.encoding.summary()}")
+        if "labels" in data.cleaning:
+            self.log(f"      labels: {data.cleaning['labels']}")
         return data
 
     def _check_custom(self, model: Any):
@@ -318,6 +334,9 @@ class Pipeline:
     def _model_stage(self, data: PreparedData, custom, strategy=None):
         if custom is not None:
             self._stage(2, "model", f"custom {custom.name}, {custom.count_params():,} parameters")
+            replaced = _compile_replaced(custom, self.config.train, data.task)
+            if replaced:
+                self.log(f"      {replaced}")
             if strategy is not None:  # its variables must be made in the strategy's scope
                 copy = keras.models.clone_model(custom)
                 copy.set_weights(custom.get_weights())
@@ -387,11 +406,14 @@ class Pipeline:
         return result.to_dict(), outputs, scores
 
     def _evaluate(self, outputs, data: PreparedData, y_test, run_dir: Path):
+        baseline = baseline_scores(data.splits.train.y, y_test, data.task, data.class_names)
+        shown = {k: v for k, v in baseline.items() if k not in ("kind", "value", "mse")}
+        self.log(f"      baseline ({baseline['kind']}): test {_scores_text(shown)}")
         if data.task != "classification":
-            return score(outputs, y_test, data.task)
+            return {**score(outputs, y_test, data.task), "baseline": baseline}
         evaluation = classification_report(outputs, y_test, data.class_names)
         plot_confusion_matrix(evaluation, run_dir / CONFUSION_MATRIX)
-        return evaluation
+        return {**evaluation, "baseline": baseline}
 
     def _compress_stage(self, model, data: PreparedData, x_test, y_test):
         config = self.config.compress
@@ -434,6 +456,10 @@ class Pipeline:
         calibration = None
         if {"int8", "int16x8"} & set(config.tflite):
             calibration = data.splits.train.arrays(limit=config.calibration_samples)[0]
+        int8_input = None
+        if "int8" in config.tflite:
+            int8_input = plan_int8_input(model, data, config.int8_input, config.int8_io)
+            self.log(f"      int8 input {int8_input.dtype}: {int8_input.reason}")
         paths = []
         for fmt, variant, name in planned:
             target = run_dir / name
@@ -441,7 +467,13 @@ class Pipeline:
                 path = export_saved_model(model, target)
             elif fmt == "tflite":
                 path = export_tflite(
-                    model, target, variant, calibration, config.int8_io, config.allow_flex_ops
+                    model,
+                    target,
+                    variant,
+                    calibration,
+                    config.int8_io,
+                    config.allow_flex_ops,
+                    float_layers=int8_input.float_layers if variant == "int8" else (),
                 )
             elif name == "model.onnx":
                 path = export_onnx(model, target, config.onnx_opset)
@@ -454,10 +486,19 @@ class Pipeline:
         if config.keras:  # the trained model, before compression, for further training
             save_keras(trained, run_dir / KERAS_FILE)
             self.log(f"      wrote {KERAS_FILE}")
-        return paths
+        return paths, int8_input
 
     def _verify_stage(
-        self, model, data: PreparedData, x_test, y_test, run_dir: Path, paths, uncompressed
+        self,
+        model,
+        data: PreparedData,
+        x_test,
+        y_test,
+        run_dir: Path,
+        paths,
+        uncompressed,
+        baseline: dict,
+        int8_input=None,
     ):
         config = self.config.verify
         self._stage(6, "verify", f"{len(paths)} artifacts on {len(y_test)} test samples")
@@ -474,7 +515,10 @@ class Pipeline:
                 config.latency_warmup,
                 task=data.task,
                 uncompressed=uncompressed,
+                tie_margin=config.tie_margin,
             )
+            if "mae" in baseline:  # regression: judged against the mean predictor too
+                figures["baseline_test_mae"] = baseline["mae"]
             quantization_aware = self.config.compress.qat.enabled
             problems = check_artifact(name, variant, figures, config, quantization_aware)
             failures += problems
@@ -485,10 +529,6 @@ class Pipeline:
                 artifact["ops"] = dict(Counter(op["op"] for op in ops))
                 artifact["float_ops"] = float_ops(ops) if variant != "float32" else []
             artifact["passed"] = not problems
-            if problems:  # the gate: a file that failed is not left where an app would take it
-                remove(path)
-                artifact["removed"] = True
-            artifacts.append(artifact)
             verdict = "FAIL (removed) " + "; ".join(problems) if problems else "ok"
             shown = {
                 k: v
@@ -496,9 +536,31 @@ class Pipeline:
                 if k.startswith(("test_", "top1", "max_", "uncompressed"))
             }
             self.log(f"      [{number}/{len(paths)}] {name}: {_scores_text(shown)} -> {verdict}")
+            if problems and fmt == "tflite" and variant in INTEGER_VARIANTS:
+                artifact["diagnosis"] = self._diagnose(model, data, variant, x_test, int8_input)
+            if problems:  # the gate: a file that failed is not left where an app would take it
+                remove(path)
+                artifact["removed"] = True
+            artifacts.append(artifact)
         return artifacts, failures
 
-    def _android_stage(self, data: PreparedData, run_dir: Path, artifacts) -> dict | None:
+    def _diagnose(self, model, data: PreparedData, variant: str, x_test, int8_input) -> dict:
+        """Where a quantized artifact's error comes from (logged, and kept in the manifest)."""
+        calibration = data.splits.train.arrays(limit=self.config.export.calibration_samples)[0]
+        diagnosis = diagnose_quantization(
+            model, data, variant, x_test[:DIAGNOSIS_SAMPLES], int8_input, calibration
+        )
+        for layer in diagnosis["layers"]:
+            self.log(
+                f"        {layer['op']} {layer['tensor']}: error {layer['rmse_over_scale']:.2f} "
+                "quantization steps (RMSE / scale; about 0.3 is plain rounding)"
+            )
+        self.log(f"        why: {diagnosis['fix']}")
+        return diagnosis
+
+    def _android_stage(
+        self, data: PreparedData, run_dir: Path, artifacts, int8_input
+    ) -> dict | None:
         config = self.config.export
         if not config.android:
             return None
@@ -518,6 +580,8 @@ class Pipeline:
             value_range=(float(x_train.min()), float(x_train.max())),
             figures=artifact,
             task=data.task,
+            input_record=describe_input(data),
+            int8_input=int8_input.to_dict() if int8_input and variant == "int8" else None,
         )
         self.log(f"      wrote {ANDROID_DIR}/ ({artifact['path']}, labels.txt, model_card.json)")
         return {"written": True, "variant": variant, "path": folder.name}
@@ -531,6 +595,22 @@ class Pipeline:
         )
         self.log("")
         self.log(artifact_table(manifest["artifacts"]))
+
+
+def _compile_replaced(model, train_config, task: str) -> str | None:
+    """What replaces a custom model's own `compile()` settings, said once (or `None`)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return None
+    loss = getattr(model, "loss", None)
+    loss = getattr(loss, "__name__", None) or getattr(loss, "name", None) or loss
+    ours = "sparse categorical cross-entropy" if task == "classification" else "standardized MSE"
+    return (
+        f"your model's compile() (optimizer {type(optimizer).__name__}, loss {loss}) is "
+        f"replaced by the config's: optimizer {train_config.optimizer} at learning rate "
+        f"{train_config.learning_rate:g} (train.*), loss {ours} (it fits the labels as the "
+        "pipeline encodes them: class indices, or standardized targets)"
+    )
 
 
 def _model_source(model) -> str:
@@ -580,30 +660,3 @@ def _target_sparsity(prune) -> float:
 
 def _scores_text(scores: dict[str, float]) -> str:
     return ", ".join(f"{name.replace('_', ' ')} {value:.4g}" for name, value in scores.items())
-
-
-def _data_summary(data: PreparedData) -> dict[str, Any]:
-    return {
-        "name": data.name,
-        "task": data.task,
-        "feature_shape": list(data.feature_shape),
-        "features": int(np.prod(data.feature_shape)),
-        "num_classes": len(data.class_names),
-        "class_names": list(data.class_names),
-        "split_sizes": data.splits.sizes(),
-        "class_counts": _class_counts(data),
-        "class_weight": data.class_weight,
-        "normalization": data.normalization,
-        "augmentation": data.augment is not None,
-        "cleaning": data.cleaning,
-    }
-
-
-def _class_counts(data: PreparedData) -> dict[str, dict[str, int]] | None:
-    if not data.class_names:
-        return None
-    counts = {}
-    for split in ("train", "val", "test"):
-        per_class = np.bincount(getattr(data.splits, split).y, minlength=len(data.class_names))
-        counts[split] = {name: int(n) for name, n in zip(data.class_names, per_class, strict=True)}
-    return counts

@@ -135,10 +135,10 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
     if training.get("resumed_from_epoch"):
         lines.append(f"- Resumed after epoch {training['resumed_from_epoch']} of a killed run.")
     evaluation = manifest.get("evaluation") or {}
+    if "baseline" in evaluation:
+        lines += ["", "## Evaluation (test split)", "", *baseline_table(evaluation)]
     if "per_class" in evaluation:
         lines += [
-            "",
-            "## Evaluation (test split)",
             "",
             f"Accuracy {evaluation['accuracy']:.4f}, loss {evaluation['loss']:.4f}, "
             f"macro F1 {evaluation['macro_f1']:.4f}.",
@@ -173,6 +173,10 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         ]
     if manifest["failures"]:
         lines += ["", "## Verification failures", ""] + [f"- {f}" for f in manifest["failures"]]
+        for artifact in manifest["artifacts"]:
+            if "diagnosis" in artifact:
+                lines += ["", f"Why `{artifact['path']}` missed:", ""]
+                lines += diagnosis_lines(artifact["diagnosis"])
     lines += [
         "",
         "Accuracy and agreement are measured on the test split in each artifact's own runtime "
@@ -181,6 +185,49 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         "",
     ]
     return write_bytes_atomic(Path(run_dir) / "report.md", "\n".join(lines).encode("utf-8"))
+
+
+def diagnosis_lines(diagnosis: dict[str, Any]) -> list[str]:
+    """A quantized artifact's diagnosis (see `export.diagnosis`) as Markdown lines."""
+    lines = [
+        f"- input feature `{item['feature']}`: {item['steps']:.2g} int8 steps over its "
+        "training range"
+        for item in diagnosis["inputs"][:5]
+    ]
+    lines += [
+        f"- {layer['op']} `{layer['tensor']}`: error {layer['rmse_over_scale']:.2f} quantization "
+        "steps (RMSE / scale; about 0.3 is plain rounding)"
+        for layer in diagnosis["layers"]
+    ]
+    return [*lines, f"- Fix: {diagnosis['fix']}"]
+
+
+def baseline_table(evaluation: dict[str, Any]) -> list[str]:
+    """The model's test scores beside the classical baseline's, as Markdown lines."""
+    baseline = evaluation["baseline"]
+    if baseline["kind"] == "mean predictor":
+        names = [("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")]
+        what = f"mean predictor (always {baseline['value']:.4g})"
+    else:
+        names = [("accuracy", "accuracy")]
+        what = f"most frequent class (always {baseline['value']!r})"
+    lines = [
+        "| | " + " | ".join(title for _, title in names) + " |",
+        "|---|" + "---:|" * len(names),
+        "| model | " + " | ".join(_figure(evaluation[k]) for k, _ in names) + " |",
+        f"| baseline: {what} | " + " | ".join(_figure(baseline[k]) for k, _ in names) + " |",
+    ]
+    if "mae" in baseline and baseline["mae"] > 0:
+        lines += [
+            "",
+            f"The model's test MAE is {evaluation['mae'] / baseline['mae']:.2f}x the "
+            "baseline's (below 1 is better than always predicting the training mean).",
+        ]
+    return lines
+
+
+def _figure(value: float) -> str:
+    return f"{value:.4f}" if abs(value) < 1 else f"{value:.4g}"
 
 
 def _scores(record: dict[str, Any], prefix: str) -> str:

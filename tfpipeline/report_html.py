@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tfpipeline._atomic import write_bytes_atomic
+from tfpipeline.report import baseline_table, diagnosis_lines
 
 HTML_REPORT = "report.html"
 SECTIONS = ("Summary", "Data", "Training", "Evaluation", "Compression", "Artifacts", "Environment")
@@ -64,6 +65,11 @@ def _summary(manifest) -> list[str]:
     ]
     if manifest["failures"]:
         lines.append("<ul>" + "".join(f"<li>{_e(f)}</li>" for f in manifest["failures"]) + "</ul>")
+    for artifact in manifest["artifacts"]:
+        if "diagnosis" in artifact:
+            items = [line[2:] for line in diagnosis_lines(artifact["diagnosis"])]
+            lines.append(f"<p>Why <code>{_e(artifact['path'])}</code> missed:</p>")
+            lines.append("<ul>" + "".join(f"<li>{_e(item)}</li>" for item in items) + "</ul>")
     return [*lines, "</section>"]
 
 
@@ -115,8 +121,10 @@ def _evaluation(run_dir: Path, manifest) -> list[str]:
         matrix = run_dir / "confusion_matrix.png"
         if matrix.is_file():
             lines.append(_image(matrix.read_bytes(), "confusion matrix"))
-    else:
-        lines.append("<p>" + _e(", ".join(f"{k} {v:.4g}" for k, v in evaluation.items())) + "</p>")
+    if "baseline" in evaluation:
+        table = [line for line in baseline_table(evaluation) if line.startswith("| ")]
+        rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table]
+        lines.append(_table(rows[0], rows[1:]))
     return [*lines, "</section>"]
 
 

@@ -20,9 +20,12 @@ from tfpipeline.config import TFLITE_VARIANTS, CompressConfig, PipelineConfig
 from tfpipeline.data import PreparedData, prepare_data
 from tfpipeline.errors import ConfigError
 from tfpipeline.export import export_tflite, measure_artifact
+from tfpipeline.export.android import ANDROID_DIR
+from tfpipeline.export.int8_input import plan_int8_input
 from tfpipeline.models import build_model
 from tfpipeline.report import file_stats
 from tfpipeline.run_folder import new_timestamped_dir
+from tfpipeline.sweep_bundle import bundle_variant
 from tfpipeline.sweep_report import (
     SWEEP_PLOT,
     SWEEP_RECORD,
@@ -106,6 +109,8 @@ class SweepResult:
         baseline: the row of the uncompressed model's float32 `.tflite`.
         chosen: the smallest row within the tolerance (the baseline at worst).
         max_accuracy_drop: the tolerance, in accuracy points.
+        bundle: the verified folder made from the chosen variant (`chosen/`: its
+            `.tflite`, `labels.txt`, `manifest.json` and the Android bundle), or `None`.
     """
 
     run_dir: Path
@@ -113,6 +118,7 @@ class SweepResult:
     baseline: dict[str, Any]
     chosen: dict[str, Any]
     max_accuracy_drop: float = field(default=1.0)
+    bundle: Path | None = None
 
 
 @releasing_traced_gradients()  # many fine-tunes: their graphs go with the sweep
@@ -127,6 +133,7 @@ def compress_sweep(
     model: keras.Model | None = None,
     log: Callable[[str], None] = print,
     verbose: int | None = 0,
+    bundle: bool = False,
 ) -> SweepResult:
     """Trains the model once, then compresses, exports and measures every variant of `grid`.
 
@@ -145,6 +152,9 @@ def compress_sweep(
         model: your own tf_keras model, trained as `model.kind: custom`. Defaults to `None`.
         log: where progress lines go. Defaults to `print`.
         verbose: Keras verbosity of the fits. Defaults to `0`.
+        bundle: also turn the chosen variant into a folder to ship, `chosen/` (see
+            `SweepResult.bundle`), verified against its own compressed Keras model with the
+            `verify.*` thresholds of its variant. Defaults to `False`.
 
     Returns:
         The rows, the baseline, the chosen variant and the folder they were written to.
@@ -152,6 +162,8 @@ def compress_sweep(
     Raises:
         ConfigError: for a regression data set (the sweep ranks by accuracy), a negative
             tolerance, or a folder that already holds a sweep.
+        VerificationError: with `bundle`, if the chosen file misses a threshold of its
+            variant (nothing is bundled then).
     """
     grid = grid or SweepGrid()
     if not 0 <= max_accuracy_drop <= 100:
@@ -181,8 +193,12 @@ def compress_sweep(
     total = sum(len(grid.exports(r)) for r in recipes)
     models: dict[Recipe, tuple[keras.Model, list]] = {(): (base, [])}
     rows: list[dict[str, Any]] = []
+    made_by: list[tuple[Recipe, Any]] = []  # each row's recipe and int8 input
     for recipe in recipes:
         compressed, steps = _compressed_model(recipe, models, data, config, verbose)
+        int8_input = plan_int8_input(
+            compressed, data, config.export.int8_input, config.export.int8_io
+        )
         for variant in grid.exports(recipe):
             name = _variant_name(recipe, variant)
             path = export_tflite(
@@ -191,6 +207,7 @@ def compress_sweep(
                 variant,
                 calibration,
                 config.export.int8_io,
+                float_layers=int8_input.float_layers if variant == "int8" else (),
             )
             figures = measure_artifact(
                 path,
@@ -199,28 +216,40 @@ def compress_sweep(
                 reference,
                 config.verify.latency_runs,
                 config.verify.latency_warmup,
+                tie_margin=config.verify.tie_margin,
             )
             rows.append(_row(name, recipe, variant, path, run_dir, figures, compressed, steps))
+            made_by.append((recipe, int8_input))
             _log_progress(log, rows, total, started)
 
     baseline = rows[0]
     for row in rows:
         row["compression_ratio"] = baseline["size_bytes"] / row["size_bytes"]
         row["gzip_compression_ratio"] = baseline["gzip_bytes"] / row["gzip_bytes"]
-        row["accuracy_drop_points"] = 100 * (baseline["test_accuracy"] - row["test_accuracy"])
+        # negative: points lost against the uncompressed float32 .tflite; positive: gained
+        row["accuracy_change_points"] = 100 * (row["test_accuracy"] - baseline["test_accuracy"])
     _mark_pareto_front(rows)
     chosen = choose_variant(rows, baseline, max_accuracy_drop)
-    result = SweepResult(run_dir, rows, baseline, chosen, max_accuracy_drop)
+    folder = None
+    if bundle:
+        recipe, int8_input = made_by[rows.index(chosen)]
+        reference = predict_probabilities(models[recipe][0], x_test)
+        folder = bundle_variant(chosen, run_dir, data, config, reference, int8_input, log)
+    result = SweepResult(run_dir, rows, baseline, chosen, max_accuracy_drop, folder)
     write_sweep_outputs(result, config, time.perf_counter() - started)
     log("")
     log(sweep_table(rows, chosen))
     log("")
+    change = chosen["accuracy_change_points"]
     log(
         f"chosen: {chosen['name']}: {chosen['gzip_compression_ratio']:.1f}x smaller gzipped "
         f"than the float32 .tflite, test accuracy {chosen['test_accuracy']:.4f} "
-        f"({chosen['accuracy_drop_points']:+.2f} points lost; tolerance {max_accuracy_drop:g})"
+        f"({abs(change):.2f} points {'lost' if change < 0 else 'gained'}; tolerance "
+        f"{max_accuracy_drop:g} lost)"
     )
     log(f"table {run_dir / SWEEP_TABLE}, plot {run_dir / SWEEP_PLOT}")
+    if folder is not None:
+        log(f"bundle: {folder} (verified; Android bundle in {folder / ANDROID_DIR})")
     return result
 
 

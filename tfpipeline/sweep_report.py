@@ -21,7 +21,7 @@ SWEEP_PLOT = "sweep.png"
 def sweep_table(rows: Sequence[dict[str, Any]], chosen: dict[str, Any] | None = None) -> str:
     """Returns the sweep's rows as a Markdown table, smallest gzip size first."""
     lines = [
-        "| variant | size | gzip | gzip ratio | test acc | drop (pts) | agreement | sparsity "
+        "| variant | size | gzip | gzip ratio | test acc | change (pts) | agreement | sparsity "
         "| p50 ms | Pareto |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
@@ -30,7 +30,7 @@ def sweep_table(rows: Sequence[dict[str, Any]], chosen: dict[str, Any] | None = 
         lines.append(
             f"| {row['name']}{mark} | {row['size_bytes'] / 1024:.1f} KiB "
             f"| {row['gzip_bytes'] / 1024:.1f} KiB | {row['gzip_compression_ratio']:.1f}x "
-            f"| {row['test_accuracy']:.4f} | {row['accuracy_drop_points']:+.2f} "
+            f"| {row['test_accuracy']:.4f} | {row['accuracy_change_points']:+.2f} "
             f"| {row['top1_agreement']:.4f} | {row['overall_sparsity']:.0%} "
             f"| {row['latency_ms_p50']:.3f} | {'yes' if row['pareto'] else ''} |"
         )
@@ -47,6 +47,7 @@ def write_sweep_outputs(result: Any, config: Any, duration_s: float) -> None:
         "config": config.to_dict(),
         "baseline": result.baseline["name"],
         "chosen": result.chosen["name"],
+        "bundle": None if result.bundle is None else result.bundle.name,
         "rows": result.rows,
     }
     write_bytes_atomic(run_dir / SWEEP_RECORD, json.dumps(record, indent=2).encode("utf-8"))
@@ -58,7 +59,8 @@ def write_sweep_outputs(result: Any, config: Any, duration_s: float) -> None:
         f"{result.max_accuracy_drop:g} accuracy points of it: **{result.chosen['name']}**.",
         "",
         "Every figure is measured on the exported `.tflite` in the LiteRT interpreter, on the "
-        "test split. Pruning shrinks the gzip size, not the raw size.",
+        "test split. `change (pts)` is the test accuracy against the baseline's, in points: "
+        "negative is a loss, positive a gain. Pruning shrinks the gzip size, not the raw size.",
         "",
         sweep_table(result.rows, result.chosen),
         "",

@@ -31,6 +31,7 @@ from tfpipeline.config import TrainConfig
 from tfpipeline.data import PreparedData
 from tfpipeline.distribute import training_input, wait_for_other_workers
 from tfpipeline.errors import TfpipelineError
+from tfpipeline.evaluation import score
 from tfpipeline.optimizers import make_optimizer, steps_per_epoch
 
 
@@ -85,7 +86,9 @@ def train(
     """Compiles and fits `model` on the training split, validating on the validation split.
 
     Classification uses sparse categorical cross-entropy (with the data's class weights, if
-    any) and reports accuracy; regression uses mean squared error and reports MAE. With a
+    any) and reports accuracy; regression uses the mean squared error over the training
+    targets' variance (the error of standardized targets: 1.0 is what predicting the mean
+    scores) and reports MAE in the target's units. With a
     `run_dir`, the configured checkpoint, crash-safe state, CSV log and TensorBoard logs are
     kept there, and a run killed mid-training resumes from its last finished epoch when
     trained again into the same folder.
@@ -122,9 +125,11 @@ def train(
     classification = data.task == "classification"
     steps = steps_per_epoch(len(data.splits.train), config.batch_size)
     cap = epochs or config.epochs
+    target_std = (data.target or (0.0, 1.0))[1]
     model.compile(
         optimizer=make_optimizer(config, steps, learning_rate),
         loss="sparse_categorical_crossentropy" if classification else "mse",
+        loss_weights=None if classification else [1.0 / target_std**2],
         metrics=["accuracy"] if classification else ["mae"],
     )
     folder = Path(run_dir) if run_dir is not None else None
@@ -210,14 +215,6 @@ def _full_history(folder: Path, history: dict) -> dict[str, list[float]]:
 def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
     """Returns `{"accuracy": ...}` (classification) or `{"mae": ..., "mse": ...}` (regression)."""
     return score(predict_probabilities(model, x), y, task)
-
-
-def score(outputs: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
-    """Scores model outputs against labels: top-1 accuracy, or MAE and MSE of the targets."""
-    if task == "classification":
-        return {"accuracy": float(np.mean(np.argmax(outputs, axis=1) == y))}
-    error = outputs.reshape(-1) - y.reshape(-1)
-    return {"mae": float(np.mean(np.abs(error))), "mse": float(np.mean(np.square(error)))}
 
 
 def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from tfpipeline._keras import keras, require_tf_keras_model
 from tfpipeline.compress._layers import is_skipped, layers_to_wrap, wrap_layers
+from tfpipeline.models import input_normalization, is_quantization_aware
 
 PRESERVABLE = ("sparsity", "clusters")
 
@@ -43,7 +44,7 @@ def apply_qat(
     import tensorflow_model_optimization as tfmot
 
     model = require_tf_keras_model(model, "apply_qat", bridge=True)
-    if any(type(layer).__name__.startswith("QuantizeWrapper") for layer in model.layers):
+    if is_quantization_aware(model):
         raise ValueError("The model is already quantization-aware; apply QAT once.")
     unknown = set(preserve) - set(PRESERVABLE)
     if unknown:
@@ -63,17 +64,36 @@ def apply_qat(
         if layer.name not in names
         and (is_skipped(layer, skip_layers) or not default_registry.supports(layer))
     }
+    # The input normalization takes the raw input in float and quantizes its output: one
+    # int8 scale over raw features in mixed units (grams beside millimetres) would lose the
+    # small-unit ones, in training as in the exported model.
+    normalization = set(input_normalization(model))
 
-    keep_float = _keep_float_config()
+    keep_float, float_in = _keep_float_config(), _float_input_config()
 
     def annotate(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if layer.name in normalization:
+            return quantize.quantize_annotate_layer(layer, quantize_config=float_in())
         if layer.name in float_layers:  # the preserving schemes ask every layer for a config
             return quantize.quantize_annotate_layer(layer, quantize_config=keep_float())
         return quantize.quantize_annotate_layer(layer)
 
-    annotated = wrap_layers(model, names | float_layers, annotate)
-    with quantize.quantize_scope({"KeepFloat": keep_float}):
-        return quantize.quantize_apply(annotated, scheme), []
+    annotated = wrap_layers(model, names | float_layers | normalization, annotate)
+    with quantize.quantize_scope({"KeepFloat": keep_float, "FloatInput": float_in}):
+        qat = quantize.quantize_apply(annotated, scheme)
+    if normalization:
+        _keep_input_float(qat)
+    return qat, []
+
+
+def _keep_input_float(model: keras.Model) -> None:
+    """Turns off the quantization TFMOT puts on the raw input (the normalization after it
+    quantizes its output instead)."""
+    for layer in model.layers:
+        if type(layer).__name__ == "QuantizeLayer":
+            inbound = layer.inbound_nodes[0].inbound_layers
+            if isinstance(inbound, keras.layers.InputLayer):
+                layer.quantizer = None
 
 
 def _scheme(preserve: set[str]):
@@ -87,6 +107,24 @@ def _scheme(preserve: set[str]):
     if "sparsity" in preserve:
         return combine.Default8BitPrunePreserveQuantizeScheme()
     return tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme()
+
+
+@functools.cache
+def _float_input_config() -> type:
+    """A QuantizeConfig class for the input normalization: float inside, quantized output."""
+    import tensorflow_model_optimization as tfmot
+
+    quantizers = tfmot.quantization.keras.quantizers
+
+    class FloatInput(_keep_float_config()):
+        def get_output_quantizers(self, layer):
+            return [
+                quantizers.MovingAverageQuantizer(
+                    num_bits=8, per_axis=False, symmetric=False, narrow_range=False
+                )
+            ]
+
+    return FloatInput
 
 
 @functools.cache

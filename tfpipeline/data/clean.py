@@ -25,6 +25,9 @@ class CleaningReport:
         duplicate_rows: samples dropped as exact copies (features and label) of an earlier one.
         bad_label_rows: samples dropped for a missing or unknown label.
         unreadable_files: image files skipped because they do not decode.
+        not_image_files: files in an image folder skipped because their suffix is not an
+            image's, counted by suffix in `not_image_suffixes`.
+        not_image_suffixes: those files' count by suffix (`{".txt": 2}`).
         constant_features: names (or indices) of feature columns with a single value.
         examples: the first few offending rows (0-based) or files, by kind of problem.
     """
@@ -36,6 +39,8 @@ class CleaningReport:
     duplicate_rows: int = 0
     bad_label_rows: int = 0
     unreadable_files: int = 0
+    not_image_files: int = 0
+    not_image_suffixes: dict[str, int] = field(default_factory=dict)
     constant_features: list[str] = field(default_factory=list)
     examples: dict[str, list] = field(default_factory=dict)
 
@@ -48,6 +53,9 @@ class CleaningReport:
         parts = [f"{self.rows_in} rows"]
         if self.unreadable_files:
             parts.append(f"skipped {self.unreadable_files} unreadable files")
+        if self.not_image_files:
+            kinds = ", ".join(f"{n} {s}" for s, n in sorted(self.not_image_suffixes.items()))
+            parts.append(f"skipped {self.not_image_files} files that are not images ({kinds})")
         parts.append(f"{self.non_finite_action} {self.non_finite_rows} non-finite")
         parts.append(f"dropped {self.duplicate_rows} duplicate")
         parts.append(f"dropped {self.bad_label_rows} with a missing or unknown label")
@@ -81,6 +89,9 @@ def clean(loaded, y: np.ndarray, bad_labels: np.ndarray, config: CleanConfig):
     unreadable = loaded.notes.get("unreadable_files", [])
     if unreadable:
         examples["unreadable_files"] = unreadable[:EXAMPLES_KEPT]
+    not_images = loaded.notes.get("not_images", {"count": 0, "by_suffix": {}, "files": []})
+    if not_images["files"]:
+        examples["not_image_files"] = [str(f) for f in not_images["files"][:EXAMPLES_KEPT]]
 
     bad = rows[bad_labels]
     if len(bad) and config.strict:
@@ -114,6 +125,8 @@ def clean(loaded, y: np.ndarray, bad_labels: np.ndarray, config: CleanConfig):
         duplicate_rows=int(duplicates.sum()),
         bad_label_rows=len(bad),
         unreadable_files=len(unreadable),
+        not_image_files=not_images["count"],
+        not_image_suffixes=not_images["by_suffix"],
         constant_features=_constant_features(samples, kept),
         examples=examples,
     )
@@ -137,6 +150,8 @@ def _later_copies(keys: np.ndarray, y: np.ndarray, candidates: np.ndarray) -> np
 
 
 def _constant_features(samples, kept: np.ndarray) -> list[str]:
+    if hasattr(samples, "constant_columns"):  # a table: names its columns
+        return samples.constant_columns(kept)
     x = getattr(samples, "x", None)
     if x is None or samples.is_image or len(kept) < 2:
         return []

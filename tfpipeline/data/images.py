@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,18 +10,78 @@ import numpy as np
 
 from tfpipeline.errors import DataError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# TensorFlow decodes these; Pillow (a dependency of matplotlib) decodes TIFF and WebP.
+TF_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+PILLOW_IMAGE_SUFFIXES = (".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = TF_IMAGE_SUFFIXES + PILLOW_IMAGE_SUFFIXES
+
+# How every image is brought to the model's input, in training and in `Predictor` alike (the
+# model card says the same to apps).
+COLOR_CONVERSION = {
+    3: "RGB: a grayscale image is repeated on the three channels; alpha is dropped",
+    1: "grayscale: RGB converted as 0.2989 R + 0.5870 G + 0.1140 B "
+    "(tf.image.rgb_to_grayscale); alpha is dropped",
+}
+RESIZE_METHOD = (
+    "bilinear, straight to height x width (the aspect ratio is not kept, no crop, no "
+    "antialiasing: tf.image.resize), after the colour conversion; values clipped to 0-255"
+)
 
 
 def decode_image(contents, image_size: tuple[int, int], channels: int):
-    """Decodes PNG/JPEG/BMP/GIF bytes to a float32 `(height, width, channels)` image in [0, 255].
+    """Decodes image bytes to a float32 `(height, width, channels)` image in [0, 255].
 
-    Any channel count is converted: grayscale to RGB, RGB to grayscale, alpha dropped; a GIF
-    gives its first frame.
+    PNG, JPEG, BMP and GIF (its first frame) are decoded by TensorFlow, TIFF and WebP by
+    Pillow (told apart by their first bytes); then `conform_image`.
     """
     from tfpipeline._keras import tf
 
-    image = tf.io.decode_image(contents, channels=0, expand_animations=False)
+    head, webp = tf.strings.substr(contents, 0, 4), tf.strings.substr(contents, 8, 4)
+    tiff = tf.logical_or(tf.equal(head, b"II*\x00"), tf.equal(head, b"MM\x00*"))
+    pillow = tf.logical_or(tiff, tf.logical_and(tf.equal(head, b"RIFF"), tf.equal(webp, b"WEBP")))
+    image = tf.cond(
+        pillow,
+        lambda: _pillow_decode(contents),
+        lambda: tf.io.decode_image(contents, channels=0, expand_animations=False),
+    )
+    return conform_image(image, image_size, channels)
+
+
+def _pillow_decode(contents):
+    from tfpipeline._keras import tf
+
+    image = tf.numpy_function(_pillow_pixels, [contents], tf.uint8, stateful=False)
+    image.set_shape([None, None, None])
+    return image
+
+
+def _pillow_pixels(contents: bytes) -> np.ndarray:
+    """8-bit pixels `(height, width, channels)` of a TIFF or WebP file (its first frame)."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(contents)) as image:
+        image.seek(0)
+        if image.mode.startswith(("I", "F")):  # 16-bit or float grayscale
+            pixels = np.asarray(image, dtype=np.float64)
+            peak = 65535.0 if pixels.max() > 255 else 255.0
+            return np.clip(pixels * 255.0 / peak, 0, 255).astype(np.uint8)[..., None]
+        mode = "RGBA" if "A" in image.mode or image.mode == "P" else "RGB"
+        if image.mode in ("1", "L"):
+            mode = "L"
+        pixels = np.asarray(image.convert(mode), dtype=np.uint8)
+    return pixels if pixels.ndim == 3 else pixels[..., None]
+
+
+def conform_image(image, image_size: tuple[int, int], channels: int):
+    """Brings a decoded `(height, width, any channels)` image to the model's input format.
+
+    Any channel count is converted (see `COLOR_CONVERSION`), then the image is resized (see
+    `RESIZE_METHOD`). Returns float32 in [0, 255].
+    """
+    from tfpipeline._keras import tf
+
     keep = tf.where(tf.shape(image)[-1] >= 3, 3, 1)  # drop alpha
     image = image[..., :keep]
     have = tf.shape(image)[-1]
@@ -85,7 +146,8 @@ def load_image_dir(path: str, image_size: list[int], channels: int):
     """Lists an image folder (`root/<class>/<file>`) and checks that every image decodes.
 
     Files that do not decode (corrupt, empty, not an image) are skipped and named in the
-    `unreadable_files` note; files with other suffixes are ignored.
+    `unreadable_files` note; files whose suffix is not an image's are skipped and counted by
+    suffix in the `not_images` note (with a few named).
 
     Raises:
         DataError: for a missing folder, or fewer than two class folders with images.
@@ -96,12 +158,16 @@ def load_image_dir(path: str, image_size: list[int], channels: int):
     if not root.is_dir():
         kind = "is a file, not a folder" if root.exists() else "not found"
         raise DataError(f"Image folder {kind}: {root}")
-    files, labels = [], []
+    files, labels, others = [], [], []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         for file in sorted(folder.rglob("*")):
-            if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
+            if not file.is_file():
+                continue
+            if file.suffix.lower() in IMAGE_SUFFIXES:
                 files.append(str(file))
                 labels.append(folder.name)
+            else:
+                others.append(file)
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise DataError(
@@ -118,8 +184,16 @@ def load_image_dir(path: str, image_size: list[int], channels: int):
         root.name,
         samples,
         np.array(labels, dtype=object)[keep],
-        notes={"unreadable_files": unreadable},
+        notes={"unreadable_files": unreadable, **_not_images(others)},
     )
+
+
+def _not_images(files: list[Path]) -> dict:
+    """The `not_images` note: files skipped for their suffix, counted by suffix."""
+    if not files:
+        return {}
+    counts = Counter(file.suffix.lower() or "(no suffix)" for file in files)
+    return {"not_images": {"count": len(files), "by_suffix": dict(counts), "files": files}}
 
 
 def _scan(paths: np.ndarray, image_size: tuple[int, int], channels: int):

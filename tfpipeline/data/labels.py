@@ -18,13 +18,15 @@ def _is_missing(value: object) -> bool:
     return isinstance(value, str) and value.strip() == ""
 
 
-def _label_text(value: object) -> str:
+def label_text(value: object) -> str:
+    """A raw value as text; a whole float as an integer (`2.0` -> `"2"`), like a CSV has it."""
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value)
 
 
-def _sort_key(text: str) -> tuple:
+def sort_key(text: str) -> tuple:
+    """Sorts numbers numerically (`"2"` before `"10"`), then text."""
     try:
         return (0, float(text), "")
     except ValueError:
@@ -50,11 +52,11 @@ def encode_labels(
         index order (empty for regression), and a boolean mask of the samples whose label is
         missing or unknown (their `y` is 0 and must not be used).
     """
-    texts = [None if _is_missing(v) else _label_text(v) for v in raw]
+    texts = [None if _is_missing(v) else label_text(v) for v in raw]
     if task == "regression":
         return _encode_targets(texts)
     known = sorted(
-        {t for t in texts if t is not None} if classes is None else set(classes), key=_sort_key
+        {t for t in texts if t is not None} if classes is None else set(classes), key=sort_key
     )
     unprintable = [name for name in known if not name.isprintable()]
     if unprintable:  # labels.txt holds one class per line, for the app that reads it

@@ -14,10 +14,12 @@ import numpy as np
 from tfpipeline.config import DataConfig
 from tfpipeline.data.augment import make_augmenter
 from tfpipeline.data.clean import CleaningReport, clean
+from tfpipeline.data.input_spec import describe_input
 from tfpipeline.data.labels import encode_labels
 from tfpipeline.data.sources import ArraySamples, LoadedData, load_data
 from tfpipeline.data.split import SplitData, Splits, split_indices
 from tfpipeline.data.stats import FeatureStats, feature_statistics
+from tfpipeline.data.tabular import TableEncoding, TableSamples, fit_encoding
 from tfpipeline.errors import ConfigError, DataError
 
 
@@ -41,6 +43,11 @@ class PreparedData:
         cache: `"memory"`, `"none"` or a cache file path prefix.
         shuffle_buffer: shuffle buffer for file sources.
         seed: the data seed (split, shuffling and augmentation).
+        encoding: how a table's columns (CSV file, DataFrame, named built-in features)
+            become the input vector, learned from the training split; `None` for images
+            and unnamed arrays.
+        target: regression only: the training targets' `(mean, standard deviation)`; the
+            model learns standardized targets and turns them back into these units.
     """
 
     name: str
@@ -58,11 +65,49 @@ class PreparedData:
     cache: str
     shuffle_buffer: int
     seed: int
+    encoding: TableEncoding | None = None
+    target: tuple[float, float] | None = None
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The name of each input feature, in order (empty when the source names none)."""
+        return self.encoding.feature_names() if self.encoding else ()
 
     @property
     def num_outputs(self) -> int:
         """Width of the model's output: the number of classes, or 1 for regression."""
         return len(self.class_names) if self.task == "classification" else 1
+
+    def summary(self) -> dict[str, Any]:
+        """The data section of a run's manifest: what was loaded, cleaned, split and fed."""
+        return {
+            "name": self.name,
+            "task": self.task,
+            "feature_shape": list(self.feature_shape),
+            "features": int(np.prod(self.feature_shape)),
+            "num_classes": len(self.class_names),
+            "class_names": list(self.class_names),
+            "split_sizes": self.splits.sizes(),
+            "class_counts": self._class_counts(),
+            "class_weight": self.class_weight,
+            "normalization": self.normalization,
+            "augmentation": self.augment is not None,
+            "cleaning": self.cleaning,
+            "target": None
+            if self.target is None
+            else {"mean": self.target[0], "std": self.target[1]},
+            "input": describe_input(self),
+        }
+
+    def _class_counts(self) -> dict[str, dict[str, int]] | None:
+        if not self.class_names:
+            return None
+        counts = {}
+        for split in ("train", "val", "test"):
+            y = getattr(self.splits, split).y
+            per_class = np.bincount(y, minlength=len(self.class_names))
+            counts[split] = dict(zip(self.class_names, map(int, per_class), strict=True))
+        return counts
 
     def dataset(
         self,
@@ -129,14 +174,28 @@ def prepare_data(config: DataConfig, x: Any = None, y: Any = None) -> PreparedDa
     )
     train_rows, val_rows, test_rows = (keep[p] for p in positions)
     cleaning = report.to_dict()
+    if "labels" in loaded.notes:  # how the labels were read (one-hot rows, say)
+        cleaning["labels"] = loaded.notes["labels"]
     test_source, test_labels = loaded, labels
     if loaded.test is not None:
         test_labels, _, test_bad = encode_labels(loaded.test.labels, config.task, class_names)
         test_rows, test_report = clean(loaded.test, test_labels, test_bad, config.clean)
         cleaning["test"] = test_report.to_dict()
         test_source = loaded.test
-    if config.clean.non_finite == "impute_median":
-        loaded, test_source, cleaning = _impute(loaded, test_source, train_rows, cleaning)
+    encoding = None
+    if isinstance(loaded.samples, TableSamples):
+        encoding = fit_encoding(
+            loaded.samples,
+            train_rows,
+            config.categorical.max_categories,
+            config.na_values,
+            impute=config.clean.non_finite == "impute_median",
+        )
+        encoded = _encode(loaded, encoding)
+        test_source = encoded if test_source is loaded else _encode(test_source, encoding)
+        loaded = encoded
+    elif config.clean.non_finite == "impute_median":
+        loaded, test_source = _impute(loaded, test_source, train_rows)
     splits = Splits(
         SplitData(loaded.samples, train_rows, labels[train_rows]),
         SplitData(loaded.samples, val_rows, labels[val_rows]),
@@ -148,6 +207,7 @@ def prepare_data(config: DataConfig, x: Any = None, y: Any = None) -> PreparedDa
     normalization = _normalization(config.normalization, samples.is_image)
     stats = feature_statistics(splits.train, per_channel=samples.is_image)
     _warn_constant(report, config)
+    _warn_columns(loaded.notes, encoding)
     return PreparedData(
         name=loaded.name,
         task=config.task,
@@ -168,7 +228,16 @@ def prepare_data(config: DataConfig, x: Any = None, y: Any = None) -> PreparedDa
         cache=_cache(config.cache, samples, len(splits.train)),
         shuffle_buffer=config.shuffle_buffer,
         seed=config.seed,
+        encoding=encoding,
+        target=None if classification else _target_stats(splits.train.y),
     )
+
+
+def _target_stats(y_train: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of the training targets (1 for constant targets)."""
+    y = np.asarray(y_train, dtype=np.float64)
+    std = float(np.std(y))
+    return float(np.mean(y)), std if std > 0 else 1.0
 
 
 def _check_classes(y: np.ndarray, class_names: tuple[str, ...], name: str) -> None:
@@ -210,7 +279,24 @@ def _class_weight(y_train: np.ndarray, num_classes: int) -> dict[int, float]:
     return {i: float(w) for i, w in enumerate(weights)}
 
 
-def _impute(loaded: LoadedData, test: LoadedData, train_rows: np.ndarray, cleaning: dict):
+def _encode(data: LoadedData, encoding: TableEncoding) -> LoadedData:
+    """The table's rows as the model's float input (missing numbers imputed if configured)."""
+    table = data.samples
+
+    def column(name: str):
+        if name not in table.names:
+            raise DataError(
+                f"{data.name} has no column {name!r}, which the training data has; its "
+                f"columns: {', '.join(table.names)}."
+            )
+        return table.column(name)
+
+    x = encoding.encode(column, len(table), missing="impute" if encoding.impute else "keep")
+    samples = ArraySamples(x, feature_names=encoding.feature_names())
+    return dataclasses.replace(data, samples=samples)
+
+
+def _impute(loaded: LoadedData, test: LoadedData, train_rows: np.ndarray):
     """Replaces non-finite feature values with the training split's medians."""
     if not isinstance(loaded.samples, ArraySamples):
         raise ConfigError(
@@ -237,7 +323,26 @@ def _impute(loaded: LoadedData, test: LoadedData, train_rows: np.ndarray, cleani
         return dataclasses.replace(data, samples=samples)
 
     imputed = filled(loaded)
-    return imputed, imputed if test is loaded else filled(test), cleaning
+    return imputed, imputed if test is loaded else filled(test)
+
+
+def _warn_columns(notes: dict, encoding: TableEncoding | None) -> None:
+    for mixed in notes.get("mixed_columns", []):
+        warnings.warn(
+            f"Column {mixed['column']!r} holds numbers and text ({mixed['text']!r} in row "
+            f"{mixed['row']}): it is encoded as categories. If that text means a missing "
+            "value, add it to `data.na_values`.",
+            UserWarning,
+            stacklevel=3,
+        )
+    if encoding is not None and encoding.dropped:
+        left_out = "; ".join(f"{name} ({reason})" for name, reason in encoding.dropped)
+        warnings.warn(
+            f"Column(s) left out of the model's input: {left_out}. (Choose the columns "
+            "with `data.feature_columns`.)",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _warn_constant(report: CleaningReport, config: DataConfig) -> None:

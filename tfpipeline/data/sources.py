@@ -8,16 +8,22 @@ TFRecord files) read and decode them inside tf.data, in parallel, on demand.
 
 from __future__ import annotations
 
-import csv
 import glob
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tfpipeline.config import DataConfig
+from tfpipeline.config import DEFAULT_NA_VALUES, DataConfig
+from tfpipeline.data.tabular import (
+    TableSamples,
+    check_column_names,
+    read_csv_table,
+    table_from_cells,
+)
 from tfpipeline.errors import ConfigError, DataError
 
 
@@ -103,7 +109,7 @@ def load_data(config: DataConfig, x: Any = None, y: Any = None) -> LoadedData:
                 "`data.source: arrays` needs the arrays: pass `x` and `y` to `load_data` "
                 "(or `Pipeline.run(x=..., y=...)`)."
             )
-        return from_arrays(x, y)
+        return from_arrays(x, y, "arrays", config.na_values, config.categorical.columns or ())
     if config.source == "builtin":
         return load_builtin(config.name, config.as_images)
     loaded = _load_path(config, config.path)
@@ -116,7 +122,13 @@ def load_data(config: DataConfig, x: Any = None, y: Any = None) -> LoadedData:
 def _load_path(config: DataConfig, path: str) -> LoadedData:
     path = os.path.expanduser(path)  # `~/data` in a YAML file is the user's home, as in a shell
     if config.source == "csv":
-        return load_csv(path, config.label_column, config.feature_columns)
+        return load_csv(
+            path,
+            config.label_column,
+            config.feature_columns,
+            config.na_values,
+            config.categorical.columns or (),
+        )
     if config.source == "image_dir":
         from tfpipeline.data.images import load_image_dir
 
@@ -126,53 +138,80 @@ def _load_path(config: DataConfig, path: str) -> LoadedData:
     return load_tfrecords(path, config)
 
 
-def from_arrays(x: Any, y: Any, name: str = "arrays") -> LoadedData:
+def from_arrays(
+    x: Any,
+    y: Any,
+    name: str = "arrays",
+    na_values: Sequence[str] = DEFAULT_NA_VALUES,
+    categorical_columns: Sequence[str] = (),
+) -> LoadedData:
     """Wraps in-memory features and labels (NumPy arrays, lists or a pandas DataFrame).
 
+    A DataFrame is a table: its columns keep their names, and text columns are categorical
+    (see `tabular`). Labels may be one per sample, or one-hot rows (`(samples, classes)`,
+    a single 1 per row), read as the index of their 1.
+
     Raises:
-        DataError: if the features are not numeric, or `x` and `y` differ in length.
+        DataError: if array features are not numeric, labels are neither one per sample nor
+            one-hot, or `x` and `y` differ in length.
     """
-    columns = list(getattr(x, "columns", []))
-    try:
-        features = np.asarray(x, dtype=np.float32)
-    except (TypeError, ValueError):
-        bad = _non_numeric_columns(x, columns)
+    labels, note = _one_label_per_sample(y)
+    notes = {"labels": note} if note else {}
+    if hasattr(x, "columns") and hasattr(x, "__getitem__"):  # a DataFrame
+        names = [str(c) for c in x.columns]
+        check_column_names(names, "The DataFrame")
+        samples, table_notes = table_from_cells(
+            names, [list(x[c]) for c in x.columns], na_values, categorical_columns
+        )
+        notes.update(table_notes)
+        rows = len(samples)
+    else:
+        try:
+            features = np.asarray(x, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise DataError(
+                "Array features must be numeric. Pass a pandas DataFrame to have text "
+                "columns encoded as categories."
+            ) from None
+        if features.ndim == 1:
+            features = features[:, None]
+        samples, rows = ArraySamples(features), len(features)
+    if rows != len(labels):
         raise DataError(
-            f"Features must be numeric; non-numeric column(s): {', '.join(bad) or '?'}. "
-            "Encode categorical columns as numbers first."
-        ) from None
-    labels = np.asarray(y)
-    if labels.ndim != 1:
-        labels = labels.reshape(len(labels), -1)
-        if labels.shape[1] != 1:
-            raise DataError(f"Labels must be one per sample. Received shape {labels.shape}.")
-        labels = labels[:, 0]
-    if features.ndim == 1:
-        features = features[:, None]
-    if len(features) != len(labels):
-        raise DataError(
-            f"Features and labels must have one row per sample. Received {len(features)} "
+            f"Features and labels must have one row per sample. Received {rows} "
             f"feature rows and {len(labels)} labels."
         )
-    names = tuple(str(c) for c in columns)
-    return LoadedData(name, ArraySamples(features, feature_names=names), labels)
+    return LoadedData(name, samples, labels, notes)
 
 
-def _non_numeric_columns(x: Any, columns: list) -> list[str]:
-    bad = []
-    for column in columns:
-        try:
-            np.asarray(x[column], dtype=np.float32)
-        except (TypeError, ValueError):
-            bad.append(str(column))
-    return bad
+def _one_label_per_sample(y: Any) -> tuple[np.ndarray, str | None]:
+    """Labels as one per sample; one-hot rows become the index of their 1 (said in a note)."""
+    labels = np.asarray(y)
+    if labels.ndim == 1:
+        return labels, None
+    labels = labels.reshape(len(labels), -1)
+    if labels.shape[1] == 1:
+        return labels[:, 0], None
+    numeric = np.issubdtype(labels.dtype, np.number) or labels.dtype == bool
+    one_hot = numeric and np.all((labels == 0) | (labels == 1)) and np.all(labels.sum(1) == 1)
+    if not one_hot:
+        bad = 0 if not numeric else int(np.flatnonzero((labels != 0).sum(1) != 1)[:1].sum())
+        raise DataError(
+            f"Labels must be one per sample (class indices or names, shape (n,)) or one-hot "
+            f"rows (shape (n, classes), a single 1 per row). Received shape {labels.shape}, "
+            f"and row {bad} is not one-hot: {labels[bad].tolist()[:10]}."
+        )
+    return np.argmax(labels, axis=1), (
+        f"one-hot labels of {labels.shape[1]} classes read as class indices 0-{labels.shape[1] - 1}"
+    )
 
 
 def load_builtin(name: str, as_images: bool = False) -> LoadedData:
     """Loads a data set bundled with scikit-learn (no download).
 
     Args:
-        name: `digits`, `iris`, `wine` or `breast_cancer`.
+        name: `digits`, `iris`, `wine`, `breast_cancer` (classes) or `diabetes` (a number:
+            disease progression after one year, from ten raw measurements).
         as_images: give `digits` as 8x8x1 images (values 0-16). Defaults to `False`.
     """
     from sklearn import datasets
@@ -182,84 +221,80 @@ def load_builtin(name: str, as_images: bool = False) -> LoadedData:
         "iris": datasets.load_iris,
         "wine": datasets.load_wine,
         "breast_cancer": datasets.load_breast_cancer,
+        "diabetes": lambda: datasets.load_diabetes(scaled=False),  # raw units, as apps have
     }
     if name not in loaders:
         raise ConfigError(f"Unknown built-in data set {name!r}. Accepted: {', '.join(loaders)}.")
     if as_images and name != "digits":
         raise ConfigError(f"`data.as_images` applies to digits only. Received name={name!r}")
     bunch = loaders[name]()
-    labels = np.asarray(bunch.target_names)[bunch.target]
+    names = getattr(bunch, "target_names", None)
+    labels = bunch.target if names is None else np.asarray(names)[bunch.target]
     x = bunch.data.astype(np.float32)
     if as_images:
         return LoadedData(name, ArraySamples(x.reshape(-1, 8, 8, 1), True, 16.0), labels)
-    return LoadedData(name, ArraySamples(x, feature_names=tuple(bunch.feature_names)), labels)
+    columns = tuple(str(n) for n in bunch.feature_names)
+    return LoadedData(name, TableSamples(columns, tuple(x.T.copy())), labels)
 
 
-def load_csv(path: str, label_column: str, feature_columns: list[str] | None) -> LoadedData:
-    """Reads a CSV file with a header row: one label column, numeric feature columns.
+def load_csv(
+    path: str,
+    label_column: str,
+    feature_columns: list[str] | None,
+    na_values: Sequence[str] = DEFAULT_NA_VALUES,
+    categorical_columns: Sequence[str] = (),
+) -> LoadedData:
+    """Reads a CSV file with a header row: one label column and feature columns.
 
-    Empty cells and `nan`/`inf` spellings become non-finite values for cleaning to handle;
-    an empty label cell is a missing label.
+    Cells in `na_values` (after trimming spaces) are missing: a missing feature is left for
+    cleaning, a missing label makes its row unusable. A column whose present cells are all
+    numbers is numeric (unless `categorical_columns` names it); any other is categorical,
+    encoded once the split is known (see `tabular.fit_encoding`).
 
     Raises:
-        DataError: for a missing file, a file without rows, a missing column, a ragged row or
-            a non-numeric feature column (named).
+        DataError: for a missing or empty file, a blank or repeated column name, a missing
+            column, or a ragged row (named by line).
     """
     file = Path(path)
-    if not file.is_file():
-        what = "is a folder, not a file" if file.is_dir() else "not found"
-        raise DataError(f"CSV file {what}: {file}")
-    with open(file, newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.reader(handle))
-    rows = [row for row in rows if row]  # blank lines are not rows
-    if not rows:
-        raise DataError(f"CSV file {file} is empty: it needs a header row and data rows.")
-    header, body = rows[0], rows[1:]
-    if not body:
-        raise DataError(f"CSV file {file} has a header but no data rows.")
-    for number, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise DataError(
-                f"CSV file {file}, line {number}: {len(row)} fields where the header has "
-                f"{len(header)}."
-            )
+    header, body = read_csv_table(file)
+    where = f"CSV file {file}"
     if label_column not in header:
         raise DataError(
             f"Label column {label_column!r} not found in {file}. Columns: {', '.join(header)}. "
             "Set `data.label_column`."
         )
     names = feature_columns or [c for c in header if c != label_column]
+    _check_columns(names, header, label_column, categorical_columns, where)
+    cells = list(zip(*body, strict=True))
+    table, notes = table_from_cells(
+        names, [cells[header.index(n)] for n in names], na_values, categorical_columns
+    )
+    na = set(na_values)
+    labels = np.array(
+        [None if v.strip() in na else v.strip() for v in cells[header.index(label_column)]],
+        dtype=object,
+    )
+    return LoadedData(file.stem, table, _numeric_labels_if_possible(labels), notes)
+
+
+def _check_columns(names, header, label_column: str, categorical, where: str) -> None:
     missing = [c for c in names if c not in header]
     if missing:
         raise DataError(
-            f"Feature column(s) {', '.join(missing)} not found in {file}. "
+            f"Feature column(s) {', '.join(missing)} not found in {where}. "
             f"Columns: {', '.join(header)}."
         )
-    table = np.array(body, dtype=object)
-    features = np.empty((len(body), len(names)), dtype=np.float32)
-    for j, name in enumerate(names):
-        features[:, j] = _numeric_column(table[:, header.index(name)], name, file)
-    labels = table[:, header.index(label_column)]
-    labels = np.array(
-        [None if str(v).strip() == "" else str(v).strip() for v in labels], dtype=object
-    )
-    samples = ArraySamples(features, feature_names=tuple(names))
-    return LoadedData(file.stem, samples, _numeric_labels_if_possible(labels))
-
-
-def _numeric_column(values: np.ndarray, name: str, file: Path) -> np.ndarray:
-    out = np.empty(len(values), dtype=np.float32)
-    for i, text in enumerate(values):
-        text = str(text).strip()
-        try:
-            out[i] = float(text) if text else np.nan
-        except ValueError:
-            raise DataError(
-                f"CSV file {file}: feature column {name!r} is not numeric (line {i + 2}: "
-                f"{text!r}). Categorical features are not encoded yet: encode the column as "
-                "numbers, or leave it out with `data.feature_columns`."
-            ) from None
-    return out
+    if label_column in names:
+        raise DataError(
+            f"The label column {label_column!r} is also listed in `data.feature_columns` "
+            f"({where}); a model cannot take its own answer as input. Remove it there."
+        )
+    unknown = [c for c in categorical if c not in names]
+    if unknown:
+        raise DataError(
+            f"`data.categorical.columns` names column(s) that are not features of {where}: "
+            f"{', '.join(unknown)}. Features: {', '.join(names)}."
+        )
 
 
 def _numeric_labels_if_possible(labels: np.ndarray) -> np.ndarray:

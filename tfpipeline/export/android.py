@@ -30,6 +30,8 @@ def write_android_bundle(
     value_range: tuple[float, float],
     figures: dict[str, Any],
     task: str = "classification",
+    input_record: dict[str, Any] | None = None,
+    int8_input: dict[str, Any] | None = None,
 ) -> Path:
     """Writes `folder` (atomically): `model.tflite`, `labels.txt` and `model_card.json`.
 
@@ -41,6 +43,11 @@ def write_android_bundle(
         value_range: the smallest and largest raw input value seen in training.
         figures: its verified figures (`test_accuracy` or `test_mae`, latency, size).
         task: `"classification"` or `"regression"`. Defaults to `"classification"`.
+        input_record: what the input holds (`data.input_spec.describe_input`): every
+            position with its column and statistics, or the image format. Defaults to
+            `None`.
+        int8_input: how an `int8` model takes its input and why (`Int8Input.to_dict`).
+            Defaults to `None`.
 
     Returns:
         The bundle folder.
@@ -53,6 +60,9 @@ def write_android_bundle(
         if class_names:
             (tmp / "labels.txt").write_text("\n".join(class_names) + "\n", "utf-8")
         card = model_card(tmp / BUNDLE_MODEL, variant, class_names, value_range, figures, task)
+        card["input"].update(input_record or {})
+        if int8_input:
+            card["input"]["int8_input"] = int8_input
         card["model"].update(
             {k: v for k, v in file_stats(tmp / BUNDLE_MODEL).items() if k != "gzip_bytes"}
         )
@@ -105,8 +115,9 @@ def model_card(
             "dtype": np.dtype(tensor_in["dtype"]).name,
             "layout": _layout(shape),
             "value_range": [float(value_range[0]), float(value_range[1])],
-            "preprocessing": "none: feed raw values in value_range; normalization is inside "
-            "the model",
+            "preprocessing": "none beyond what this card's input section says (encoding of "
+            "text columns, image resize): feed raw values; the normalization is inside the "
+            "model",
             "quantization": _quantization(tensor_in),
         },
         "output": {
@@ -116,7 +127,7 @@ def model_card(
             "dtype": np.dtype(tensor_out["dtype"]).name,
             "meaning": "class probabilities (softmax), one per label in labels.txt order"
             if task == "classification"
-            else "the predicted value",
+            else "the predicted value, in the target's own units",
             "quantization": _quantization(tensor_out),
             "labels": list(class_names),
         },

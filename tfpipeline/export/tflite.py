@@ -4,6 +4,11 @@ Variants: `float32`; `float16` (float16 weights); `dynamic` (int8 weights, float
 activations quantized on the fly); `int8` (full integer, int8 or uint8 input and output,
 calibrated);
 `int16x8` (int16 activations, int8 weights, float input and output, calibrated).
+
+An `int8` model can keep named layers in float (`float_layers`): tabular models whose raw
+features do not share one scale keep their input normalization in float, so that each feature
+is standardized before the first quantize (one int8 input scale over features in grams and in
+millimetres leaves the small-unit ones one or two quantization steps).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import re
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +27,7 @@ from tfpipeline.bridge import is_keras3_model
 from tfpipeline.config import INT8_IO_TYPES, TFLITE_VARIANTS
 from tfpipeline.errors import UnsupportedModelError
 from tfpipeline.export._signature import exportable_model, serving_function
+from tfpipeline.models import is_quantization_aware
 
 
 def export_tflite(
@@ -30,6 +37,7 @@ def export_tflite(
     calibration_data: np.ndarray | None = None,
     int8_io: str = "int8",
     allow_flex_ops: bool = False,
+    float_layers: Sequence[str] = (),
 ) -> Path:
     """Converts `model` to a `.tflite` file with a `serving_default` signature.
 
@@ -47,13 +55,17 @@ def export_tflite(
         allow_flex_ops: let the converter keep TensorFlow ops that LiteRT's built-in op
             set lacks (Select TF ops; the app then needs the flex delegate). Defaults to
             `False`: such a model is refused, naming the ops.
+        float_layers: names of layers whose ops stay float in the `int8` variant (for
+            example a tabular model's input normalization); that model then takes and
+            returns float32, quantizing after those layers inside the model. Defaults to
+            `()` (full integer, `int8_io` input and output).
 
     Returns:
         The written path.
 
     Raises:
-        ValueError: for an unknown variant or `int8_io`, or a calibrated variant without
-            calibration data.
+        ValueError: for an unknown variant or `int8_io`, a calibrated variant without
+            calibration data, or a `float_layers` name that is no layer of the model.
         UnsupportedModelError: if the model needs TensorFlow ops outside LiteRT's built-in
             set and `allow_flex_ops` is off (the ops are named), or if `model` is not a
             Keras model.
@@ -73,9 +85,26 @@ def export_tflite(
             f"Argument `int8_io` must be one of {', '.join(INT8_IO_TYPES)}. "
             f"Received: int8_io={int8_io!r}"
         )
+    known = {layer.name for layer in model.layers}
+    unknown = [name for name in float_layers if name not in known]
+    if unknown:
+        raise ValueError(
+            f"Argument `float_layers` names no layer of model {model.name!r}: "
+            f"{', '.join(unknown)}. Its layers are: {', '.join(sorted(known))}."
+        )
+    floats = tuple(float_layers)
     with tempfile.TemporaryDirectory() as folder:
         converter = _converter(model, Path(folder))
-        return _finish(converter, model, path, variant, calibration_data, int8_io, allow_flex_ops)
+        _set_calibration(converter, variant, calibration_data)
+        if variant == "int8" and floats:
+            content = _quantize_keeping_float(converter, model, floats)
+        else:
+            _set_variant(converter, variant, int8_io, allow_flex_ops)
+            content = _convert(converter, model, allow_flex_ops)
+    written = write_bytes_atomic(path, content)
+    if variant == "int8":
+        _warn_float_ops(written, floats)
+    return written
 
 
 def _converter(model, folder: Path):
@@ -85,23 +114,26 @@ def _converter(model, folder: Path):
     return tf.lite.TFLiteConverter.from_concrete_functions([serving_function(model)], model)
 
 
-def _finish(converter, model, path, variant, calibration_data, int8_io, allow_flex_ops):
-    """Sets the variant's options on the converter, converts, checks and writes the file."""
+def _set_calibration(converter, variant: str, calibration_data) -> None:
+    """Gives a calibrated variant its representative samples (training data)."""
+    if variant not in ("int8", "int16x8"):
+        return
+    if calibration_data is None or len(calibration_data) == 0:
+        raise ValueError(
+            f"Argument `calibration_data` is required for the {variant} variant: pass "
+            "training samples (the pipeline uses the first `export.calibration_samples` "
+            "of the training split)."
+        )
+    samples = np.asarray(calibration_data, dtype=np.float32)
+    converter.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
+
+
+def _set_variant(converter, variant: str, int8_io: str, allow_flex_ops: bool) -> None:
+    """Sets the variant's quantization options on the converter."""
     if variant != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if variant == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if variant in ("int8", "int16x8"):
-        if calibration_data is None or len(calibration_data) == 0:
-            raise ValueError(
-                f"Argument `calibration_data` is required for the {variant} variant: pass "
-                "training samples (the pipeline uses the first `export.calibration_samples` "
-                "of the training split)."
-            )
-        samples = np.asarray(calibration_data, dtype=np.float32)
-        converter.representative_dataset = lambda: (
-            [samples[i : i + 1]] for i in range(len(samples))
-        )
     if variant == "int8":
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.as_dtype(int8_io)
@@ -114,18 +146,82 @@ def _finish(converter, model, path, variant, calibration_data, int8_io, allow_fl
             *converter.target_spec.supported_ops,
             tf.lite.OpsSet.SELECT_TF_OPS,
         ]
-    content = _convert(converter, model, allow_flex_ops)
-    written = write_bytes_atomic(path, content)
-    if variant == "int8":
-        left_in_float = float_ops(tflite_ops(written))
-        if left_in_float:
-            warnings.warn(
-                f"{Path(path).name}: {len(left_in_float)} op(s) still compute in float in the "
-                f"int8 model: {', '.join(left_in_float)}. They run slower and need float "
-                "support on the device.",
-                stacklevel=2,
-            )
-    return written
+
+
+def _quantize_keeping_float(converter, model, float_layers: tuple[str, ...]) -> bytes:
+    """Full-integer quantization except the ops of `float_layers`; float input and output."""
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if is_quantization_aware(model):
+        # Its fake-quant ops say where to quantize; calibration would quantize the rest.
+        converter.representative_dataset = None
+        return _convert(converter, model, False)
+    debugger = quantization_debugger(converter, float_layers)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return debugger.get_nondebug_quantized_model()
+
+
+def quantization_debugger(converter, float_layers: Sequence[str] = (), debug_data=None):
+    """TFLite's quantization debugger on a calibrated converter, the ops of `float_layers`
+    left out of quantization (named by their output tensors, `<model>/<layer>/...`).
+
+    Args:
+        converter: a converter with its representative dataset set.
+        float_layers: layer names whose ops stay float. Defaults to none.
+        debug_data: raw samples the debugger's `run()` measures each op's error on.
+            Defaults to `None`.
+
+    Returns:
+        The debugger (`get_nondebug_quantized_model()` gives the quantized model).
+    """
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    samples = None if debug_data is None else np.asarray(debug_data, dtype=np.float32)
+    dataset = None if samples is None else lambda: ([s[None]] for s in samples)
+    with warnings.catch_warnings():  # the debugger runs TensorFlow's deprecated interpreter
+        warnings.simplefilter("ignore")
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=dataset
+        )
+        nodes = _layer_nodes(debugger.calibrated_model, tuple(float_layers))
+        if nodes:
+            debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
+    return debugger
+
+
+def _layer_nodes(content: bytes, layer_names: tuple[str, ...]) -> list[str]:
+    """The output tensor names of the ops that belong to the named layers."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    names = {
+        interpreter._get_tensor_details(index, 0)["name"]
+        for op in interpreter._get_ops_details()  # the interpreter's own op listing
+        for index in op["outputs"]
+    }
+    return sorted(name for name in names if _in_layers(name, layer_names))
+
+
+def _in_layers(tensor: str, layer_names: Sequence[str]) -> bool:
+    """Whether a tensor (`<model>/<layer>/op`, several joined by `;`) is a named layer's."""
+    return any(f"/{layer}/" in f"/{part}" for layer in layer_names for part in tensor.split(";"))
+
+
+def _warn_float_ops(path: Path, float_layers: Sequence[str]) -> None:
+    """Warns about ops of an int8 model that compute in float outside `float_layers`."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    stray = set()
+    for op, details in zip(tflite_ops(path), interpreter._get_ops_details(), strict=True):
+        names = [interpreter._get_tensor_details(i, 0)["name"] for i in details["outputs"]]
+        if float_ops([op]) and not any(_in_layers(name, float_layers) for name in names):
+            stray.add(op["op"])
+    if stray:
+        warnings.warn(
+            f"{Path(path).name}: op(s) {', '.join(sorted(stray))} compute in float in the int8 "
+            "model. They run slower and need float support on the device.",
+            stacklevel=3,
+        )
 
 
 def _convert(converter, model: keras.Model, allow_flex_ops: bool) -> bytes:

@@ -6,8 +6,8 @@ import numpy as np
 
 from tfpipeline.benchmark import benchmark_artifact
 from tfpipeline.config import VerifyConfig
+from tfpipeline.evaluation import score
 from tfpipeline.inference import load_predictor
-from tfpipeline.training import score
 
 FLOAT_VARIANTS = ("float32", "float16")
 
@@ -21,6 +21,7 @@ def measure_artifact(
     latency_warmup: int = 20,
     task: str = "classification",
     uncompressed: np.ndarray | None = None,
+    tie_margin: float = 0.02,
 ) -> dict[str, float]:
     """Runs an artifact on `x` in its runtime and compares it with the reference outputs.
 
@@ -34,9 +35,13 @@ def measure_artifact(
         task: `"classification"` or `"regression"`. Defaults to `"classification"`.
         uncompressed: the outputs on `x` of the model before compression, when the reference
             is a compressed model. Defaults to `None`.
+        tie_margin: a sample whose two highest reference probabilities are closer than
+            this is a tie the reference does not decide. Defaults to `0.02`.
 
     Returns:
-        Classification: `test_accuracy`, `top1_agreement`, `max_abs_diff`. Regression:
+        Classification: `test_accuracy`, `top1_agreement`, `max_abs_diff`, `ties` (test
+        samples the reference scores as a tie) and `decisive_agreement` (top-1 agreement on
+        the other samples, 1.0 when there are none). Regression:
         `test_mae`, `keras_test_mae`, `max_abs_diff`, `max_rel_diff` (the difference over
         the largest reference output, at least 1). Both: the timing figures of
         `benchmark_artifact` (`load_ms`, `latency_ms_p50/p95/p99`, `batch32_samples_per_s`,
@@ -50,9 +55,13 @@ def measure_artifact(
     max_abs_diff = float(np.max(np.abs(outputs - reference)))
     if task == "classification":
         predicted = np.argmax(outputs, axis=1)
+        agrees = predicted == np.argmax(reference, axis=1)
+        decisive = _top_two_margin(reference) >= tie_margin
         figures = {
             "test_accuracy": float(np.mean(predicted == y)),
-            "top1_agreement": float(np.mean(predicted == np.argmax(reference, axis=1))),
+            "top1_agreement": float(np.mean(agrees)),
+            "decisive_agreement": float(np.mean(agrees[decisive])) if decisive.any() else 1.0,
+            "ties": int(np.sum(~decisive)),
             "max_abs_diff": max_abs_diff,
         }
         if uncompressed is not None:
@@ -68,6 +77,14 @@ def measure_artifact(
     return {**figures, **timing}
 
 
+def _top_two_margin(probabilities: np.ndarray) -> np.ndarray:
+    """Each row's highest value minus its second highest (1.0 for a single output)."""
+    if probabilities.shape[1] < 2:
+        return np.ones(len(probabilities))
+    top_two = np.sort(probabilities, axis=1)[:, -2:]
+    return top_two[:, 1] - top_two[:, 0]
+
+
 def check_artifact(
     name: str,
     variant: str,
@@ -79,9 +96,13 @@ def check_artifact(
 
     Classification: float variants must match the Keras model (`float_max_abs_diff`, or
     `float16_max_abs_diff` for float16, and `float_min_agreement`), integer-quantized ones
-    agree with it (`int8_min_agreement`), all reach `min_accuracy`. Regression: float variants
+    agree with it (`int8_min_agreement`) on the samples it decides (a sample it scores as a
+    tie, see `measure_artifact`, may go either way after quantization), all reach
+    `min_accuracy`. Regression: float variants
     within those differences relative to the largest output, integer-quantized ones within
-    `int8_max_mae_increase` of the Keras model's MAE. Every export of a quantization-aware
+    `int8_max_mae_increase` of the Keras model's MAE, and, with
+    `regression_must_beat_baseline`, every one below the mean predictor's test MAE (the
+    `baseline_test_mae` figure, when given). Every export of a quantization-aware
     model is judged as the integer variants are: its outputs round at quantization steps, so
     tiny float differences can move a value to the next step.
     """
@@ -98,6 +119,18 @@ def check_artifact(
         failures.append(f"{name}: {figure}={figures[figure]:.6g} {rule}")
 
     if "test_mae" in figures:  # regression
+        baseline = figures.get("baseline_test_mae")
+        if (
+            config.regression_must_beat_baseline
+            and baseline is not None
+            and (figures["test_mae"] >= baseline)
+        ):
+            fail(
+                "test_mae",
+                f">= baseline_test_mae={baseline:.6g}: no better than always predicting "
+                "the training mean (train longer or differently; "
+                "verify.regression_must_beat_baseline: false turns this check off)",
+            )
         if variant in FLOAT_VARIANTS:
             if figures["max_rel_diff"] > max_diff:
                 fail("max_rel_diff", f"> verify.{diff_key}={max_diff:g}")
@@ -113,8 +146,9 @@ def check_artifact(
             fail("max_abs_diff", f"> verify.{diff_key}={max_diff:g}")
         if figures["top1_agreement"] < config.float_min_agreement:
             fail("top1_agreement", f"< verify.float_min_agreement={config.float_min_agreement:g}")
-    elif figures["top1_agreement"] < config.int8_min_agreement:
-        fail("top1_agreement", f"< verify.int8_min_agreement={config.int8_min_agreement:g}")
+    elif figures.get("decisive_agreement", figures["top1_agreement"]) < config.int8_min_agreement:
+        figure = "decisive_agreement" if "decisive_agreement" in figures else "top1_agreement"
+        fail(figure, f"< verify.int8_min_agreement={config.int8_min_agreement:g}")
     if figures["test_accuracy"] < config.min_accuracy:
         fail("test_accuracy", f"< verify.min_accuracy={config.min_accuracy:g}")
     return failures

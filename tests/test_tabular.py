@@ -1,0 +1,143 @@
+"""Tables as users bring them: missing markers, text columns, identifiers, one-hot labels."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from tabular_data import write_csv, write_penguin_like_csv
+
+from tfpipeline import DataError, load_config, load_data, prepare_data
+from tfpipeline.config import DEFAULT_NA_VALUES
+from tfpipeline.data.tabular import OTHER, TableEncoding, fit_encoding, table_from_cells
+
+
+def data_config(**keys):
+    return load_config(overrides={f"data.{k}": v for k, v in keys.items()}).data
+
+
+def csv_config(path, **keys):
+    return data_config(source="csv", path=str(path), **keys)
+
+
+@pytest.mark.parametrize("marker", DEFAULT_NA_VALUES)
+def test_every_standard_missing_marker_reads_as_missing(tmp_path, marker):
+    rows = [[i % 5, f"{i * 0.5:.1f}", "ab"[i % 2]] for i in range(30)]
+    rows[3][1] = f" {marker} "  # spaces around a marker do not matter
+    path = write_csv(tmp_path / "m.csv", ["a", "b", "label"], rows)
+    data = prepare_data(csv_config(path))
+    cleaning = data.cleaning
+    assert cleaning["non_finite_rows"] == 1 and cleaning["examples"]["non_finite_rows"] == [3]
+    assert data.feature_names == ("a", "b")  # b stays numeric
+
+
+def test_na_values_changes_the_markers_and_missing_labels_count_as_bad(tmp_path):
+    rows = [[i % 5, i % 7 if i != 4 else "-", "ab"[i % 2]] for i in range(30)]
+    rows[8][2] = "NA"
+    path = write_csv(tmp_path / "m.csv", ["a", "b", "label"], rows)
+    with pytest.warns(UserWarning, match="'b' holds numbers and text \\('-' in row 4\\)"):
+        data = prepare_data(csv_config(path))
+    assert data.feature_names[1:] == tuple(f"b={v}" for v in [0, 1, 2, 3, 4, 5, 6, "-"])
+    assert data.cleaning["bad_label_rows"] == 1
+    data = prepare_data(csv_config(path, na_values=["-", "NA"]))
+    assert data.feature_names == ("a", "b") and data.cleaning["non_finite_rows"] == 1
+
+
+def test_imputation_uses_training_medians_recorded_in_the_encoding(tmp_path):
+    rows = [[i % 5, (i * 7) % 11 if i % 6 else "?", "ab"[i % 2]] for i in range(60)]
+    path = write_csv(tmp_path / "m.csv", ["a", "b", "label"], rows)
+    config = csv_config(path, clean={"non_finite": "impute_median"})
+    data = prepare_data(config)
+    train_b = np.array([r[1] for r in np.array(rows, dtype=object)[data.splits.train.indices]])
+    median = np.median([float(v) for v in train_b if v != "?"])
+    assert data.encoding.columns[1].median == median and data.encoding.impute
+    x = data.splits.train.arrays()[0]
+    assert np.all(np.isfinite(x)) and np.sum(x[:, 1] == median) >= np.sum(train_b == "?")
+
+
+def test_text_columns_are_one_hot_from_the_training_split_only():
+    table, _ = table_from_cells(
+        ["size", "colour"],
+        [[3, 1, 4, 1, 5, 9], ["red", "blue", "red", None, "green", "mauve"]],
+    )
+    encoding = fit_encoding(table, rows=np.arange(4))  # green and mauve are test-only
+    assert encoding.feature_names() == ("size", "colour=blue", "colour=red")
+    x = encoding.encode(table.column, len(table))
+    np.testing.assert_array_equal(x[:, 1:], [[0, 1], [1, 0], [0, 1], [0, 0], [0, 0], [0, 0]])
+    np.testing.assert_array_equal(x[:, 0], [3, 1, 4, 1, 5, 9])
+
+
+def test_many_categories_keep_the_most_frequent_and_an_other_position():
+    values = ["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d", "e"]
+    table, _ = table_from_cells(["k"], [values])
+    encoding = fit_encoding(table, np.arange(len(values)), max_categories=3)
+    assert encoding.feature_names() == ("k=a", "k=b", f"k={OTHER}")
+    x = encoding.encode(lambda name: ["a", "c", "zebra", None], 4)
+    np.testing.assert_array_equal(x, [[1, 0, 0], [0, 0, 1], [0, 0, 1], [0, 0, 0]])
+
+
+def test_identifier_and_row_number_columns_are_dropped_and_named(tmp_path):
+    rows = [[i + 1, f"Name {i}", i % 3, "xy"[i % 2]] for i in range(40)]
+    path = write_csv(tmp_path / "people.csv", ["rownames", "name", "a", "label"], rows)
+    with pytest.warns(UserWarning, match="left out.*rownames \\(a row number.*name \\(identifier"):
+        data = prepare_data(csv_config(path))
+    assert data.feature_names == ("a",)
+    assert [name for name, _ in data.encoding.dropped] == ["rownames", "name"]
+
+
+def test_numeric_codes_can_be_categories_and_an_unknown_column_is_named(tmp_path):
+    rows = [[i % 3 + 1, i * 0.37 % 5, "xy"[i % 2]] for i in range(30)]
+    path = write_csv(tmp_path / "cars.csv", ["origin", "a", "label"], rows)
+    data = prepare_data(csv_config(path, categorical={"columns": ["origin"]}))
+    assert data.feature_names == ("origin=1", "origin=2", "origin=3", "a")
+    with pytest.raises(DataError, match="`data.categorical.columns` names .*: nope"):
+        load_data(csv_config(path, categorical={"columns": ["nope"]}))
+
+
+def test_a_separate_test_file_must_have_the_training_columns(tmp_path):
+    rows = [[i * 0.37 % 5, "pq"[i % 2], "ab"[i % 2]] for i in range(30)]
+    train = write_csv(tmp_path / "train.csv", ["a", "kind", "label"], rows)
+    test = write_csv(tmp_path / "test.csv", ["a", "label"], [[1, "a"], [2, "b"]])
+    with pytest.raises(DataError, match="test has no column 'kind'"):
+        prepare_data(csv_config(train, test_path=str(test)))
+
+
+def test_the_encoding_round_trips_through_its_record():
+    table, _ = table_from_cells(["n", "t"], [[1.5, 2.5, None], ["u", "v", "u"]])
+    encoding = fit_encoding(table, np.arange(3), impute=True)
+    back = TableEncoding.from_dict(json.loads(json.dumps(encoding.to_dict())))
+    assert back == encoding
+    assert back.to_dict()["missing_numeric"] == "impute_median"
+
+
+def test_one_hot_labels_are_read_as_indices_and_other_label_arrays_are_refused():
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    y = np.eye(4, dtype=np.float32)[np.arange(40) % 4]
+    data = prepare_data(data_config(source="arrays"), x, y)
+    assert data.class_names == ("0", "1", "2", "3")
+    assert "one-hot labels of 4 classes" in data.cleaning["labels"]
+    y[5] = [0.5, 0.5, 0, 0]
+    with pytest.raises(DataError, match=r"one-hot rows .* row 5 is not one-hot: \[0.5, 0.5"):
+        load_data(data_config(source="arrays"), x, y)
+
+
+@pytest.mark.slow
+def test_a_penguin_like_csv_with_text_and_na_runs_as_it_is(tmp_path):
+    path = write_penguin_like_csv(tmp_path / "penguins.csv")
+    result = subprocess.run(
+        [sys.executable, "-m", "tfpipeline", "run", "--output", str(tmp_path / "run"),
+         "--set", f"data.path={path}", "--set", "data.source=csv",
+         "--set", "data.label_column=species", "--set", "train.epochs=15",
+         "--set", "compress.prune.epochs=2", "--set", "verify.latency_runs=5"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "left out of the model's input: id (identifier-like" in result.stderr
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    columns = {c["name"]: c for c in manifest["data"]["input"]["columns"]}
+    assert columns["island"]["categories"] == ["Biscoe", "Dream", "Torgersen"]
+    assert columns["sex"]["categories"] == ["female", "male"]
+    assert manifest["data"]["cleaning"]["non_finite_rows"] == 8  # the unmeasured birds
+    int8 = next(a for a in manifest["artifacts"] if a["variant"] == "int8")
+    assert int8["top1_agreement"] >= 0.97 and manifest["int8_input"]["dtype"] == "float32"

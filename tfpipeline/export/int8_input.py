@@ -1,0 +1,117 @@
+"""How the `int8` model takes its input, decided from the training statistics.
+
+A full-integer model quantizes its raw input with one scale for every value. That suits
+images (every pixel in 0-255) and features that share one range (digits' 0-16), but not
+tabular data in mixed units: with proline (~300-1700) beside hue (~0.5-1.7), one int8 scale
+leaves hue less than one quantization step, and the model loses it before the normalization
+inside it runs. Such models keep their input normalization in float: raw float32 values in,
+each feature standardized, then the first quantize.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from tfpipeline._keras import keras
+from tfpipeline.data import PreparedData
+from tfpipeline.data.stats import FeatureStats
+from tfpipeline.models import input_normalization
+
+# A feature whose training range covers fewer of the 255 steps of one shared int8 input scale
+# than this loses too much of itself at the input quantize (its quantization noise is then
+# above a tenth of its standard deviation).
+MIN_INPUT_STEPS = 8
+
+
+@dataclass(frozen=True)
+class Int8Input:
+    """How the `int8` variant takes its input.
+
+    Attributes:
+        dtype: the input (and output) type: `int8`, `uint8` or `float32`.
+        float_layers: the layers computed in float before the first quantize.
+        reason: why, in one sentence (for the log, manifest, report and model card).
+    """
+
+    dtype: str
+    float_layers: tuple[str, ...]
+    reason: str
+
+    def to_dict(self) -> dict:
+        """Returns the plan as a plain dict (for the manifest and the model card)."""
+        return {**asdict(self), "float_layers": list(self.float_layers)}
+
+
+def input_steps(stats: FeatureStats) -> np.ndarray:
+    """Each feature's training range in steps of one int8 scale shared by every feature."""
+    ranges = (stats.maximum - stats.minimum).astype(np.float64)
+    total = float(np.max(stats.maximum) - np.min(stats.minimum))
+    return ranges * 255.0 / total if total > 0 else np.full(ranges.shape, 255.0)
+
+
+def plan_int8_input(
+    model: keras.Model, data: PreparedData, setting: str = "auto", int8_io: str = "int8"
+) -> Int8Input:
+    """Decides how the `int8` variant of `model` takes its input (see the module docstring).
+
+    Args:
+        model: the model to export.
+        data: the prepared data: the training statistics of the raw input (per feature, or
+            per channel for images) and the feature names.
+        setting: `auto`, `quantized` or `float` (`export.int8_input`). Defaults to `"auto"`.
+        int8_io: the quantized input type, `int8` or `uint8`. Defaults to `"int8"`.
+
+    Returns:
+        The input type, the layers kept in float and the reason.
+    """
+    stats, feature_names = data.stats, data.feature_names
+    if setting == "quantized":
+        return Int8Input(int8_io, (), "export.int8_input is quantized")
+    steps = input_steps(stats)
+    varying = np.flatnonzero(stats.maximum > stats.minimum)
+    if setting == "auto":
+        if data.is_image:
+            return Int8Input(int8_io, (), "image input: one value range for every pixel")
+        if len(varying) == 0 or steps[varying].min() >= MIN_INPUT_STEPS:
+            fewest = int(varying[np.argmin(steps[varying])]) if len(varying) else 0
+            return Int8Input(
+                int8_io,
+                (),
+                "the features share one scale: under one int8 input scale each spans at "
+                f"least {MIN_INPUT_STEPS} steps (fewest: {_name(feature_names, fewest)}, "
+                f"{steps[fewest]:.1f})",
+            )
+    normalization = input_normalization(model)
+    narrow = varying[steps[varying] < MIN_INPUT_STEPS]
+    why = (
+        "export.int8_input is float"
+        if setting == "float"
+        else f"the features do not share one scale: under one int8 input scale "
+        f"{_narrowest(narrow, steps, feature_names)}"
+    )
+    if not normalization:
+        return Int8Input(
+            int8_io,
+            (),
+            f"{why}, but the model has no normalization layer at its input to compute in "
+            "float, so its input stays quantized; add one (data.normalization: standardize)",
+        )
+    return Int8Input(
+        "float32",
+        tuple(normalization),
+        f"{why}; the input normalization computes in float before the first quantize",
+    )
+
+
+def _name(names: Sequence[str], index: int) -> str:
+    return f"'{names[index]}'" if index < len(names) else f"feature {index}"
+
+
+def _narrowest(narrow: np.ndarray, steps: np.ndarray, names: Sequence[str]) -> str:
+    order = narrow[np.argsort(steps[narrow])]
+    shown = ", ".join(f"{_name(names, int(i))} spans {steps[i]:.2g} steps" for i in order[:3])
+    more = f" and {len(order) - 3} more" if len(order) > 3 else ""
+    return f"{shown}{more} (fewer than {MIN_INPUT_STEPS})"
