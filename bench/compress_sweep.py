@@ -45,7 +45,7 @@ def main() -> None:
     print(
         f"chosen: {chosen['name']}: gzip {chosen['gzip_bytes'] / 1024:.1f} KiB, "
         f"{chosen['gzip_compression_ratio']:.1f}x smaller (target >= 10x), test accuracy "
-        f"{chosen['test_accuracy']:.4f}, {chosen['accuracy_drop_points']:.2f} points lost "
+        f"{chosen['test_accuracy']:.4f}, {-chosen['accuracy_change_points']:.2f} points lost "
         "(target <= 1)"
     )
     print(f"wall time: {wall:.0f} s (target < 600 s)")

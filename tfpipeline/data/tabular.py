@@ -330,13 +330,15 @@ class TableEncoding:
                 values[row] = column.median if missing == "impute" else np.nan
                 continue
             try:
-                values[row] = float(text)
+                value = float(text)
             except ValueError:
                 raise DataError(
                     f"Column {column.name!r}, row {row}: {text!r} is not a number (the "
                     f"column is numeric; missing values are written as one of "
                     f"{', '.join(repr(v) for v in self.na_values)})."
                 ) from None
+            # An infinite value is imputed like a missing one, or left for cleaning to drop.
+            values[row] = column.median if missing == "impute" and not np.isfinite(value) else value
         return values
 
     def to_dict(self) -> dict[str, Any]:
