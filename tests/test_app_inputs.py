@@ -1,6 +1,7 @@
 """What apps have, fed to exported models: rows by column name, photos of any size, a card."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ from PIL import Image
 from tabular_data import write_penguin_like_csv
 from test_data import write_images
 
-from tfpipeline import DataError, Pipeline, Predictor, load_config, load_data
+from tfpipeline import DataError, Pipeline, Predictor, TfpipelineError, load_config, load_data
 from tfpipeline.data.images import decode_image
 
 pytestmark = pytest.mark.slow
@@ -216,3 +217,87 @@ def test_image_folders_count_files_that_are_not_images_and_read_tiff(tmp_path):
     assert report["not_image_suffixes"] == {".txt": 2, ".csv": 1}
     assert "skipped 3 files that are not images (1 .csv, 2 .txt)" in report["summary"]
     assert any(name.endswith("notes.txt") for name in report["examples"]["not_image_files"])
+
+
+def test_values_in_the_wrong_units_and_tampered_records_are_refused_by_name(penguins, tmp_path):
+    import shutil
+
+    csv_path, run_dir = penguins
+    row = {k: v for k, v in read_rows(csv_path)[0].items()}
+    predictor = Predictor.load(run_dir / "android" / "model.tflite")
+    predictor.predict(row)
+    mass = float(row["body_mass_g"]) * 1000  # milligrams, not grams
+    with pytest.raises(DataError, match=re.escape(f"body_mass_g = {mass:g} in sample 0, where")):
+        predictor.predict({**row, "body_mass_g": mass})
+    bundle = tmp_path / "bundle"
+    shutil.copytree(run_dir / "android", bundle)
+    card = json.loads((bundle / "model_card.json").read_text())
+    for tamper, message in [
+        (lambda c: c.update(model=[1]), "`model` must be an object"),
+        (lambda c: c["model"].update(sha256=7), "a sha256 must be 64 hexadecimal digits"),
+        (lambda c: c["input"].update(columns="x"), "input record of model.tflite .* malformed"),
+        (lambda c: c["input"]["features"][0].update(min="low"), "each feature needs a numeric"),
+    ]:
+        changed = json.loads(json.dumps(card))
+        tamper(changed)
+        (bundle / "model_card.json").write_text(json.dumps(changed))
+        with pytest.raises((DataError, TfpipelineError), match=message):
+            Predictor.load(bundle / "model.tflite").predict(row)
+    (bundle / "model_card.json").write_text(json.dumps(card))
+    (bundle / "labels.txt").write_text("Adelie\nGentoo\n")
+    with pytest.raises(TfpipelineError, match="lists 2 labels but the model has 3 outputs"):
+        Predictor.load(bundle / "model.tflite").predict_classes(row)
+    (bundle / "labels.txt").write_bytes("Adélie\n".encode("latin-1"))
+    with pytest.raises(TfpipelineError, match="Cannot read .*labels.txt as UTF-8"):
+        Predictor.load(bundle / "model.tflite")
+
+
+def test_predict_reads_csv_files_it_can_and_names_those_it_cannot(penguins, tmp_path, capsys):
+    from tfpipeline.cli import main
+
+    _, run_dir = penguins
+    model = str(run_dir / "android" / "model.tflite")
+    (tmp_path / "latin1.csv").write_bytes("island,sex\nBiscoe,mâle\n".encode("latin-1"))
+    assert main(["predict", model, str(tmp_path / "latin1.csv")]) == 2
+    assert "latin1.csv is not UTF-8 text" in capsys.readouterr().err
+    assert main(["predict", model, str(tmp_path / "latin1.csv"), "--top", "0"]) == 2
+    assert "expected a whole number >= 1: '0'" in capsys.readouterr().err
+
+
+def test_photos_of_every_mode_are_read_as_their_files_are(pets, tmp_path):
+    root, run_dir = pets
+    predictor = Predictor.load(run_dir / "android" / "model.tflite")
+    rgb = Image.fromarray(np.random.default_rng(2).integers(0, 255, (20, 30, 3), dtype=np.uint8))
+    for mode, suffix in (("CMYK", "jpg"), ("P", "png"), ("YCbCr", "jpg"), ("LA", "png")):
+        image = rgb.convert(mode)
+        image.save(tmp_path / f"photo.{suffix}")
+        from_file = predictor.predict(tmp_path / f"photo.{suffix}")
+        reopened = Image.open(tmp_path / f"photo.{suffix}")
+        np.testing.assert_allclose(predictor.predict([reopened]), from_file, atol=1e-6)
+    deep = np.asarray(rgb.convert("L"), dtype=np.uint16) * 257  # 16 bits per pixel
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    from_file = predictor.predict(tmp_path / "deep.png")
+    np.testing.assert_allclose(predictor.predict(deep), from_file, atol=1e-5)
+    np.testing.assert_allclose(
+        predictor.predict([Image.open(tmp_path / "deep.png")]), from_file, atol=1e-5
+    )
+    with pytest.raises(DataError, match="at least one"):
+        predictor.predict(np.zeros((0, 0, 3), np.uint8))
+
+
+def test_a_decompression_bomb_is_refused_from_its_header(pets, tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    _, run_dir = pets
+    header = struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0)  # 40000 x 40000 RGB
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+    png += chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b"")
+    (tmp_path / "bomb.png").write_bytes(png)  # a few hundred bytes that would decode to 4.8 GB
+    predictor = Predictor.load(run_dir / "android" / "model.tflite")
+    with pytest.raises(DataError, match="more than the 89,478,485 pixels allowed"):
+        predictor.predict(tmp_path / "bomb.png")

@@ -9,10 +9,12 @@ from tabular_data import write_cars_like_csv
 from tfpipeline import (
     ConfigError,
     Pipeline,
+    Predictor,
     VerificationError,
     build_model,
     load_config,
     prepare_data,
+    tflite_ops,
 )
 from tfpipeline.evaluation import baseline_scores, score
 
@@ -86,6 +88,15 @@ def test_a_cars_like_csv_regression_halves_the_baseline_error(tmp_path):
     assert "target's own units" in card["output"]["meaning"]
     int8 = next(a for a in manifest["artifacts"] if a["variant"] == "int8")
     assert int8["test_mae"] <= 1.1 * int8["keras_test_mae"]
+    # the output unit and its rescaling compute in float: no coarse int8 output steps
+    assert manifest["int8_input"]["float_layers"][-2:] == ["standardized_prediction", "prediction"]
+    ops = tflite_ops(tmp_path / "run" / "model_int8.tflite")
+    assert ops[-1]["op"] == "FULLY_CONNECTED" and ops[-1]["outputs"] == ["float32"]
+    x = prepare_data(load_config(overrides=overrides).data).splits.x_test
+    predictions = Predictor.load(tmp_path / "run" / "model_int8.tflite").predict(x)
+    assert len(np.unique(predictions)) == len(x)
+    # pruning leaves the output unit dense: its 64 weights make the prediction
+    assert manifest["compression"]["sparsity"]["standardized_prediction"] == 0.0
 
 
 def test_a_model_no_better_than_the_mean_fails_by_name(tmp_path):

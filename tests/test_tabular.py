@@ -142,3 +142,52 @@ def test_a_penguin_like_csv_with_text_and_na_runs_as_it_is(tmp_path):
     assert manifest["data"]["cleaning"]["non_finite_rows"] == 8  # the unmeasured birds
     int8 = next(a for a in manifest["artifacts"] if a["variant"] == "int8")
     assert int8["top1_agreement"] >= 0.97 and manifest["int8_input"]["dtype"] == "float32"
+
+
+def test_blank_and_pandas_missing_cells_are_missing_whatever_na_values_says(tmp_path):
+    rows = [[i % 5, "" if i % 7 == 3 else f"{i * 0.3:.1f}", "ab"[i % 2]] for i in range(40)]
+    path = write_csv(tmp_path / "m.csv", ["a", "b", "label"], rows)
+    data = prepare_data(csv_config(path, na_values=["-999"]))
+    assert data.feature_names == ("a", "b") and data.cleaning["non_finite_rows"] == 6
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {
+            "n": pd.array([1, None, 3, 4] * 10, dtype="Int64"),
+            "t": pd.array(["x", None, "y", "x"] * 10, dtype="string"),
+            "r": np.arange(40) * 0.37,
+        }
+    )
+    data = prepare_data(data_config(source="arrays"), frame, ["p", "q"] * 20)
+    assert data.feature_names == ("n", "t=x", "t=y", "r")  # NA is no category
+    assert data.cleaning["non_finite_rows"] == 10  # the Int64 NA cells
+
+
+def test_a_column_with_no_value_is_left_out_by_name_and_label_only_files_are_refused(tmp_path):
+    rows = [["NA", i * 0.37, "ab"[i % 2]] for i in range(30)]
+    path = write_csv(tmp_path / "m.csv", ["empty", "a", "label"], rows)
+    with pytest.warns(UserWarning, match="empty \\(no value at all\\)"):
+        data = prepare_data(csv_config(path))
+    assert data.feature_names == ("a",) and data.encoding.dropped[0] == ("empty", "no value at all")
+    only = write_csv(tmp_path / "only.csv", ["label"], [["a"], ["b"]])
+    with pytest.raises(DataError, match="No feature column holds a value"):
+        load_data(csv_config(only))
+    with pytest.raises(DataError, match="lists 'a' more than once"):
+        load_data(csv_config(path, feature_columns=["a", "a"]))
+
+
+def test_number_categories_match_however_they_are_written():
+    table, _ = table_from_cells(
+        ["code"], [["1.0", "2.0", "3.0", "01", " 2 "]], text_columns=["code"]
+    )
+    encoding = fit_encoding(table, np.arange(5))
+    assert encoding.columns[0].categories == ("1", "2", "3")
+    x = encoding.encode(lambda name: [1, 2.0, "3", "1.00", np.float32(2)], 5)
+    np.testing.assert_array_equal(x.argmax(1), [0, 1, 2, 0, 1])
+    assert x.sum() == 5
+
+
+def test_a_ragged_row_is_named_by_its_line_in_the_file(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text('a,b,label\n1,2,x\n\n"3\n4",5,y\n6,7\n')
+    with pytest.raises(DataError, match="line 6: 2 fields where the header has 3"):
+        load_data(csv_config(path))

@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("model", type=Path, help="the .tflite, .onnx or SavedModel folder")
     predict.add_argument("input", type=Path, help="a .npy, .csv or image file")
-    predict.add_argument("--top", type=int, default=3, help="labels shown per sample")
+    predict.add_argument("--top", type=_positive_int, default=3, help="labels shown per sample")
     predict.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
 
     bench = commands.add_parser(
@@ -238,6 +238,16 @@ def _float_list(text: str) -> list[float]:
     except ValueError:
         msg = f"expected numbers separated by commas: {text!r}"
         raise argparse.ArgumentTypeError(msg) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1: {text!r}")
+    return value
 
 
 def _int_list(text: str) -> list[int]:

@@ -43,7 +43,6 @@ class Predictor:
         self.batch_size = batch_size
         self.labels = _read_labels(path)
         self.input_record = _read_input_record(path)
-        self.input_range = _input_range(self.input_record)
         self.input_name = ""
         self.input_shape: tuple[int, ...] = ()
         self._spec = None
@@ -84,9 +83,9 @@ class Predictor:
             raise ValueError(f"Argument `batch_size` must be >= 1. Received: {batch_size}")
         if path.is_dir() and (path / "saved_model.pb").exists():
             kind = SavedModelPredictor
-        elif path.is_file() and path.suffix == ".tflite":
+        elif path.is_file() and path.suffix.lower() == ".tflite":
             kind = TFLitePredictor
-        elif path.is_file() and path.suffix == ".onnx":
+        elif path.is_file() and path.suffix.lower() == ".onnx":
             kind = OnnxPredictor
         else:
             raise TfpipelineError(
@@ -137,9 +136,15 @@ class Predictor:
 
     def predict_classes(self, x: np.ndarray) -> list[str] | np.ndarray:
         """Returns the predicted class of each sample: label names, or indices without labels."""
-        indices = np.argmax(self.predict(x), axis=-1)
+        outputs = self.predict(x)
+        indices = np.argmax(outputs, axis=-1)
         if self.labels is None:
             return indices
+        if len(self.labels) != outputs.shape[-1]:
+            raise TfpipelineError(
+                f"labels.txt beside {self.path.name} lists {len(self.labels)} labels but the "
+                f"model has {outputs.shape[-1]} outputs; it does not belong to this model."
+            )
         return [self.labels[i] for i in indices]
 
     def run(self, x: np.ndarray) -> np.ndarray:
@@ -147,7 +152,13 @@ class Predictor:
         raise NotImplementedError
 
     def _check_input(self, x) -> np.ndarray:
-        array = np.asarray(x)
+        try:
+            array = np.asarray(x)
+        except (TypeError, ValueError):  # ragged nested lists
+            raise DataError(
+                f"Input to {self.path.name} must be an array of shape (n, "
+                f"{', '.join(map(str, self.input_shape))}); received a ragged sequence."
+            ) from None
         if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
             raise DataError(
                 f"Input to {self.path.name} must be numeric (raw features). "
@@ -166,17 +177,7 @@ class Predictor:
             )
         if not np.all(np.isfinite(array)):
             raise DataError(f"Input to {self.path.name} holds NaN or infinite values.")
-        self.input_spec.check_scale(array)
-        if self.input_range is not None and array.size:
-            low, high = self.input_range
-            span = max(high - low, 1e-6)
-            if array.min() < low - span or array.max() > high + span:
-                raise DataError(
-                    f"Input to {self.path.name} lies far outside the raw value range the model "
-                    f"was trained on ([{low:g}, {high:g}]; received [{array.min():g}, "
-                    f"{array.max():g}]). Feed raw features, not normalized ones: the "
-                    "normalization is inside the model."
-                )
+        self.input_spec.check_values(array)
         return array
 
 
@@ -330,55 +331,66 @@ def _recorded_sha256(path: Path) -> tuple[Path, str] | None:
     folder = path.parent
     manifest = folder / "manifest.json"
     if manifest.is_file():
-        for artifact in _read_json(manifest).get("artifacts", []):
+        artifacts = _read_json(manifest).get("artifacts", [])
+        for artifact in artifacts if isinstance(artifacts, list) else [None]:
+            if not isinstance(artifact, dict):
+                raise TfpipelineError(f"{manifest} is malformed: `artifacts` must list objects.")
             if artifact.get("path") == path.name and "sha256" in artifact:
-                return manifest, artifact["sha256"]
+                return manifest, _sha256_text(artifact["sha256"], manifest)
     card = folder / MODEL_CARD
     if card.is_file():
         model = _read_json(card).get("model", {})
+        if not isinstance(model, dict):
+            raise TfpipelineError(f"{card} is malformed: `model` must be an object.")
         if model.get("file") == path.name and "sha256" in model:
-            return card, model["sha256"]
+            return card, _sha256_text(model["sha256"], card)
     return None
+
+
+def _sha256_text(value, source: Path) -> str:
+    if not isinstance(value, str) or len(value) != 64:
+        raise TfpipelineError(f"{source} is malformed: a sha256 must be 64 hexadecimal digits.")
+    return value
 
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise TfpipelineError(f"Cannot read {path}: {exc}") from None
+        record = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # unreadable, not JSON, too deep
+        raise TfpipelineError(f"Cannot read {path}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(record, dict):
+        raise TfpipelineError(
+            f"{path} must hold a JSON object; it holds a {type(record).__name__}."
+        )
+    return record
 
 
 def _read_labels(path: Path) -> list[str] | None:
     labels = path.parent / "labels.txt"
     if not labels.is_file():
         return None
-    names = [line.strip() for line in labels.read_text("utf-8").splitlines() if line.strip()]
+    try:
+        text = labels.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TfpipelineError(f"Cannot read {labels} as UTF-8 text: {exc}") from None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
     return names or None
 
 
 def _read_input_record(path: Path) -> dict | None:
     """The input record (see `describe_input`) of the bundle's model card or the run's
     manifest beside the model, or `None`."""
-    card = path.parent / MODEL_CARD
+    card, manifest = path.parent / MODEL_CARD, path.parent / "manifest.json"
     if card.is_file():
-        return _read_json(card).get("input")
-    manifest = path.parent / "manifest.json"
-    if manifest.is_file():
-        return _read_json(manifest).get("data", {}).get("input")
-    return None
-
-
-def _input_range(record: dict | None) -> tuple[float, float] | None:
-    """The raw value range seen in training: an image's, or the features' overall."""
-    if not record:
+        source, record = card, _read_json(card).get("input")
+    elif manifest.is_file():
+        source, data = manifest, _read_json(manifest).get("data")
+        record = data.get("input") if isinstance(data, dict) else None
+    else:
         return None
-    if "value_range" in record:
-        low, high = record["value_range"]
-        return float(low), float(high)
-    features = record.get("features") or []
-    if not features or "min" not in features[0]:
-        return None
-    return min(f["min"] for f in features), max(f["max"] for f in features)
+    if record is not None and not isinstance(record, dict):
+        raise TfpipelineError(f"{source}: its input record must be a JSON object.")
+    return record
 
 
 def _require_one_input(path: Path, names: list[str]) -> None:

@@ -50,6 +50,20 @@ def input_normalization(model: keras.Model) -> list[str]:
     return names
 
 
+def output_rescaling(model: keras.Model) -> list[str]:
+    """Names the layers that make a regression model's output: the `Rescaling` it ends with
+    (standardized prediction to the target's units, see `build_model`) and the Dense layer
+    before it (the converter folds the rescaling into that layer's weights), or nothing."""
+    layers = model.layers
+    if len(layers) < 2 or not isinstance(
+        getattr(layers[-1], "layer", layers[-1]), keras.layers.Rescaling
+    ):
+        return []
+    before = layers[-2]
+    dense = isinstance(getattr(before, "layer", before), keras.layers.Dense)
+    return [before.name, layers[-1].name] if dense else [layers[-1].name]
+
+
 def is_quantization_aware(model: keras.Model) -> bool:
     """Whether `model` holds TFMOT's quantization-aware wrappers (see `apply_qat`)."""
     return any(type(layer).__name__.startswith("QuantizeWrapper") for layer in model.layers)

@@ -409,6 +409,11 @@ class Pipeline:
         baseline = baseline_scores(data.splits.train.y, y_test, data.task, data.class_names)
         shown = {k: v for k, v in baseline.items() if k not in ("kind", "value", "mse")}
         self.log(f"      baseline ({baseline['kind']}): test {_scores_text(shown)}")
+        if not _beats(score(outputs, y_test, data.task), baseline):
+            self.log(
+                f"      warning: the model is no better than the baseline ({baseline['kind']}) "
+                "on the test split"
+            )
         if data.task != "classification":
             return {**score(outputs, y_test, data.task), "baseline": baseline}
         evaluation = classification_report(outputs, y_test, data.class_names)
@@ -428,6 +433,10 @@ class Pipeline:
         )
         scores = evaluate(result.model, x_test, y_test, data.task)
         self.log(f"      compressed model: test {_scores_text(scores)}")
+        before = evaluate(model, x_test, y_test, data.task)
+        cost = _compression_cost(before, scores)
+        if cost:
+            self.log(f"      warning: {cost}")
         compression = {
             "techniques": list(techniques),
             "steps": [step.to_dict() for step in result.steps],
@@ -583,7 +592,8 @@ class Pipeline:
             input_record=describe_input(data),
             int8_input=int8_input.to_dict() if int8_input and variant == "int8" else None,
         )
-        self.log(f"      wrote {ANDROID_DIR}/ ({artifact['path']}, labels.txt, model_card.json)")
+        files = [artifact["path"], *(["labels.txt"] if data.class_names else []), "model_card.json"]
+        self.log(f"      wrote {ANDROID_DIR}/ ({', '.join(files)})")
         return {"written": True, "variant": variant, "path": folder.name}
 
     def _report_stage(self, run_dir: Path, manifest: dict[str, Any]) -> None:
@@ -610,6 +620,28 @@ def _compile_replaced(model, train_config, task: str) -> str | None:
         f"replaced by the config's: optimizer {train_config.optimizer} at learning rate "
         f"{train_config.learning_rate:g} (train.*), loss {ours} (it fits the labels as the "
         "pipeline encodes them: class indices, or standardized targets)"
+    )
+
+
+def _beats(scores: dict[str, float], baseline: dict) -> bool:
+    """Whether test scores beat the baseline's (lower MAE, or higher accuracy)."""
+    if "mae" in scores:
+        return scores["mae"] < baseline["mae"]
+    return scores["accuracy"] > baseline["accuracy"]
+
+
+def _compression_cost(before: dict[str, float], after: dict[str, float]) -> str | None:
+    """A sentence when compression cost more than 2 accuracy points or 10% of the MAE."""
+    if "mae" in before and after["mae"] > 1.1 * before["mae"]:
+        change = after["mae"] / before["mae"] - 1
+        what = f"test MAE from {before['mae']:.4g} to {after['mae']:.4g} (+{change:.0%})"
+    elif "accuracy" in before and after["accuracy"] < before["accuracy"] - 0.02:
+        what = f"test accuracy from {before['accuracy']:.4f} to {after['accuracy']:.4f}"
+    else:
+        return None
+    return (
+        f"compression took the {what}; every exported file is the compressed model. Lower "
+        "`compress.prune.sparsity` or raise `compress.prune.epochs` (or turn compression off)"
     )
 
 

@@ -136,7 +136,8 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
         lines.append(f"- Resumed after epoch {training['resumed_from_epoch']} of a killed run.")
     evaluation = manifest.get("evaluation") or {}
     if "baseline" in evaluation:
-        lines += ["", "## Evaluation (test split)", "", *baseline_table(evaluation)]
+        lines += ["", "## Evaluation (test split)", ""]
+        lines += baseline_table(evaluation, manifest.get("compression"))
     if "per_class" in evaluation:
         lines += [
             "",
@@ -202,8 +203,9 @@ def diagnosis_lines(diagnosis: dict[str, Any]) -> list[str]:
     return [*lines, f"- Fix: {diagnosis['fix']}"]
 
 
-def baseline_table(evaluation: dict[str, Any]) -> list[str]:
-    """The model's test scores beside the classical baseline's, as Markdown lines."""
+def baseline_table(evaluation: dict[str, Any], compression: dict | None = None) -> list[str]:
+    """The model's test scores beside the classical baseline's, as Markdown lines (with the
+    compressed model's, which every exported file is, when compression ran)."""
     baseline = evaluation["baseline"]
     if baseline["kind"] == "mean predictor":
         names = [("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")]
@@ -211,16 +213,23 @@ def baseline_table(evaluation: dict[str, Any]) -> list[str]:
     else:
         names = [("accuracy", "accuracy")]
         what = f"most frequent class (always {baseline['value']!r})"
+    rows = [("trained model", evaluation)]
+    if compression:
+        shipped = {key: compression.get(f"test_{key}", float("nan")) for key, _ in names}
+        rows.append(("compressed model (every exported file)", shipped))
+    rows.append((f"baseline: {what}", baseline))
     lines = [
         "| | " + " | ".join(title for _, title in names) + " |",
         "|---|" + "---:|" * len(names),
-        "| model | " + " | ".join(_figure(evaluation[k]) for k, _ in names) + " |",
-        f"| baseline: {what} | " + " | ".join(_figure(baseline[k]) for k, _ in names) + " |",
+    ]
+    lines += [
+        f"| {name} | " + " | ".join(_figure(r[k]) for k, _ in names) + " |" for name, r in rows
     ]
     if "mae" in baseline and baseline["mae"] > 0:
+        shipped_mae = rows[-2][1]["mae"]
         lines += [
             "",
-            f"The model's test MAE is {evaluation['mae'] / baseline['mae']:.2f}x the "
+            f"The shipped model's test MAE is {shipped_mae / baseline['mae']:.2f}x the "
             "baseline's (below 1 is better than always predicting the training mean).",
         ]
     return lines

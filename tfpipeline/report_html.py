@@ -122,7 +122,8 @@ def _evaluation(run_dir: Path, manifest) -> list[str]:
         if matrix.is_file():
             lines.append(_image(matrix.read_bytes(), "confusion matrix"))
     if "baseline" in evaluation:
-        table = [line for line in baseline_table(evaluation) if line.startswith("| ")]
+        lines_md = baseline_table(evaluation, manifest.get("compression"))
+        table = [line for line in lines_md if line.startswith("| ")]
         rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table]
         lines.append(_table(rows[0], rows[1:]))
     return [*lines, "</section>"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,16 +63,55 @@ def _pillow_pixels(contents: bytes) -> np.ndarray:
     from PIL import Image
 
     with Image.open(io.BytesIO(contents)) as image:
+        return pil_pixels(image)
+
+
+def pil_pixels(image) -> np.ndarray:
+    """8-bit pixels `(height, width, channels)` of a PIL image of any mode (its first frame).
+
+    Grayscale stays one channel; palette, CMYK, YCbCr, HSV and Lab images become RGB (with
+    alpha where they have it); 16-bit and float grayscale are scaled to 0-255.
+    """
+    if getattr(image, "n_frames", 1) > 1:
         image.seek(0)
-        if image.mode.startswith(("I", "F")):  # 16-bit or float grayscale
-            pixels = np.asarray(image, dtype=np.float64)
-            peak = 65535.0 if pixels.max() > 255 else 255.0
-            return np.clip(pixels * 255.0 / peak, 0, 255).astype(np.uint8)[..., None]
+    if image.mode.startswith(("I", "F")):  # 16-bit or float grayscale
+        pixels = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if pixels.size and pixels.max() > 255 else 255.0
+        return np.clip(pixels * 255.0 / peak, 0, 255).astype(np.uint8)[..., None]
+    if image.mode in ("1", "L"):
+        mode = "L"
+    else:
         mode = "RGBA" if "A" in image.mode or image.mode == "P" else "RGB"
-        if image.mode in ("1", "L"):
-            mode = "L"
-        pixels = np.asarray(image.convert(mode), dtype=np.uint8)
+    pixels = np.asarray(image.convert(mode), dtype=np.uint8)
     return pixels if pixels.ndim == 3 else pixels[..., None]
+
+
+def pixel_count_error(source: bytes | str | Path, where: str) -> str | None:
+    """Why an image must not be decoded (more pixels than Pillow's decompression-bomb limit,
+    read from its header alone), or `None`. `source` is a file's bytes or its path."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS or 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = io.BytesIO(source) if isinstance(source, bytes) else source
+            with Image.open(opened) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:
+        width = height = None
+    except Exception:  # not an image Pillow reads: let the decoder say what is wrong
+        return None
+    if width is None or (limit and width * height > limit):
+        size = "" if width is None else f" {width} x {height} pixels,"
+        return (
+            f"{where} declares{size} more than the {limit:,} pixels allowed (a "
+            "decompression bomb?); resize it first."
+        )
+    return None
 
 
 def conform_image(image, image_size: tuple[int, int], channels: int):
@@ -159,7 +199,8 @@ def load_image_dir(path: str, image_size: list[int], channels: int):
         kind = "is a file, not a folder" if root.exists() else "not found"
         raise DataError(f"Image folder {kind}: {root}")
     files, labels, others = [], [], []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    # Hidden folders (.git, .ipynb_checkpoints) are not classes.
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for file in sorted(folder.rglob("*")):
             if not file.is_file():
                 continue
@@ -176,8 +217,19 @@ def load_image_dir(path: str, image_size: list[int], channels: int):
             f"Accepted image suffixes: {', '.join(IMAGE_SUFFIXES)}."
         )
     size = (int(image_size[0]), int(image_size[1]))
+    too_large = [f for f in files if pixel_count_error(f, f)]
+    if too_large:
+        skipped = set(too_large)
+        labels = [label for f, label in zip(files, labels, strict=True) if f not in skipped]
+        files = [f for f in files if f not in skipped]
+        warnings.warn(
+            f"{len(too_large)} image file(s) declare more pixels than Pillow's "
+            f"decompression-bomb limit and are skipped: {', '.join(too_large[:5])}",
+            UserWarning,
+            stacklevel=3,
+        )
     readable, hashes = _scan(np.array(files), size, channels)
-    unreadable = [f for f, ok in zip(files, readable, strict=True) if not ok]
+    unreadable = too_large + [f for f, ok in zip(files, readable, strict=True) if not ok]
     keep = np.flatnonzero(readable)
     samples = ImageFiles(np.array(files)[keep], hashes[keep], size, channels)
     return LoadedData(

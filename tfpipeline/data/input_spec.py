@@ -10,17 +10,28 @@ size) into the model's float input with the same code that prepared the training
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tfpipeline.data.images import COLOR_CONVERSION, RESIZE_METHOD, conform_image, decode_image
-from tfpipeline.data.tabular import OTHER, TableEncoding
+from tfpipeline.data.images import (
+    COLOR_CONVERSION,
+    RESIZE_METHOD,
+    conform_image,
+    decode_image,
+    pil_pixels,
+    pixel_count_error,
+)
+from tfpipeline.data.tabular import OTHER, TableEncoding, check_column_names
 from tfpipeline.errors import DataError
 
 MISSING_CATEGORY = "all zeros (no position set)"
+# A value more than this many training ranges beyond its training minimum or maximum is
+# refused (grams given for kilograms), not extrapolated.
+OUT_OF_RANGE_SPANS = 3.0
 UNSEEN_CATEGORY = "the column's (other) position if it has one, else all zeros"
 
 
@@ -105,7 +116,16 @@ class InputSpec:
         self.input_shape = tuple(input_shape)
         self.where = where
         self.kind = self.record.get("kind")
-        self.encoding = TableEncoding.from_dict(self.record) if "columns" in self.record else None
+        try:
+            columns = "columns" in self.record
+            self.encoding = TableEncoding.from_dict(self.record) if columns else None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DataError(
+                f"The input record of {where} (model card or manifest) is malformed "
+                f"({type(exc).__name__}: {exc}); its `columns` must each hold `name` and "
+                "`kind` (with `categories` and `other` for a categorical one). Export the "
+                "model again."
+            ) from None
 
     def prepare(self, x: Any) -> Any:
         """Returns `x` as the model's input when it is rows or images; anything else as it is.
@@ -132,8 +152,8 @@ class InputSpec:
         missing = [name for name in wanted if name not in columns]
         if missing:
             raise DataError(
-                f"The rows for {self.where} lack column(s) {', '.join(map(repr, missing))}; "
-                f"it takes {', '.join(map(repr, wanted))} (other columns are ignored)."
+                f"The rows for {self.where} lack column(s) {_some(missing)}; it takes "
+                f"{_some(wanted)} (other columns are ignored)."
             )
         rule = "impute" if self.encoding.impute else "refuse"
         return self.encoding.encode(lambda name: columns[name], rows, missing=rule)
@@ -159,36 +179,107 @@ class InputSpec:
         from tfpipeline._keras import tf
 
         if isinstance(item, (str, Path)):
-            path = Path(item)
-            if not path.is_file():
-                raise DataError(f"Image file not found: {path}")
-            try:
-                return decode_image(path.read_bytes(), size, channels).numpy()
-            except Exception as exc:  # TensorFlow and Pillow raise their own kinds
-                raise DataError(f"Cannot decode image {path}: {exc}") from None
-        pixels = np.asarray(item)  # a PIL image gives its pixels, (h, w) or (h, w, c)
+            return self._image_file(Path(item), size, channels)
+        if hasattr(item, "getbands"):  # a PIL image: its pixels as its file would decode
+            pixels = pil_pixels(item)
+        else:
+            pixels = np.asarray(item)
+            if pixels.dtype == np.uint16:  # 16-bit pixels, scaled as a 16-bit file is
+                pixels = pixels.astype(np.float32) * (255.0 / 65535.0)
         if pixels.ndim == 2:
             pixels = pixels[..., None]
-        if pixels.ndim != 3 or not np.issubdtype(pixels.dtype, np.number):
+        if pixels.ndim != 3 or not np.issubdtype(pixels.dtype, np.number) or not pixels.size:
             raise DataError(
                 f"An image for {self.where} must be (height, width) or (height, width, "
-                f"channels) pixels. Received shape {pixels.shape}, dtype {pixels.dtype}."
+                f"channels) pixels, at least one. Received shape {pixels.shape}, dtype "
+                f"{pixels.dtype}."
             )
         return conform_image(tf.constant(pixels.astype(np.float32)), size, channels).numpy()
 
-    def check_scale(self, array: np.ndarray) -> None:
-        """Refuses images whose pixels look already scaled to [0, 1] (the scaling is inside
-        the model: such an image would be seen as nearly black and misread)."""
-        if self.kind != "image" or not array.size or "value_range" not in self.record:
-            return  # without a record, the range the model was trained on is unknown
-        high = float(self.record["value_range"][1])
-        fractional = np.any(array != np.round(array))
-        if high >= 2 and float(array.max()) <= 1.0 and fractional:
+    def _image_file(self, path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
+        if not path.is_file():
+            kind = "is a folder, not a file" if path.is_dir() else "not found"
+            raise DataError(f"Image file {kind}: {path}")
+        contents = path.read_bytes()
+        too_large = pixel_count_error(contents, str(path))
+        if too_large:
+            raise DataError(too_large)
+        try:
+            return decode_image(contents, size, channels).numpy()
+        except Exception:  # TensorFlow and Pillow raise their own kinds
             raise DataError(
-                f"The pixels given to {self.where} lie in [{array.min():g}, {array.max():g}]: "
-                f"they look scaled to [0, 1]. The model takes raw pixel values in [0, "
-                f"{high:g}] (its scaling is inside it): pass the image as decoded."
+                f"Cannot decode image {path}: it is not a readable PNG, JPEG, BMP, GIF, TIFF "
+                "or WebP file."
+            ) from None
+
+    def check_values(self, array: np.ndarray) -> None:
+        """Refuses values far outside what the model was trained on: an input position more
+        than `OUT_OF_RANGE_SPANS` times its training range beyond its training minimum or
+        maximum (a feature in the wrong units, features given in another order; an outlier
+        within that is the model's to judge), and images whose pixels look already
+        scaled to [0, 1] (the scaling is inside the model: such an image is misread as
+        nearly black).
+
+        Raises:
+            DataError: naming the position (feature), the value and the training range.
+        """
+        if not array.size:
+            return
+        flat = array.reshape(len(array), -1)
+        low, high, names = self._ranges
+        if low is None:
+            return
+        if len(low) not in (1, flat.shape[1]):
+            raise DataError(
+                f"The input record of {self.where} lists {len(low)} input positions but the "
+                f"model takes {flat.shape[1]}; it does not belong to this model."
             )
+        span = OUT_OF_RANGE_SPANS * np.maximum(high - low, 1e-6)
+        outside = ((flat < low - span) | (flat > high + span)) & (high > low)
+        if outside.any():
+            row, position = (int(i) for i in np.argwhere(outside)[0])
+            name = names[position] if names else "the input"
+            raise DataError(
+                f"Input to {self.where} lies far outside the raw values the model was trained "
+                f"on: {name} = {flat[row, position]:g} in sample {row}, where training had "
+                f"[{low[position]:g}, {high[position]:g}]. Feed raw values in the units the "
+                "model was trained on (not normalized ones: the normalization is inside the "
+                "model), in its input order."
+            )
+        value_high = float(np.max(high))
+        fractional = np.any(flat != np.round(flat))
+        if self.kind == "image" and value_high >= 2 and float(flat.max()) <= 1.0 and fractional:
+            raise DataError(
+                f"The pixels given to {self.where} lie in [{flat.min():g}, {flat.max():g}]: "
+                f"they look scaled to [0, 1]. The model takes raw pixel values in [0, "
+                f"{value_high:g}] (its scaling is inside it): pass the image as decoded."
+            )
+
+    @functools.cached_property
+    def _ranges(self) -> tuple[np.ndarray | None, np.ndarray | None, list[str]]:
+        """Each input position's training minimum and maximum (one pair for all positions
+        when only a value range is recorded), and their names."""
+        try:
+            features = self.record.get("features")
+            if features:
+                low = np.array([float(f["min"]) for f in features])
+                high = np.array([float(f["max"]) for f in features])
+                return low, high, [str(f.get("name", i)) for i, f in enumerate(features)]
+            if "value_range" in self.record:
+                low, high = (float(v) for v in self.record["value_range"])
+                return np.array([low]), np.array([high]), []
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(
+                f"The input record of {self.where} is malformed ({type(exc).__name__}: {exc}): "
+                "each feature needs a numeric `min` and `max`, a value range two numbers. "
+                "Export the model again."
+            ) from None
+        return None, None, []
+
+
+def _some(names: Sequence[str], shown: int = 8) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(map(repr, names[:shown])) + more
 
 
 def _is_rows(x: Any) -> bool:
@@ -202,10 +293,12 @@ def _is_rows(x: Any) -> bool:
 def _columns(x: Any) -> tuple[dict[str, Sequence[Any]], int]:
     """Rows as `{column: values}` and their count."""
     if hasattr(x, "columns") and hasattr(x, "iloc"):
-        return {str(c): list(x[c]) for c in x.columns}, len(x)
+        names = [str(c) for c in x.columns]
+        check_column_names(names, "The DataFrame")
+        return {name: x.iloc[:, i].tolist() for i, name in enumerate(names)}, len(x)
     if isinstance(x, Mapping):
         values = list(x.values())
-        if values and all(isinstance(v, (list, tuple, np.ndarray)) for v in values):
+        if values and all(_is_column(v) for v in values):
             lengths = {len(v) for v in values}
             if len(lengths) != 1:
                 raise DataError(f"The columns given have different lengths: {sorted(lengths)}.")
@@ -214,6 +307,11 @@ def _columns(x: Any) -> tuple[dict[str, Sequence[Any]], int]:
     rows = [{str(k): v for k, v in row.items()} for row in x]
     names = {name for row in rows for name in row}
     return {name: [row.get(name) for row in rows] for name in names}, len(rows)
+
+
+def _is_column(value: Any) -> bool:
+    """Whether a dict value is a column of values (a list, a 1-D array, a pandas Series)."""
+    return isinstance(value, (list, tuple)) or getattr(value, "ndim", 0) == 1
 
 
 def _is_image_item(item: Any) -> bool:

@@ -10,8 +10,9 @@ import numpy as np
 from tfpipeline.errors import DataError
 
 
-def _is_missing(value: object) -> bool:
-    if value is None:
+def is_missing(value: object) -> bool:
+    """Whether a raw value means "missing": `None`, NaN, pandas' `NA` and `NaT`, blank text."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return True
     if isinstance(value, (float, np.floating)):
         return math.isnan(value)
@@ -52,7 +53,7 @@ def encode_labels(
         index order (empty for regression), and a boolean mask of the samples whose label is
         missing or unknown (their `y` is 0 and must not be used).
     """
-    texts = [None if _is_missing(v) else label_text(v) for v in raw]
+    texts = [None if is_missing(v) else label_text(v) for v in raw]
     if task == "regression":
         return _encode_targets(texts)
     known = sorted(

@@ -173,6 +173,8 @@ def from_arrays(
                 "Array features must be numeric. Pass a pandas DataFrame to have text "
                 "columns encoded as categories."
             ) from None
+        if features.ndim == 0:
+            raise DataError("Array features must hold one row per sample. Received one value.")
         if features.ndim == 1:
             features = features[:, None]
         samples, rows = ArraySamples(features), len(features)
@@ -186,7 +188,19 @@ def from_arrays(
 
 def _one_label_per_sample(y: Any) -> tuple[np.ndarray, str | None]:
     """Labels as one per sample; one-hot rows become the index of their 1 (said in a note)."""
-    labels = np.asarray(y)
+    try:
+        labels = np.asarray(y)
+    except (TypeError, ValueError):  # ragged nested lists
+        labels = None
+    if labels is None or labels.ndim == 0 or labels.dtype == object and labels.ndim > 1:
+        raise DataError(
+            "Labels must be a sequence with one label per sample (class indices or names, "
+            f"shape (n,)) or one-hot rows (shape (n, classes)). Received: {type(y).__name__}"
+            + ("" if labels is None else f" of shape {labels.shape}")
+            + "."
+        )
+    if len(labels) == 0:
+        raise DataError("No labels were given: pass one label per sample.")
     if labels.ndim == 1:
         return labels, None
     labels = labels.reshape(len(labels), -1)
@@ -278,6 +292,12 @@ def load_csv(
 
 
 def _check_columns(names, header, label_column: str, categorical, where: str) -> None:
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
+        raise DataError(
+            f"`data.feature_columns` lists {', '.join(map(repr, repeated))} more than once; "
+            "list each column once."
+        )
     missing = [c for c in names if c not in header]
     if missing:
         raise DataError(

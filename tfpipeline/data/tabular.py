@@ -14,7 +14,8 @@ Rules (the model card states them for each column):
   one-hot; with more, the most frequent `max_categories - 1` keep a position each and the
   rest share one `(other)` position;
 - a missing text cell encodes as all zeros; a value never seen in training goes to
-  `(other)` when the column has one, else all zeros;
+  `(other)` when the column has one, else all zeros; categories are compared as trimmed
+  text, a number as a number (`1`, `1.0` and `01` are the category `1`);
 - a text column whose training values are (nearly) all distinct, such as a name, and a
   numeric column that only numbers the rows (whole numbers rising from 0 or 1 in file
   order) carry no information that generalizes: they are dropped, with a warning naming
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from tfpipeline.config import DEFAULT_NA_VALUES
-from tfpipeline.data.labels import label_text, sort_key
+from tfpipeline.data.labels import is_missing, label_text, sort_key
 from tfpipeline.errors import DataError
 
 OTHER = "(other)"
@@ -114,26 +115,27 @@ def read_csv_table(path: str | Path) -> tuple[tuple[str, ...], list[list[str]]]:
         raise DataError(f"CSV file {what}: {file}")
     try:
         with open(file, newline="", encoding="utf-8-sig") as handle:
-            rows = [row for row in csv.reader(handle) if row]  # blank lines are not rows
+            reader = csv.reader(handle)
+            numbered = [(reader.line_num, row) for row in reader if row]  # blank lines skipped
     except UnicodeDecodeError as exc:
         raise DataError(
             f"CSV file {file} is not UTF-8 text (byte {exc.start}): save it as UTF-8."
         ) from None
     except csv.Error as exc:
         raise DataError(f"CSV file {file} cannot be read as CSV: {exc}") from None
-    if not rows:
+    if not numbered:
         raise DataError(f"CSV file {file} is empty: it needs a header row and data rows.")
-    header, body = [name.strip() for name in rows[0]], rows[1:]
+    header = [name.strip() for name in numbered[0][1]]
     check_column_names(header, f"CSV file {file}")
-    if not body:
+    if len(numbered) == 1:
         raise DataError(f"CSV file {file} has a header but no data rows.")
-    for number, row in enumerate(body, start=2):
+    for line, row in numbered[1:]:  # `line`: where the row ends in the file
         if len(row) != len(header):
             raise DataError(
-                f"CSV file {file}, line {number}: {len(row)} fields where the header has "
+                f"CSV file {file}, line {line}: {len(row)} fields where the header has "
                 f"{len(header)}."
             )
-    return tuple(header), body
+    return tuple(header), [row for _, row in numbered[1:]]
 
 
 def check_column_names(names: Sequence[str], where: str) -> None:
@@ -175,28 +177,57 @@ def table_from_cells(
         column, the first text found and its row).
     """
     na = set(na_values)
-    columns, mixed = [], []
+    kept, columns, mixed, empty = [], [], [], []
     for name, values in zip(names, cells, strict=True):
         texts = [_cell_text(v, na) for v in values]
+        if all(t is None for t in texts):
+            empty.append(name)  # no value at all: nothing to learn, and every row would go
+            continue
+        kept.append(name)
         numbers = None if name in text_columns else _numbers(texts)
         if numbers is not None:
             columns.append(numbers)
             continue
-        columns.append(np.array(texts, dtype=object))
+        columns.append(np.array([category_text(t) for t in texts], dtype=object))
         present = [t for t in texts if t is not None]
         parsed = [t for t in present if _is_number(t)]
-        if name not in text_columns and present and len(parsed) >= 0.8 * len(present):
-            line, text = next((i, t) for i, t in enumerate(texts) if t and not _is_number(t))
-            mixed.append({"column": name, "text": text, "row": line})
-    return TableSamples(tuple(names), tuple(columns)), {"mixed_columns": mixed} if mixed else {}
+        if name not in text_columns and len(parsed) >= 0.8 * len(present):
+            row, text = next(
+                (i, t) for i, t in enumerate(texts) if t is not None and not _is_number(t)
+            )
+            mixed.append({"column": name, "text": text, "row": row})
+    if not kept:
+        raise DataError(
+            f"No feature column holds a value: {', '.join(names) or 'there are none'}. "
+            "Check `data.feature_columns`, `data.label_column` and `data.na_values`."
+        )
+    notes = {"mixed_columns": mixed} if mixed else {}
+    if empty:
+        notes["empty_columns"] = empty
+    return TableSamples(tuple(kept), tuple(columns)), notes
 
 
 def _cell_text(value: Any, na: set[str]) -> str | None:
-    """A cell as text, `None` when missing (a missing marker, `None` or NaN)."""
-    if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)):
+    """A cell as text, `None` when missing (a missing marker, `None`, NaN, or pandas' `NA`
+    and `NaT`)."""
+    if is_missing(value):
         return None
     text = label_text(value).strip()
     return None if text in na else text
+
+
+def category_text(text: str | None) -> str | None:
+    """A categorical cell as it is compared: trimmed text, and a number as a number (`1`,
+    `1.0` and `01` are all `1`; `2.50` is `2.5`), whether it came from a CSV file or a float."""
+    if text is None:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if not np.isfinite(number):
+        return text
+    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
 
 
 def _numbers(texts: list[str | None]) -> np.ndarray | None:
@@ -309,7 +340,7 @@ class TableEncoding:
             else:
                 index = {value: i for i, value in enumerate(column.categories)}
                 fallback = len(column.categories) if column.other else None
-                for row, text in enumerate(texts):
+                for row, text in enumerate(map(category_text, texts)):
                     position = fallback if text is None else index.get(text, fallback)
                     if text is not None and position is not None:
                         out[row, start + position] = 1.0
@@ -322,9 +353,10 @@ class TableEncoding:
             if text is None:
                 if missing == "refuse":
                     raise DataError(
-                        f"Column {column.name!r} is missing in row {row}; the model was "
+                        f"Column {column.name!r} is missing in row {row} (counting from 0); "
+                        "the model was "
                         "trained without missing values (data.clean.non_finite: drop). Give "
-                        f"a value (the training median is {column.median:g}), or train with "
+                        f"a value (the training median is {column.median}), or train with "
                         "data.clean.non_finite: impute_median."
                     )
                 values[row] = column.median if missing == "impute" else np.nan
@@ -333,7 +365,8 @@ class TableEncoding:
                 value = float(text)
             except ValueError:
                 raise DataError(
-                    f"Column {column.name!r}, row {row}: {text!r} is not a number (the "
+                    f"Column {column.name!r}, row {row} (counting from 0): {text!r} is not a "
+                    "number (the "
                     f"column is numeric; missing values are written as one of "
                     f"{', '.join(repr(v) for v in self.na_values)})."
                 ) from None
@@ -367,19 +400,32 @@ class TableEncoding:
         columns = tuple(
             ColumnEncoding(
                 name=str(c["name"]),
-                kind=str(c["kind"]),
-                categories=tuple(str(v) for v in c.get("categories", ())),
+                kind=_kind(c["kind"]),
+                categories=tuple(str(v) for v in _listed(c.get("categories", []))),
                 other=bool(c.get("other", False)),
                 median=None if c.get("median") is None else float(c["median"]),
             )
-            for c in record["columns"]
+            for c in _listed(record["columns"])
         )
+        dropped = _listed(record.get("dropped_columns", []))
         return cls(
             columns=columns,
-            dropped=tuple((d["name"], d["reason"]) for d in record.get("dropped_columns", ())),
-            na_values=tuple(record.get("na_values", DEFAULT_NA_VALUES)),
+            dropped=tuple((str(d["name"]), str(d["reason"])) for d in dropped),
+            na_values=tuple(str(v) for v in _listed(record.get("na_values", DEFAULT_NA_VALUES))),
             impute=record.get("missing_numeric") == "impute_median",
         )
+
+
+def _listed(value: Any) -> list | tuple:
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"expected a list, found {type(value).__name__}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    if value not in ("numeric", "categorical"):
+        raise ValueError(f"a column's kind must be numeric or categorical, not {value!r}")
+    return value
 
 
 def fit_encoding(

@@ -83,7 +83,8 @@ def _layer_errors(model, calibration, x, int8_input: Int8Input | None) -> list[d
     converter = tf.lite.TFLiteConverter.from_concrete_functions([serving_function(model)], model)
     converter.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
     float_layers = int8_input.float_layers if int8_input is not None else ()
-    debugger = quantization_debugger(converter, float_layers, debug_data=x)
+    float_output = model.layers[-1].name in float_layers
+    debugger = quantization_debugger(converter, float_layers, x, float_output)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         debugger.run()

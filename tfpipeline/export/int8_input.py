@@ -18,7 +18,7 @@ import numpy as np
 from tfpipeline._keras import keras
 from tfpipeline.data import PreparedData
 from tfpipeline.data.stats import FeatureStats
-from tfpipeline.models import input_normalization
+from tfpipeline.models import input_normalization, output_rescaling
 
 # A feature whose training range covers fewer of the 255 steps of one shared int8 input scale
 # than this loses too much of itself at the input quantize (its quantization noise is then
@@ -57,6 +57,10 @@ def plan_int8_input(
 ) -> Int8Input:
     """Decides how the `int8` variant of `model` takes its input (see the module docstring).
 
+    A regression model's output rescaling (standardized prediction to the target's units)
+    also stays float, whatever the input: an int8 tensor's range must hold 0, so a target
+    of 600-700 would keep steps of about 3 units.
+
     Args:
         model: the model to export.
         data: the prepared data: the training statistics of the raw input (per feature, or
@@ -67,43 +71,44 @@ def plan_int8_input(
     Returns:
         The input type, the layers kept in float and the reason.
     """
-    stats, feature_names = data.stats, data.feature_names
     if setting == "quantized":
         return Int8Input(int8_io, (), "export.int8_input is quantized")
+    stats, names = data.stats, data.feature_names
     steps = input_steps(stats)
     varying = np.flatnonzero(stats.maximum > stats.minimum)
-    if setting == "auto":
-        if data.is_image:
-            return Int8Input(int8_io, (), "image input: one value range for every pixel")
-        if len(varying) == 0 or steps[varying].min() >= MIN_INPUT_STEPS:
-            fewest = int(varying[np.argmin(steps[varying])]) if len(varying) else 0
-            return Int8Input(
-                int8_io,
-                (),
-                "the features share one scale: under one int8 input scale each spans at "
-                f"least {MIN_INPUT_STEPS} steps (fewest: {_name(feature_names, fewest)}, "
-                f"{steps[fewest]:.1f})",
-            )
-    normalization = input_normalization(model)
     narrow = varying[steps[varying] < MIN_INPUT_STEPS]
-    why = (
-        "export.int8_input is float"
-        if setting == "float"
-        else f"the features do not share one scale: under one int8 input scale "
-        f"{_narrowest(narrow, steps, feature_names)}"
-    )
-    if not normalization:
-        return Int8Input(
-            int8_io,
-            (),
-            f"{why}, but the model has no normalization layer at its input to compute in "
-            "float, so its input stays quantized; add one (data.normalization: standardize)",
+    floats: list[str] = []
+    if setting == "float" or (not data.is_image and len(narrow)):
+        why = (
+            "export.int8_input is float"
+            if setting == "float"
+            else f"the features do not share one scale: under one int8 input scale "
+            f"{_narrowest(narrow, steps, names)}"
         )
-    return Int8Input(
-        "float32",
-        tuple(normalization),
-        f"{why}; the input normalization computes in float before the first quantize",
-    )
+        floats += input_normalization(model)
+        reasons = [
+            f"{why}; the input normalization computes in float before the first quantize"
+            if floats
+            else f"{why}, but the model has no normalization layer at its input to compute "
+            "in float, so its input stays quantized; add one (data.normalization: "
+            "standardize)"
+        ]
+    elif data.is_image:
+        reasons = ["image input: one value range for every pixel"]
+    else:
+        fewest = int(varying[np.argmin(steps[varying])]) if len(varying) else 0
+        reasons = [
+            "the features share one scale: under one int8 input scale each spans at least "
+            f"{MIN_INPUT_STEPS} steps (fewest: {_name(names, fewest)}, {steps[fewest]:.1f})"
+        ]
+    target = output_rescaling(model)
+    if target:
+        floats += target
+        reasons.append(
+            "the output's rescaling to the target's units computes in float (an int8 output "
+            "must hold 0 in its range, so a target far from 0 would keep coarse steps)"
+        )
+    return Int8Input("float32" if floats else int8_io, tuple(floats), "; ".join(reasons))
 
 
 def _name(names: Sequence[str], index: int) -> str:

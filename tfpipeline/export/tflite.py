@@ -155,13 +155,17 @@ def _quantize_keeping_float(converter, model, float_layers: tuple[str, ...]) -> 
         # Its fake-quant ops say where to quantize; calibration would quantize the rest.
         converter.representative_dataset = None
         return _convert(converter, model, False)
-    debugger = quantization_debugger(converter, float_layers)
+    debugger = quantization_debugger(
+        converter, float_layers, float_output=model.layers[-1].name in float_layers
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return debugger.get_nondebug_quantized_model()
 
 
-def quantization_debugger(converter, float_layers: Sequence[str] = (), debug_data=None):
+def quantization_debugger(
+    converter, float_layers: Sequence[str] = (), debug_data=None, float_output: bool = False
+):
     """TFLite's quantization debugger on a calibrated converter, the ops of `float_layers`
     left out of quantization (named by their output tensors, `<model>/<layer>/...`).
 
@@ -170,6 +174,8 @@ def quantization_debugger(converter, float_layers: Sequence[str] = (), debug_dat
         float_layers: layer names whose ops stay float. Defaults to none.
         debug_data: raw samples the debugger's `run()` measures each op's error on.
             Defaults to `None`.
+        float_output: also keep float the op that writes the model's output (its tensor is
+            named after the signature, not the layer). Defaults to `False`.
 
     Returns:
         The debugger (`get_nondebug_quantized_model()` gives the quantized model).
@@ -182,14 +188,15 @@ def quantization_debugger(converter, float_layers: Sequence[str] = (), debug_dat
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=dataset
         )
-        nodes = _layer_nodes(debugger.calibrated_model, tuple(float_layers))
+        nodes = _layer_nodes(debugger.calibrated_model, tuple(float_layers), float_output)
         if nodes:
             debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
     return debugger
 
 
-def _layer_nodes(content: bytes, layer_names: tuple[str, ...]) -> list[str]:
-    """The output tensor names of the ops that belong to the named layers."""
+def _layer_nodes(content: bytes, layer_names: tuple[str, ...], output: bool = False) -> list[str]:
+    """The output tensor names of the ops that belong to the named layers (and, with
+    `output`, of the op that writes the model's output)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=content)
@@ -198,7 +205,8 @@ def _layer_nodes(content: bytes, layer_names: tuple[str, ...]) -> list[str]:
         for op in interpreter._get_ops_details()  # the interpreter's own op listing
         for index in op["outputs"]
     }
-    return sorted(name for name in names if _in_layers(name, layer_names))
+    outputs = {d["name"] for d in interpreter.get_output_details()} if output else set()
+    return sorted(name for name in names if _in_layers(name, layer_names) or name in outputs)
 
 
 def _in_layers(tensor: str, layer_names: Sequence[str]) -> bool:
@@ -211,10 +219,14 @@ def _warn_float_ops(path: Path, float_layers: Sequence[str]) -> None:
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path))
+    outputs = {d["index"] for d in interpreter.get_output_details()}
     stray = set()
     for op, details in zip(tflite_ops(path), interpreter._get_ops_details(), strict=True):
         names = [interpreter._get_tensor_details(i, 0)["name"] for i in details["outputs"]]
-        if float_ops([op]) and not any(_in_layers(name, float_layers) for name in names):
+        kept = any(_in_layers(name, float_layers) for name in names) or (
+            float_layers and set(details["outputs"]) & outputs
+        )
+        if float_ops([op]) and not kept:
             stray.add(op["op"])
     if stray:
         warnings.warn(
