@@ -25,8 +25,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import tfpipeline as tp  # noqa: E402
 from tabular_data import write_penguin_like_csv, write_wide_scale_csv  # noqa: E402
+
+import tfpipeline as tp  # noqa: E402
 
 
 def data_sets(folder: Path, extra: list[str]) -> dict[str, dict]:
