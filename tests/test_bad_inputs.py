@@ -108,7 +108,7 @@ CORPUS = [
     (["run", "--set", "data.source=csv", "--set", "data.path={root}/one_class.csv"], 2,
      "a single class after cleaning ('x')"),
     (["run", "--set", "data.source=csv", "--set", "data.path={root}/all_nan.csv"], 2,
-     "dropped 30 non-finite"),
+     "No feature column is left to train on (a: no value at all; b: a row number"),
     (["run", "--set", "data.source=csv", "--set", "data.path={root}/newline_label.csv"], 2,
      "Class label 'dog\\nx' holds a line break"),
     (["run", "--set", "data.source=csv", "--set", "data.path={root}/no_label.csv"], 2,

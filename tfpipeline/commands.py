@@ -6,7 +6,6 @@ Each works on files that already exist (a run folder's artifacts, an Android bun
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from tfpipeline.data.images import IMAGE_SUFFIXES
-from tfpipeline.data.tabular import read_csv_table
+from tfpipeline.data.tabular import csv_rows, is_number, read_csv_table
 from tfpipeline.errors import ConfigError, DataError, UnsupportedModelError
 
 DATA_SOURCES = {".csv": "csv", ".tfrecord": "tfrecord", ".tfrecords": "tfrecord"}
@@ -245,11 +244,11 @@ def _default_reference(model: Path) -> Path | None:
 
 
 def _read_numeric_csv(path: Path) -> np.ndarray:
-    rows = _csv_rows(path)
-    if rows and not all(_is_number(cell) for cell in rows[0]):
+    rows = [row for _, row in csv_rows(path)]
+    if rows and not all(is_number(cell) for cell in rows[0]):
         rows = rows[1:]  # a header row
     for number, row in enumerate(rows, start=2):
-        bad = [cell for cell in row if not _is_number(cell)]
+        bad = [cell for cell in row if not is_number(cell)]
         if bad:
             raise DataError(
                 f"{path.name}: inputs must be numbers only, one sample per row; row {number} "
@@ -260,35 +259,14 @@ def _read_numeric_csv(path: Path) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
 def _named_columns(path: Path, predictor) -> bool:
     """Whether a CSV file's header names columns of the model's input (rows by name),
     rather than heading plain numbers."""
     encoding = predictor.input_spec.encoding
-    first = next(iter(_csv_rows(path)), [])
-    if encoding is None or not first or all(_is_number(cell) for cell in first):
+    first = next((row for _, row in csv_rows(path)), [])
+    if encoding is None or not first or all(is_number(cell) for cell in first):
         return False
     return bool({c.name for c in encoding.columns} & {cell.strip() for cell in first})
-
-
-def _csv_rows(path: Path) -> list[list[str]]:
-    """The non-blank rows of a CSV file (UTF-8, a byte-order mark allowed)."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            return [row for row in csv.reader(handle) if row]
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path.name} is not UTF-8 text (byte {exc.start}): save it as UTF-8."
-        ) from None
-    except csv.Error as exc:
-        raise DataError(f"{path.name} cannot be read as CSV: {exc}") from None
 
 
 def load_keras_file(path: Path):

@@ -166,7 +166,10 @@ class InputSpec:
         elif _is_image_item(x):
             items = [x]
         else:
-            array = np.asarray(x)
+            try:
+                array = np.asarray(x)
+            except (TypeError, ValueError):  # ragged: refused, named, by the input checks
+                return x
             if not np.issubdtype(array.dtype, np.number) or array.shape[-3:] == self.input_shape:
                 return x  # already the model's size (or not pixels: refused by the checks)
             if array.ndim not in (2, 3, 4):

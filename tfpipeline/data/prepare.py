@@ -190,9 +190,8 @@ def prepare_data(config: DataConfig, x: Any = None, y: Any = None) -> PreparedDa
             config.categorical.max_categories,
             config.na_values,
             impute=config.clean.non_finite == "impute_median",
+            empty=loaded.notes.get("empty_columns", ()),
         )
-        empty = tuple((name, "no value at all") for name in loaded.notes.get("empty_columns", []))
-        encoding = dataclasses.replace(encoding, dropped=empty + encoding.dropped)
         encoded = _encode(loaded, encoding)
         test_source = encoded if test_source is loaded else _encode(test_source, encoding)
         loaded = encoded

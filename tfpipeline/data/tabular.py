@@ -113,16 +113,7 @@ def read_csv_table(path: str | Path) -> tuple[tuple[str, ...], list[list[str]]]:
     if not file.is_file():
         what = "is a folder, not a file" if file.is_dir() else "not found"
         raise DataError(f"CSV file {what}: {file}")
-    try:
-        with open(file, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            numbered = [(reader.line_num, row) for row in reader if row]  # blank lines skipped
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"CSV file {file} is not UTF-8 text (byte {exc.start}): save it as UTF-8."
-        ) from None
-    except csv.Error as exc:
-        raise DataError(f"CSV file {file} cannot be read as CSV: {exc}") from None
+    numbered = csv_rows(file)
     if not numbered:
         raise DataError(f"CSV file {file} is empty: it needs a header row and data rows.")
     header = [name.strip() for name in numbered[0][1]]
@@ -136,6 +127,25 @@ def read_csv_table(path: str | Path) -> tuple[tuple[str, ...], list[list[str]]]:
                 f"{len(header)}."
             )
     return tuple(header), [row for _, row in numbered[1:]]
+
+
+def csv_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV file (UTF-8, a byte-order mark allowed), each with the
+    file line it ends on.
+
+    Raises:
+        DataError: for a file that is not UTF-8 text or not CSV.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            return [(reader.line_num, row) for row in reader if row]  # blank lines skipped
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"CSV file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8."
+        ) from None
+    except csv.Error as exc:
+        raise DataError(f"CSV file {path} cannot be read as CSV: {exc}") from None
 
 
 def check_column_names(names: Sequence[str], where: str) -> None:
@@ -190,10 +200,10 @@ def table_from_cells(
             continue
         columns.append(np.array([category_text(t) for t in texts], dtype=object))
         present = [t for t in texts if t is not None]
-        parsed = [t for t in present if _is_number(t)]
+        parsed = [t for t in present if is_number(t)]
         if name not in text_columns and len(parsed) >= 0.8 * len(present):
             row, text = next(
-                (i, t) for i, t in enumerate(texts) if t is not None and not _is_number(t)
+                (i, t) for i, t in enumerate(texts) if t is not None and not is_number(t)
             )
             mixed.append({"column": name, "text": text, "row": row})
     if not kept:
@@ -238,7 +248,7 @@ def _numbers(texts: list[str | None]) -> np.ndarray | None:
         return None
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:
@@ -434,13 +444,18 @@ def fit_encoding(
     max_categories: int = 20,
     na_values: Sequence[str] = DEFAULT_NA_VALUES,
     impute: bool = False,
+    empty: Sequence[str] = (),
 ) -> TableEncoding:
     """Learns each column's encoding from the training rows only (see the module docstring).
+
+    Args:
+        empty: columns already left out for holding no value at all (`table_from_cells`'s
+            `empty_columns` note), recorded with the others. Defaults to none.
 
     Raises:
         DataError: when no column is left to feed the model.
     """
-    columns, dropped = [], []
+    columns, dropped = [], [(name, "no value at all") for name in empty]
     for index, name in enumerate(table.names):
         values = table.columns[index]
         train = values[rows]
