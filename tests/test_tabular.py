@@ -10,7 +10,8 @@ from tabular_data import write_csv, write_penguin_like_csv
 
 from tfpipeline import DataError, load_config, load_data, prepare_data
 from tfpipeline.config import DEFAULT_NA_VALUES
-from tfpipeline.data.tabular import OTHER, TableEncoding, fit_encoding, table_from_cells
+from tfpipeline.data.encoding import OTHER, TableEncoding, fit_encoding
+from tfpipeline.data.tabular import table_from_cells
 
 
 def data_config(**keys):
@@ -191,3 +192,13 @@ def test_a_ragged_row_is_named_by_its_line_in_the_file(tmp_path):
     path.write_text('a,b,label\n1,2,x\n\n"3\n4",5,y\n6,7\n')
     with pytest.raises(DataError, match="line 6: 2 fields where the header has 3"):
         load_data(csv_config(path))
+
+
+def test_row_numbers_with_a_few_rows_moved_are_still_row_numbers():
+    moved = [1, 40, *range(2, 40)]  # R's rownames after one row was moved
+    rank = sorted(np.random.default_rng(0).permutation(40) + 1)  # not in file order: kept
+    shuffled = list(np.random.default_rng(1).permutation(40) + 1)
+    table, _ = table_from_cells(["moved", "shuffled", "x"], [moved, shuffled, rank[::-1]])
+    encoding = fit_encoding(table, np.arange(40))
+    assert [name for name, _ in encoding.dropped] == ["moved"]
+    assert encoding.feature_names() == ("shuffled", "x")

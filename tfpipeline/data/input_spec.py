@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from tfpipeline.data.encoding import OTHER, TableEncoding
 from tfpipeline.data.images import (
     COLOR_CONVERSION,
     RESIZE_METHOD,
@@ -25,7 +26,7 @@ from tfpipeline.data.images import (
     pil_pixels,
     pixel_count_error,
 )
-from tfpipeline.data.tabular import OTHER, TableEncoding, check_column_names
+from tfpipeline.data.tabular import check_column_names
 from tfpipeline.errors import DataError
 
 MISSING_CATEGORY = "all zeros (no position set)"

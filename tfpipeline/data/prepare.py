@@ -14,12 +14,13 @@ import numpy as np
 from tfpipeline.config import DataConfig
 from tfpipeline.data.augment import make_augmenter
 from tfpipeline.data.clean import CleaningReport, clean
+from tfpipeline.data.encoding import TableEncoding, fit_encoding
 from tfpipeline.data.input_spec import describe_input
 from tfpipeline.data.labels import encode_labels
 from tfpipeline.data.sources import ArraySamples, LoadedData, load_data
 from tfpipeline.data.split import SplitData, Splits, split_indices
 from tfpipeline.data.stats import FeatureStats, feature_statistics
-from tfpipeline.data.tabular import TableEncoding, TableSamples, fit_encoding
+from tfpipeline.data.tabular import TableSamples
 from tfpipeline.errors import ConfigError, DataError
 
 
