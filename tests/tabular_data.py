@@ -12,7 +12,7 @@ import numpy as np
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    """Writes rows under a header; `None` cells are written as `missing`'s text (see callers)."""
+    """Writes rows under a header, each cell as `str` gives it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [",".join(header)] + [",".join(str(cell) for cell in row) for row in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
