@@ -238,9 +238,9 @@ class Pipeline:
             }
         # Exports are float32 whatever the training policy, and hold no distributed variables.
         model = as_float32(model, copy=strategy is not None)
-        evaluation = self._evaluate(outputs, data, y_test, run_dir)
+        evaluation = self._evaluate(outputs, keras_scores, data, y_test, run_dir)
         trained = model
-        model, compression = self._compress_stage(model, data, x_test, y_test)
+        model, compression = self._compress_stage(model, data, x_test, y_test, keras_scores)
         paths, int8_input = self._export_stage(model, trained, data, run_dir)
         uncompressed = outputs if compression else None
         artifacts, failures = self._verify_stage(
@@ -405,22 +405,22 @@ class Pipeline:
         )
         return result.to_dict(), outputs, scores
 
-    def _evaluate(self, outputs, data: PreparedData, y_test, run_dir: Path):
+    def _evaluate(self, outputs, scores, data: PreparedData, y_test, run_dir: Path):
         baseline = baseline_scores(data.splits.train.y, y_test, data.task, data.class_names)
         shown = {k: v for k, v in baseline.items() if k not in ("kind", "value", "mse")}
         self.log(f"      baseline ({baseline['kind']}): test {_scores_text(shown)}")
-        if not _beats(score(outputs, y_test, data.task), baseline):
+        if not _beats(scores, baseline):
             self.log(
                 f"      warning: the model is no better than the baseline ({baseline['kind']}) "
                 "on the test split"
             )
         if data.task != "classification":
-            return {**score(outputs, y_test, data.task), "baseline": baseline}
+            return {**scores, "baseline": baseline}
         evaluation = classification_report(outputs, y_test, data.class_names)
         plot_confusion_matrix(evaluation, run_dir / CONFUSION_MATRIX)
         return {**evaluation, "baseline": baseline}
 
-    def _compress_stage(self, model, data: PreparedData, x_test, y_test):
+    def _compress_stage(self, model, data: PreparedData, x_test, y_test, trained_scores):
         config = self.config.compress
         techniques = config.techniques()
         if not techniques:
@@ -433,8 +433,7 @@ class Pipeline:
         )
         scores = evaluate(result.model, x_test, y_test, data.task)
         self.log(f"      compressed model: test {_scores_text(scores)}")
-        before = evaluate(model, x_test, y_test, data.task)
-        cost = _compression_cost(before, scores)
+        cost = _compression_cost(trained_scores, scores)
         if cost:
             self.log(f"      warning: {cost}")
         compression = {

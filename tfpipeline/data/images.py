@@ -11,10 +11,8 @@ import numpy as np
 
 from tfpipeline.errors import DataError
 
-# TensorFlow decodes these; Pillow (a dependency of matplotlib) decodes TIFF and WebP.
-TF_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-PILLOW_IMAGE_SUFFIXES = (".tif", ".tiff", ".webp")
-IMAGE_SUFFIXES = TF_IMAGE_SUFFIXES + PILLOW_IMAGE_SUFFIXES
+# TensorFlow decodes PNG, JPEG, BMP and GIF; Pillow (a dependency of matplotlib) TIFF and WebP.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 # How every image is brought to the model's input, in training and in `Predictor` alike (the
 # model card says the same to apps).
@@ -90,7 +88,6 @@ def pixel_count_error(source: bytes | str | Path, where: str) -> str | None:
     """Why an image must not be decoded (more pixels than Pillow's decompression-bomb limit,
     read from its header alone), or `None`. `source` is a file's bytes or its path."""
     import io
-    import warnings
 
     from PIL import Image
 
