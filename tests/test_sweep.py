@@ -38,6 +38,10 @@ NAMES = {
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep") / "sweep"
+    (out / "variants").mkdir(parents=True)  # what a killed sweep of this folder left
+    (out / "variants" / "prune_90_int8.tflite").write_bytes(b"an earlier sweep's variant")
+    (out / "sweep_config.yaml").write_text("data: {}\n")
+    (out / ".tfpipeline-sweep.md.1234.tmp").write_text("half")
     result = subprocess.run(
         [sys.executable, "-m", "tfpipeline", "compress-sweep", *TINY_SWEEP, "--output", out],
         capture_output=True,
@@ -56,6 +60,11 @@ def test_sweep_measures_every_variant_from_its_file(sweep, digits):
     for row in rows.values():
         path = out / row["path"]
         assert path.stat().st_size == row["size_bytes"]
+    # the killed sweep's files are gone: the folder holds this sweep's variants only
+    assert sorted(p.name for p in (out / "variants").iterdir()) == sorted(
+        (out / row["path"]).name for row in rows.values()
+    )
+    assert not list(out.glob(".tfpipeline-*"))
     assert rows["prune 50% / dynamic"]["overall_sparsity"] == pytest.approx(0.5, abs=0.01)
     assert rows["prune 50% + QAT / int8"]["overall_sparsity"] == pytest.approx(0.5, abs=0.01)
     assert max(rows["cluster 4 / dynamic"]["unique_weights"].values()) <= 4

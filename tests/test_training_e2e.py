@@ -126,8 +126,9 @@ def test_the_seed_example_runs_as_a_custom_model(tmp_path):
         Pipeline(load_config()).run(tmp_path / "other", model=model)
 
 
-def test_a_run_killed_during_export_leaves_no_partial_file_and_resumes(tmp_path):
-    from tfpipeline import load_predictor
+def test_a_run_killed_during_export_leaves_no_unverified_model_and_resumes(tmp_path):
+    from tfpipeline.cli import main
+    from tfpipeline.run_folder import STAGING
 
     run_dir = tmp_path / "run"
     args = [sys.executable, "-m", "tfpipeline", "run", "--output", str(run_dir),
@@ -136,16 +137,19 @@ def test_a_run_killed_during_export_leaves_no_partial_file_and_resumes(tmp_path)
     process = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
     )
-    for line in process.stdout:  # kill it once the first artifact is written
-        if "wrote saved_model" in line:
+    for line in process.stdout:  # kill it once two artifacts are written, none verified
+        if "wrote model_float32.tflite" in line:
             os.killpg(process.pid, signal.SIGKILL)
             break
     process.wait()
     assert not (run_dir / "manifest.json").exists()
-    for path in run_dir.glob("model*.tflite"):  # whatever exists is whole
-        load_predictor(path)
+    assert (run_dir / STAGING / "model_float32.tflite").is_file()  # written, waiting
+    exported = ("saved_model", "model_float32.tflite", "model_int8.tflite", "model.onnx")
+    assert not [name for name in exported if (run_dir / name).exists()]
+    assert main(["predict", str(run_dir / "model_float32.tflite"), "--input", str(args[0])]) == 2
     resumed = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "passed" and len(manifest["artifacts"]) == 4
-    assert not list(run_dir.glob(".*.tmp")) and not list(run_dir.glob(".*.new"))
+    assert all((run_dir / name).exists() for name in exported)
+    assert not list(run_dir.glob(".tfpipeline-*")) and not list(tmp_path.glob(".tfpipeline-*"))

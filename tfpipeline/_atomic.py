@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+TEMP_PREFIX = ".tfpipeline-"  # every temporary name the package gives starts so
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -30,7 +31,7 @@ def file_atomic(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     with _writable(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -53,12 +54,12 @@ def dir_atomic(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     with _writable(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_UMASK)
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
+            old = path.with_name(f"{TEMP_PREFIX}{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
             os.replace(tmp, path)
@@ -67,6 +68,10 @@ def dir_atomic(path: str | Path) -> Iterator[Path]:
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _temp_prefix(path: Path) -> str:
+    return f"{TEMP_PREFIX}{path.name}."
 
 
 def _writable(path: Path):

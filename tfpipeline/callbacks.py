@@ -277,3 +277,18 @@ def resume_epoch(state_dir: Path) -> int:
         return 0
     reader = tf.train.load_checkpoint(state)
     return int(reader.get_tensor("ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE")) + 1
+
+
+def check_resumable(state_dir: Path, model) -> None:
+    """Refuses a killed run's crash-safe state that another model saved (the data or the
+    model changed since): restoring it would fail deep inside Keras or mix two models."""
+    state = tf.train.latest_checkpoint(str(state_dir / "chief"))
+    try:
+        tf.train.Checkpoint(model=model).read(state).expect_partial()
+    except (ValueError, tf.errors.OpError) as exc:
+        reason = str(exc).strip().splitlines()[0][:300].rstrip(".")
+        raise ConfigError(
+            f"Cannot resume the run in {state_dir.parent}: its saved training state does not "
+            f"fit this model ({reason}). The data or the model changed since it was saved; "
+            "pass --overwrite to start afresh there, or choose another --output folder."
+        ) from None

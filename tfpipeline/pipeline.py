@@ -60,10 +60,14 @@ from tfpipeline.report import (
 from tfpipeline.report_html import write_html_report
 from tfpipeline.run_folder import (
     RUN_CONFIG,
+    STAGING,
     choose_run_dir,
+    overwrite_dir,
+    promote,
     remove,
     remove_leftovers,
     replace_folder,
+    run_lock,
     save_keras,
 )
 from tfpipeline.training import TrainingError, evaluate, predict_probabilities, score, train
@@ -123,12 +127,15 @@ class Pipeline:
         Args:
             output_dir: the run folder; `None` means `saved_models/<timestamp>` (not allowed
                 for multi-worker training). A folder that already holds a finished run (a
-                `manifest.json`) is refused. Defaults to `None`.
+                `manifest.json`), files tfpipeline did not write, or a killed run of a
+                config that differs in `data`, `model` or `train` is refused, and so is a
+                folder another process is running in. Defaults to `None`.
             x: features, for `data.source: arrays`. Defaults to `None`.
             y: labels, for `data.source: arrays`. Defaults to `None`.
-            overwrite: replace a finished run in `output_dir`. The new run is written beside
-                it (`.<name>.new`) and takes its place only once it has passed verification,
-                so a crashed or failed run leaves the old one as it was. Defaults to `False`.
+            overwrite: replace a finished (or killed) run in `output_dir`. The new run is
+                written beside it (`.tfpipeline-<name>.new`) and takes its place only once it
+                has passed verification, so a crashed or failed run leaves the old one as it
+                was. Defaults to `False`.
             model: your own tf_keras model, for `model.kind: custom`; it is trained,
                 compressed and exported as it is (so it must take raw inputs, or hold its
                 own normalization). Defaults to `None`.
@@ -138,7 +145,7 @@ class Pipeline:
             workers, `{"status": "trained", "run_name", "worker", "duration_s", "training"}`.
 
         Raises:
-            ConfigError: if `output_dir` already holds a finished run, or a setting does not
+            ConfigError: if `output_dir` cannot be used (see above), or a setting does not
                 fit the data.
             DataError: for data that cannot be used.
             TrainingError: if the loss becomes NaN, or a worker of a multi-worker run stops
@@ -158,13 +165,16 @@ class Pipeline:
         final_dir = choose_run_dir(output_dir, config_text, overwrite)
         strategy = make_strategy(self.config.train)  # refused here, before any work
         chief = is_chief(strategy)
-        run_dir = final_dir
-        if overwrite and (final_dir / "manifest.json").exists():
-            run_dir = final_dir.with_name(f".{final_dir.name}.new")
-            if chief:
-                shutil.rmtree(run_dir, ignore_errors=True)
         shared_state = None
         with releasing_traced_gradients(), contextlib.ExitStack() as stack:
+            if chief:  # one process per run folder; its state is judged again once held
+                stack.enter_context(run_lock(final_dir))
+                choose_run_dir(final_dir, config_text, overwrite)
+            run_dir = final_dir
+            if overwrite and (final_dir / RUN_CONFIG).exists():
+                run_dir = overwrite_dir(final_dir)
+                if chief:
+                    shutil.rmtree(run_dir, ignore_errors=True)
             if not chief:
                 # Another worker: it trains in step with the chief, reading the chief's
                 # crash-safe state and writing its own files to a temporary folder; only the
@@ -468,9 +478,12 @@ class Pipeline:
         if "int8" in config.tflite:
             int8_input = plan_int8_input(model, data, config.int8_input, config.int8_io)
             self.log(f"      int8 input {int8_input.dtype}: {int8_input.reason}")
+        staging = run_dir / STAGING  # each file moves to run_dir once it has passed
+        remove(staging)
+        staging.mkdir()
         paths = []
         for fmt, variant, name in planned:
-            target = run_dir / name
+            target = staging / name
             if fmt == "saved_model":
                 path = export_saved_model(model, target)
             elif fmt == "tflite":
@@ -486,9 +499,9 @@ class Pipeline:
             elif name == "model.onnx":
                 path = export_onnx(model, target, config.onnx_opset)
             elif variant == "int8":
-                path = quantize_onnx(run_dir / "model.onnx", target)
+                path = quantize_onnx(staging / "model.onnx", target)
             else:
-                path = optimize_onnx(run_dir / "model.onnx", target)
+                path = optimize_onnx(staging / "model.onnx", target)
             self.log(f"      wrote {name}")
             paths.append((fmt, variant, path))
         if config.keras:  # the trained model, before compression, for further training
@@ -513,7 +526,7 @@ class Pipeline:
         reference = predict_probabilities(model, x_test)
         artifacts, failures = [], []
         for number, (fmt, variant, path) in enumerate(paths, start=1):
-            name = str(path.relative_to(run_dir))
+            name = path.name
             figures = measure_artifact(
                 path,
                 x_test,
@@ -546,10 +559,14 @@ class Pipeline:
             self.log(f"      [{number}/{len(paths)}] {name}: {_scores_text(shown)} -> {verdict}")
             if problems and fmt == "tflite" and variant in INTEGER_VARIANTS:
                 artifact["diagnosis"] = self._diagnose(model, data, variant, x_test, int8_input)
-            if problems:  # the gate: a file that failed is not left where an app would take it
+            if problems:  # the gate: a file that failed never reaches the run folder
                 remove(path)
+                remove(run_dir / name)  # nor stays there from an earlier, killed attempt
                 artifact["removed"] = True
+            else:
+                promote(path, run_dir / name)
             artifacts.append(artifact)
+        remove(run_dir / STAGING)
         return artifacts, failures
 
     def _diagnose(self, model, data: PreparedData, variant: str, x_test, int8_input) -> dict:

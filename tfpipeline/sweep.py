@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._keras import keras, releasing_traced_gradients, require_tf_keras_model, tf
 from tfpipeline.compress import compress_model, overall_sparsity
-from tfpipeline.config import TFLITE_VARIANTS, CompressConfig, PipelineConfig
+from tfpipeline.config import TFLITE_VARIANTS, CompressConfig, PipelineConfig, dump_config
 from tfpipeline.data import PreparedData, prepare_data
 from tfpipeline.errors import ConfigError
 from tfpipeline.export import export_tflite, measure_artifact
@@ -24,9 +25,17 @@ from tfpipeline.export.android import ANDROID_DIR
 from tfpipeline.export.int8_input import plan_int8_input
 from tfpipeline.models import build_model
 from tfpipeline.report import file_stats
-from tfpipeline.run_folder import new_timestamped_dir
-from tfpipeline.sweep_bundle import bundle_variant
+from tfpipeline.run_folder import (
+    check_own_folder,
+    new_timestamped_dir,
+    remove,
+    remove_leftovers,
+    run_lock,
+)
+from tfpipeline.sweep_bundle import BUNDLE_DIR, bundle_variant
 from tfpipeline.sweep_report import (
+    SWEEP_CONFIG,
+    SWEEP_CSV,
     SWEEP_PLOT,
     SWEEP_RECORD,
     SWEEP_TABLE,
@@ -38,6 +47,7 @@ from tfpipeline.training import predict_probabilities, train
 # A recipe is the techniques applied in turn, each with its strength:
 # (("prune", 0.9), ("cluster", 16), ("qat", None)) is PCQAT at 90% sparsity and 16 clusters.
 Recipe = tuple[tuple[str, Any], ...]
+VARIANTS_DIR = "variants"  # every variant's .tflite
 
 
 @dataclass(frozen=True)
@@ -143,7 +153,8 @@ def compress_sweep(
     Args:
         config: the validated configuration (data, model and training as for a run).
         output_dir: the sweep folder; `None` means `saved_models/sweep-<timestamp>`. A
-            folder that already holds a sweep is refused. Defaults to `None`.
+            folder that already holds a sweep, or files tfpipeline did not write, is
+            refused; the folder of a killed sweep starts clean. Defaults to `None`.
         grid: the variants to try. Defaults to `SweepGrid()`.
         max_accuracy_drop: accuracy points (percent) a variant may lose against the
             uncompressed float32 `.tflite` and still be chosen. Defaults to `1.0`.
@@ -177,13 +188,20 @@ def compress_sweep(
             f"classification`. Received: data.task={config.data.task!r}"
         )
     run_dir = _sweep_dir(output_dir)
+    with run_lock(run_dir):  # one process per sweep folder; judged again once held
+        _sweep_dir(run_dir)
+        _start_clean(run_dir)
+        return _sweep(config, run_dir, grid, max_accuracy_drop, x, y, model, log, verbose, bundle)
+
+
+def _sweep(config, run_dir, grid, max_accuracy_drop, x, y, model, log, verbose, bundle):
     started = time.perf_counter()
     keras.utils.set_random_seed(config.train.seed)
     if config.train.deterministic:
         tf.config.experimental.enable_op_determinism()
     data = prepare_data(config.data, x, y)
     base = _train_base(config, data, model, log, verbose)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(run_dir / SWEEP_CONFIG, dump_config(config).encode("utf-8"))
     log(f"sweep folder: {run_dir}")
 
     x_test, y_test = data.splits.test.arrays()
@@ -203,7 +221,7 @@ def compress_sweep(
             name = _variant_name(recipe, variant)
             path = export_tflite(
                 compressed,
-                run_dir / "variants" / f"{_file_stem(recipe)}_{variant}.tflite",
+                run_dir / VARIANTS_DIR / f"{_file_stem(recipe)}_{variant}.tflite",
                 variant,
                 calibration,
                 config.export.int8_io,
@@ -370,4 +388,14 @@ def _sweep_dir(output_dir: str | Path | None) -> Path:
             f"Output folder {run_dir} already holds a sweep ({SWEEP_RECORD}); choose another "
             "--output folder so that nothing of it is overwritten."
         )
+    if run_dir.is_dir():
+        check_own_folder(run_dir, SWEEP_CONFIG)
     return run_dir
+
+
+def _start_clean(run_dir: Path) -> None:
+    """Removes what a killed sweep left in its folder: a sweep starts afresh, so that no
+    variant of the earlier one is mixed with the new ones."""
+    remove_leftovers(run_dir)
+    for name in (VARIANTS_DIR, BUNDLE_DIR, SWEEP_TABLE, SWEEP_CSV, SWEEP_PLOT, SWEEP_CONFIG):
+        remove(run_dir / name)

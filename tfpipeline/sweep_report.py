@@ -16,6 +16,7 @@ SWEEP_RECORD = "sweep.json"
 SWEEP_TABLE = "sweep.md"
 SWEEP_CSV = "sweep.csv"
 SWEEP_PLOT = "sweep.png"
+SWEEP_CONFIG = "sweep_config.yaml"  # written first: marks the folder as a sweep's
 
 
 def sweep_table(rows: Sequence[dict[str, Any]], chosen: dict[str, Any] | None = None) -> str:

@@ -23,6 +23,7 @@ from tfpipeline.callbacks import (
     LearningRateLogger,
     StopOnNaN,
     Validation,
+    check_resumable,
     make_early_stopping,
     resume_epoch,
     run_folder_callbacks,
@@ -135,6 +136,8 @@ def train(
     folder = Path(run_dir) if run_dir is not None else None
     state = Path(shared_state) if shared_state else folder / TRAINING_STATE if folder else None
     start = resume_epoch(state) if folder is not None and config.resume else 0
+    if start:
+        check_resumable(state, model)
     nan_guard = StopOnNaN()
     stopper = make_early_stopping(config, folder, start, state) if early_stopping else None
     has_val = len(data.splits.val) > 0

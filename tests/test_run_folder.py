@@ -1,0 +1,124 @@
+"""The run folder: one process at a time, the user's files never touched, a killed run
+resumed only with its own config."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tfpipeline import ConfigError, load_config
+from tfpipeline._keras import keras, tf
+from tfpipeline.callbacks import check_resumable
+from tfpipeline.cli import main
+from tfpipeline.config import dump_config
+from tfpipeline.run_folder import (
+    LOCK,
+    RUN_CONFIG,
+    STAGING,
+    choose_run_dir,
+    remove_leftovers,
+    run_lock,
+)
+
+HOLD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from tfpipeline.run_folder import run_lock
+    with run_lock(Path(sys.argv[1])):
+        print("held", flush=True)
+        time.sleep(60)
+    """
+)
+
+
+def test_clean_up_removes_only_what_the_package_left(tmp_path):
+    mine = [".tfpipeline-model.tflite.x1.tmp", ".tfpipeline-saved_model.y2.tmp", STAGING]
+    users = [".notes.tmp", ".cache.tmp", "model.tflite.tmp", ".tfpipeline"]
+    for name in mine[:1] + users[:1] + users[2:]:
+        (tmp_path / name).write_text("x")
+    for name in mine[1:] + users[1:2]:
+        (tmp_path / name).mkdir()
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / ".tfpipeline-best.keras.z3.tmp").write_text("x")
+    remove_leftovers(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*users, "checkpoints"])
+    assert not list((tmp_path / "checkpoints").iterdir())
+
+
+def test_an_output_folder_holding_the_users_files_is_refused(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "labels.txt").write_text("mine too")
+    text = dump_config(load_config())
+    for overwrite in (False, True):
+        with pytest.raises(ConfigError, match=r"did not write \(labels.txt, notes.txt\)"):
+            choose_run_dir(tmp_path, text, overwrite)
+    assert main(["run", "--output", str(tmp_path), "-q"]) == 2
+    assert "did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.txt", "notes.txt"]
+    assert (tmp_path / "labels.txt").read_text() == "mine too"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert choose_run_dir(empty, text) == empty
+
+
+def test_a_second_process_on_a_held_folder_is_refused_naming_the_holder(tmp_path, capsys):
+    folder = tmp_path / "run"
+    with run_lock(folder):
+        record = json.loads((folder / LOCK).read_text())
+        assert record["pid"] == os.getpid()
+        holder = rf"in use by another tfpipeline process \(process {os.getpid()} on "
+        with pytest.raises(ConfigError, match=holder), run_lock(folder):
+            pass
+        assert main(["run", "--output", str(folder), "-q"]) == 2
+        assert f"process {os.getpid()}" in capsys.readouterr().err
+        assert sorted(p.name for p in folder.iterdir()) == [LOCK]  # the refused run wrote nothing
+    assert not folder.exists()  # released, and the empty folder it made is gone
+
+
+def test_a_killed_holders_lock_does_not_block_the_next_run(tmp_path):
+    folder = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(ConfigError, match=f"process {holder.pid} on "), run_lock(folder):
+        pass
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert (folder / LOCK).exists()  # left behind by the killed process ...
+    with run_lock(folder):  # ... and stale: the system released its lock
+        assert json.loads((folder / LOCK).read_text())["pid"] == os.getpid()
+
+
+def test_a_killed_run_is_resumed_only_with_the_config_it_ran(tmp_path):
+    config = load_config()
+    (tmp_path / RUN_CONFIG).write_text(dump_config(config))
+    assert choose_run_dir(tmp_path, dump_config(config)) == tmp_path
+    exports = load_config(overrides=["export.onnx=false", "verify.latency_runs=3"])
+    assert choose_run_dir(tmp_path, dump_config(exports)) == tmp_path  # run again in full
+    other = load_config(overrides=["train.learning_rate=0.05", "model.hidden_units=[32]"])
+    with pytest.raises(ConfigError) as refused:
+        choose_run_dir(tmp_path, dump_config(other))
+    assert "changed: model.hidden_units, train.learning_rate)" in str(refused.value)
+    assert "--overwrite" in str(refused.value)
+    assert choose_run_dir(tmp_path, dump_config(other), overwrite=True) == tmp_path
+    (tmp_path / RUN_CONFIG).write_text("data: [unclosed\n")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        choose_run_dir(tmp_path, dump_config(config))
+
+
+def _dense(units):
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(units), keras.layers.Dense(2)])
+
+
+def test_a_training_state_saved_by_another_model_is_refused(tmp_path):
+    state = tmp_path / "training_state"
+    tf.train.Checkpoint(model=_dense(8)).save(str(state / "chief" / "ckpt"))
+    check_resumable(state, _dense(8))
+    with pytest.raises(ConfigError, match=r"does not fit this model .*shape \(8,\).*--overwrite"):
+        check_resumable(state, _dense(16))
