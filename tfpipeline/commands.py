@@ -270,14 +270,27 @@ def _named_columns(path: Path, predictor) -> bool:
 
 
 def load_keras_file(path: Path):
-    """Loads a `.keras` file safely: Keras's `safe_mode` runs no code stored in it.
+    """Loads a `.keras` file safely: checked first, then loaded in Keras's `safe_mode`.
+
+    The file's `config.json` is read before Keras sees it and a file that names Python
+    modules outside Keras and tfpipeline is refused (`model_files.check_keras_file`); safe
+    mode then refuses code stored in it.
 
     Raises:
-        UnsupportedModelError: for a file that holds code (a `Lambda` layer), a custom class
-            Keras does not know, or is not a Keras file; named, with what to do.
+        UnsupportedModelError: for a file that holds code (a `Lambda` layer), names other
+            modules, a custom class Keras does not know, or is not a `.keras` file; named,
+            with what to do.
     """
     from tfpipeline._keras import keras
+    from tfpipeline.model_files import check_keras_file
 
+    if path.suffix.lower() != ".keras" or not path.is_file():
+        raise UnsupportedModelError(
+            f"Cannot load {path}: tfpipeline loads Keras models from `.keras` files only (not "
+            "legacy .h5 files or SavedModel folders, which can carry code). Save the model "
+            "with `model.save('model.keras')`."
+        )
+    check_keras_file(path)
     try:
         return keras.models.load_model(path, safe_mode=True)
     except (ValueError, TypeError, OSError) as exc:
