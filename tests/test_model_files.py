@@ -11,11 +11,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from tfpipeline import Predictor, UnsupportedModelError, export_saved_model
+from tfpipeline import Predictor, UnsupportedModelError, export_saved_model, export_tflite
 from tfpipeline._keras import keras, tf
 from tfpipeline.cli import main
 from tfpipeline.commands import load_keras_file
 from tfpipeline.model_files import check_keras_file, check_saved_model
+from tfpipeline.report import sha256_of
 
 
 def hostile_saved_model(folder, side_effect, secret):
@@ -169,6 +170,26 @@ def test_unreadable_and_tf1_saved_models_are_refused_by_name(files, tmp_path):
     )
     with pytest.raises(UnsupportedModelError, match="TF1 SavedModel"):
         check_saved_model(folder)
+
+
+def test_verify_loads_no_reference_the_manifest_does_not_vouch_for(files, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    inputs = keras.Input((64,))
+    export_tflite(keras.Model(inputs, keras.layers.Dense(10)(inputs)), run / "model_float32.tflite")
+    hostile_saved_model(run / "saved_model", tmp_path / "side_effect.txt", files / "secret.txt")
+    args = ["verify", str(run / "model_float32.tflite"), "--set", "verify.latency_runs=2"]
+    assert main(args) in (0, 1)  # judged on accuracy alone: the untrained model may fail
+    captured = capsys.readouterr()
+    assert "reference: none" in captured.out + captured.err
+    assert not (tmp_path / "side_effect.txt").exists()
+
+    artifacts = [{"path": name, "sha256": sha256_of(run / name)}
+                 for name in ("model_float32.tflite", "saved_model")]  # fmt: skip
+    (run / "manifest.json").write_text(json.dumps({"artifacts": artifacts}))
+    assert main(args) == 2  # a recorded reference is taken, and its ops are checked
+    assert "WriteFile" in capsys.readouterr().err
+    assert not (tmp_path / "side_effect.txt").exists()
 
 
 @pytest.fixture(scope="module")

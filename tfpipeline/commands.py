@@ -235,12 +235,35 @@ def _variant_from_name(model: Path) -> str:
 
 
 def _default_reference(model: Path) -> Path | None:
-    """The run's float model beside `model` (SavedModel, else the float32 .tflite)."""
+    """The run's float model beside `model` (SavedModel, else the float32 .tflite), taken
+    only when the run's `manifest.json` records both files and both match their sha256: a
+    model the user did not name is never loaded from a folder someone else may have filled."""
+    if not _recorded_in_manifest(model):
+        return None
     for name in ("saved_model", "model_float32.tflite"):
         candidate = _run_folder(model) / name
-        if candidate.exists() and candidate.resolve() != model.resolve():
+        if (
+            candidate.exists()
+            and candidate.resolve() != model.resolve()
+            and _recorded_in_manifest(candidate)
+        ):
             return candidate
     return None
+
+
+def _recorded_in_manifest(path: Path) -> bool:
+    """Whether the manifest beside `path` records it with the sha256 it has now."""
+    from tfpipeline.errors import TfpipelineError
+    from tfpipeline.inference import _recorded_sha256
+    from tfpipeline.report import sha256_of
+
+    try:
+        recorded = _recorded_sha256(path)
+    except TfpipelineError:  # a malformed record vouches for nothing
+        return False
+    if recorded is None or recorded[0].name != "manifest.json":
+        return False
+    return sha256_of(path) == recorded[1]
 
 
 def _read_numeric_csv(path: Path) -> np.ndarray:
