@@ -235,12 +235,35 @@ def _variant_from_name(model: Path) -> str:
 
 
 def _default_reference(model: Path) -> Path | None:
-    """The run's float model beside `model` (SavedModel, else the float32 .tflite)."""
+    """The run's float model beside `model` (SavedModel, else the float32 .tflite), taken
+    only when the run's `manifest.json` records both files and both match their sha256: a
+    model the user did not name is never loaded from a folder someone else may have filled."""
+    if not _recorded_in_manifest(model):
+        return None
     for name in ("saved_model", "model_float32.tflite"):
         candidate = _run_folder(model) / name
-        if candidate.exists() and candidate.resolve() != model.resolve():
+        if (
+            candidate.exists()
+            and candidate.resolve() != model.resolve()
+            and _recorded_in_manifest(candidate)
+        ):
             return candidate
     return None
+
+
+def _recorded_in_manifest(path: Path) -> bool:
+    """Whether the manifest beside `path` records it with the sha256 it has now."""
+    from tfpipeline.errors import TfpipelineError
+    from tfpipeline.inference import _recorded_sha256
+    from tfpipeline.report import sha256_of
+
+    try:
+        recorded = _recorded_sha256(path)
+    except TfpipelineError:  # a malformed record vouches for nothing
+        return False
+    if recorded is None or recorded[0].name != "manifest.json":
+        return False
+    return sha256_of(path) == recorded[1]
 
 
 def _read_numeric_csv(path: Path) -> np.ndarray:
@@ -270,14 +293,27 @@ def _named_columns(path: Path, predictor) -> bool:
 
 
 def load_keras_file(path: Path):
-    """Loads a `.keras` file safely: Keras's `safe_mode` runs no code stored in it.
+    """Loads a `.keras` file safely: checked first, then loaded in Keras's `safe_mode`.
+
+    The file's `config.json` is read before Keras sees it and a file that names Python
+    modules outside Keras and tfpipeline is refused (`model_files.check_keras_file`); safe
+    mode then refuses code stored in it.
 
     Raises:
-        UnsupportedModelError: for a file that holds code (a `Lambda` layer), a custom class
-            Keras does not know, or is not a Keras file; named, with what to do.
+        UnsupportedModelError: for a file that holds code (a `Lambda` layer), names other
+            modules, a custom class Keras does not know, or is not a `.keras` file; named,
+            with what to do.
     """
     from tfpipeline._keras import keras
+    from tfpipeline.model_files import check_keras_file
 
+    if path.suffix.lower() != ".keras" or not path.is_file():
+        raise UnsupportedModelError(
+            f"Cannot load {path}: tfpipeline loads Keras models from `.keras` files only (not "
+            "legacy .h5 files or SavedModel folders, which can carry code). Save the model "
+            "with `model.save('model.keras')`."
+        )
+    check_keras_file(path)
     try:
         return keras.models.load_model(path, safe_mode=True)
     except (ValueError, TypeError, OSError) as exc:

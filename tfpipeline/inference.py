@@ -1,9 +1,10 @@
 """Predictors: run an exported model in the runtime an app would use.
 
 `.tflite` files run in the LiteRT interpreter (`ai_edge_litert`), `.onnx` files in
-onnxruntime, SavedModel folders through `tf.saved_model.load`. Every predictor takes raw
-float features and returns float outputs (probabilities for a classifier), quantizing and
-dequantizing integer tensors itself, and checks its input before running it. It also takes
+onnxruntime, SavedModel folders through `tf.saved_model.load` once their ops are checked
+(`model_files.check_saved_model`). Every predictor takes raw float features and returns float
+outputs (probabilities for a classifier), quantizing and dequantizing integer tensors itself,
+and checks its input before running it. It also takes
 what an app has: rows of named raw values for a table model, image files or photos of any
 size for an image model, prepared as in training (see `data.input_spec`) from the input
 record of the model card or manifest beside the model.
@@ -75,6 +76,9 @@ class Predictor:
             TfpipelineError: if the path does not exist, is not one of those formats, cannot
                 be read by its runtime (corrupt or truncated), holds a model with more than
                 one input, or does not match its recorded sha256.
+            UnsupportedModelError: (a TfpipelineError) for a SavedModel whose graphs hold
+                ops outside the allow-list of pure computation (`model_files`); nothing of
+                it is loaded.
         """
         path = Path(path)
         if not path.exists():
@@ -282,8 +286,10 @@ class SavedModelPredictor(Predictor):
 
     def __init__(self, path, num_threads=None, batch_size=DEFAULT_BATCH_SIZE):
         from tfpipeline._keras import tf
+        from tfpipeline.model_files import check_saved_model
 
         super().__init__(Path(path), batch_size)
+        check_saved_model(self.path)  # its ops, read without loading it
         self._tf = tf
         try:
             self._signature = tf.saved_model.load(str(self.path)).signatures["serving_default"]
