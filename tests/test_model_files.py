@@ -90,6 +90,28 @@ def test_the_command_line_refuses_it_with_one_line(files, capsys):
     assert not (files / "side_effect.txt").exists()
 
 
+def test_a_tflite_file_with_select_tf_ops_is_refused_before_it_runs(files, tmp_path):
+    class Hostile(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32)])
+        def serve(self, x):
+            tf.io.write_file(str(tmp_path / "side_effect.txt"), "written by a model")
+            return x * 2.0
+
+    module = Hostile()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.serve.get_concrete_function()], module
+    )
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS,
+        tf.lite.OpsSet.SELECT_TF_OPS,
+    ]
+    (tmp_path / "flex.tflite").write_bytes(converter.convert())
+    with pytest.raises(UnsupportedModelError, match=r"built-in set \(FlexWriteFile\)"):
+        Predictor.load(tmp_path / "flex.tflite")
+    assert main(["predict", str(tmp_path / "flex.tflite"), str(files / "x.npy")]) == 2
+    assert not (tmp_path / "side_effect.txt").exists()
+
+
 def test_a_genuine_export_is_accepted_and_predicts(files):
     outputs = Predictor.load(files / "genuine").predict(np.ones((2, 4), dtype=np.float32))
     assert outputs.shape == (2, 3) and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-5)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpipeline.errors import DataError, TfpipelineError
+from tfpipeline.errors import DataError, TfpipelineError, UnsupportedModelError
 
 DEFAULT_BATCH_SIZE = 256
 MODEL_CARD = "model_card.json"
@@ -200,6 +200,7 @@ class TFLitePredictor(Predictor):
             raise TfpipelineError(
                 f"{self.path} is not a readable .tflite model (corrupt or truncated?): {exc}"
             ) from None
+        _refuse_select_tf_ops(self.path, self._interpreter)
         inputs = self._interpreter.get_input_details()
         _require_one_input(self.path, [d["name"] for d in inputs])
         self._input = inputs[0]
@@ -397,6 +398,20 @@ def _read_input_record(path: Path) -> dict | None:
     if record is not None and not isinstance(record, dict):
         raise TfpipelineError(f"{source}: its input record must be a JSON object.")
     return record
+
+
+def _refuse_select_tf_ops(path: Path, interpreter) -> None:
+    """Refuses Select TF (`Flex…`) and custom ops: they run TensorFlow kernels (files,
+    network) that LiteRT's built-in set leaves out, and need a delegate this package does
+    not load."""
+    ops = {d["op_name"] for d in interpreter._get_ops_details()}  # the interpreter's listing
+    foreign = sorted(op for op in ops if op.startswith("Flex") or op != op.upper())
+    if foreign:
+        raise UnsupportedModelError(
+            f"{path} holds ops outside LiteRT's built-in set ({', '.join(foreign[:8])}): Select "
+            "TF and custom ops are not run here. Export the model without them, or run it "
+            "yourself with the flex delegate if you trust it."
+        )
 
 
 def _require_one_input(path: Path, names: list[str]) -> None:
