@@ -244,6 +244,16 @@ def test_long_values_are_cut_in_messages(overrides):
     assert len(message) < 600 and " characters)" in message, message
 
 
+def test_the_command_line_cuts_an_overlong_error_line(tmp_path, capsys):
+    from tfpipeline.cli import main
+
+    missing = tmp_path / ("x" * 5000)  # named in full, twice (by the OS error too)
+    assert main(["run", "--config", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tfpipeline: error: Cannot read config file {tmp_path}")
+    assert len(err) < 2100 and err.endswith(" characters)\n"), err[-200:]
+
+
 def test_the_readme_holds_the_current_config_reference():
     from pathlib import Path
 
