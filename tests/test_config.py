@@ -165,10 +165,14 @@ def test_missing_file_and_directory_are_refused(tmp_path):
 
 
 def alias_bomb() -> str:
-    """A 'billion laughs' config: nine lists of nine aliases, nested nine deep (9**9 items)."""
-    lines = ["l0: &l0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]"]
-    lines += [f"l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
-    return "\n".join(lines) + "\ntrain: {epochs: *l8}\n"
+    """A 'billion laughs' config: nine lists of nine aliases, nested nine deep (9**9 items).
+
+    Its value is a list where an integer belongs, so without the refusal the error message
+    would print all of it.
+    """
+    lines = ["train:", "  epochs:", "    - &l0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]"]
+    lines += [f"    - &l{i} [{','.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return "\n".join(lines) + "\n"
 
 
 def test_a_yaml_alias_bomb_is_refused_at_once_with_a_short_message(tmp_path):
@@ -180,7 +184,7 @@ def test_a_yaml_alias_bomb_is_refused_at_once_with_a_short_message(tmp_path):
         load_config(path)
     assert time.perf_counter() - started < 10  # expanded, it takes a minute and gigabytes
     message = str(info.value)
-    assert message.startswith(f"{path}, line 2: found the alias *l0; aliases (*name) are not")
+    assert message.startswith(f"{path}, line 4: found the alias *l0; aliases (*name) are not")
     assert len(message) < 300
 
 
