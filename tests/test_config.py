@@ -219,6 +219,13 @@ def test_values_yaml_cannot_build_are_config_errors_naming_file_and_line(tmp_pat
     assert "set_int_max_str_digits" not in str(info.value)  # advice for programmers, not users
 
 
+def test_a_mapping_that_holds_itself_is_refused():
+    section: dict = {}
+    section["epochs"] = section
+    with pytest.raises(ConfigError, match="holds itself or is nested thousands of levels deep"):
+        load_config({"train": section})
+
+
 def test_a_config_file_over_1_mib_is_refused_and_one_of_1_mib_is_read(tmp_path):
     text = "train: {epochs: 3}\n"
     path = tmp_path / "big.yaml"

@@ -711,7 +711,13 @@ def _read_source(source: str | Path | Mapping[str, Any] | None) -> dict[str, Any
     if source is None:
         return {}
     if isinstance(source, Mapping):
-        return _deep_copy(source)
+        try:
+            return _deep_copy(source)
+        except RecursionError:  # a dict holding itself, or nested past Python's limit
+            raise ConfigError(
+                "A config mapping must be plain nested dicts and lists. Received one that "
+                "holds itself or is nested thousands of levels deep."
+            ) from None
     path = Path(source)
     try:  # stat itself fails on a name too long for the file system
         if not path.exists():
