@@ -32,6 +32,10 @@ def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
     (root / "broken.yaml").write_text("train:\n  epochs: [1\n")
     (root / "list.yaml").write_text("- 1\n- 2\n")
+    bomb = ["train:", "  epochs:", "    - &l0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]"]
+    bomb += [f"    - &l{i} [{','.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]  # 9**9 items
+    (root / "bomb.yaml").write_text("\n".join(bomb) + "\n")
+    (root / "huge_int.yaml").write_text("train:\n  epochs: " + "1" * 5000 + "\n")
     (root / "config_dir").mkdir()
     (root / "empty.csv").write_bytes(b"")
     (root / "header.csv").write_text("a,b,label\n")
@@ -79,6 +83,9 @@ def files(tmp_path_factory):
 CORPUS = [
     (["run", "--config", "{root}/broken.yaml"], 2, "is not valid YAML"),
     (["run", "--config", "{root}/list.yaml"], 2, "must hold a mapping of sections"),
+    (["run", "--config", "{root}/bomb.yaml"], 2, "line 4: found the alias *l0; aliases"),
+    (["run", "--config", "{root}/huge_int.yaml"], 2, "line 2: cannot read this value: Exceeds"),
+    (["run", "--set", "train.epochs=" + "1" * 5000], 2, "cannot read this value: Exceeds"),
     (["run", "--config", "{root}/missing.yaml"], 2, "Config file not found"),
     (["run", "--config", "{root}/config_dir"], 2, "config_dir"),
     (["run", "--set", "train.epoch=3"], 2, "Did you mean `train.epochs`?"),

@@ -1,9 +1,11 @@
 import dataclasses
+import time
 
 import pytest
 import yaml
 
 from tfpipeline import ConfigError, PipelineConfig, default_config_path, dump_config, load_config
+from tfpipeline._schema import MAX_CONFIG_BYTES
 from tfpipeline.config import from_dict
 
 
@@ -160,6 +162,107 @@ def test_missing_file_and_directory_are_refused(tmp_path):
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="must be a file"):
         load_config(tmp_path)
+
+
+def alias_bomb() -> str:
+    """A 'billion laughs' config: nine lists of nine aliases, nested nine deep (9**9 items).
+
+    Its value is a list where an integer belongs, so without the refusal the error message
+    would print all of it.
+    """
+    lines = ["train:", "  epochs:", "    - &l0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]"]
+    lines += [f"    - &l{i} [{','.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once_with_a_short_message(tmp_path):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(alias_bomb())
+    assert path.stat().st_size < 512
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert time.perf_counter() - started < 10  # expanded, it takes a minute and gigabytes
+    message = str(info.value)
+    assert message.startswith(f"{path}, line 4: found the alias *l0; aliases (*name) are not")
+    assert len(message) < 300
+
+
+def test_an_alias_is_refused_naming_its_line_in_a_file_and_in_an_override(tmp_path):
+    path = tmp_path / "alias.yaml"
+    path.write_text("train:\n  epochs: &three 3\ncompress:\n  prune:\n    epochs: *three\n")
+    with pytest.raises(ConfigError, match=r"alias\.yaml, line 5: found the alias \*three; "):
+        load_config(path)
+    with pytest.raises(ConfigError, match="aliases .* are not accepted in config files"):
+        load_config(overrides=["export.tflite=[&f float32, *f]"])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # PyYAML's int() raises ValueError past 4300 digits
+            "train:\n  epochs: " + "1" * 5000 + "\n",
+            "line 2: cannot read this value: Exceeds the limit (4300 digits) for integer string "
+            "conversion: value has 5000 digits",
+        ),
+        ("train:\n  epochs: 2024-13-45\n", "line 2: cannot read this value: month must be in"),
+        ("train: " + "[" * 5000 + "]" * 5000 + "\n", "line 1: nested deeper than 64 levels"),
+    ],
+    ids=["5000-digit int", "impossible date", "5000 levels deep"],
+)
+def test_values_yaml_cannot_build_are_config_errors_naming_file_and_line(tmp_path, text, expected):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}, {expected}"), info.value
+    assert "set_int_max_str_digits" not in str(info.value)  # advice for programmers, not users
+
+
+def test_a_mapping_that_holds_itself_is_refused():
+    section: dict = {}
+    section["epochs"] = section
+    with pytest.raises(ConfigError, match="holds itself or is nested thousands of levels deep"):
+        load_config({"train": section})
+
+
+def test_a_config_file_over_1_mib_is_refused_and_one_of_1_mib_is_read(tmp_path):
+    text = "train: {epochs: 3}\n"
+    path = tmp_path / "big.yaml"
+    path.write_text(text + "#" * (MAX_CONFIG_BYTES - len(text)))
+    assert path.stat().st_size == MAX_CONFIG_BYTES == 1024 * 1024
+    assert load_config(path).train.epochs == 3
+    path.write_text(text + "#" * (MAX_CONFIG_BYTES - len(text) + 1))
+    with pytest.raises(ConfigError, match=r"too large: at most 1,048,576 bytes \(1 MiB\)"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["train.optimizer=" + "x" * 100_000],  # one of the choices
+        ["train.epochs=" + "x" * 100_000],  # a wrong type
+        ["data.image_size=[" + "1, " * 2_000 + "1]"],  # a cross-key check
+        ["train." + "x" * 100_000 + "=1"],  # an unknown key
+        ["train." + "x" * 100_000],  # not KEY=VALUE
+    ],
+    ids=["choice", "type", "cross-key", "unknown key", "no value"],
+)
+def test_long_values_are_cut_in_messages(overrides):
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=overrides)
+    message = str(info.value)
+    assert len(message) < 600 and " characters)" in message, message
+
+
+def test_the_command_line_cuts_an_overlong_error_line(tmp_path, capsys):
+    from tfpipeline.cli import main
+
+    missing = tmp_path / ("x" * 5000)  # named in full, twice (by the OS error too)
+    assert main(["run", "--config", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tfpipeline: error: Cannot read config file {tmp_path}")
+    assert len(err) < 2100 and err.endswith(" characters)\n"), err[-200:]
 
 
 def test_the_readme_holds_the_current_config_reference():

@@ -129,6 +129,16 @@ def test_a_changed_file_and_a_truncated_file_are_refused(full_run, tmp_path):
         handle.write(b"\0")
     with pytest.raises(TfpipelineError, match="does not match the sha256 recorded in"):
         Predictor.load(bundle / "model.tflite")
+    copy = tmp_path / "copy"  # a SavedModel's sha256 ignores permissions, not bytes
+    copy.mkdir()
+    shutil.copy(run_dir / "manifest.json", copy)
+    shutil.copytree(run_dir / "saved_model", copy / "saved_model")
+    (copy / "saved_model" / "saved_model.pb").chmod(0o600)
+    Predictor.load(copy / "saved_model")
+    with open(copy / "saved_model" / "saved_model.pb", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(TfpipelineError, match="does not match the sha256 recorded in"):
+        Predictor.load(copy / "saved_model")
     truncated = tmp_path / "truncated.tflite"
     truncated.write_bytes((run_dir / "model_int8.tflite").read_bytes()[:2000])
     with pytest.raises(TfpipelineError, match="truncated.tflite is not a readable .tflite"):

@@ -50,11 +50,65 @@ def setting(default: Any, **rules: Any) -> Any:
     return field(default=default, metadata=rule(**rules))
 
 
-# PyYAML follows YAML 1.1, where `1e-4` is a string; accept the exponent forms people write.
+MAX_CONFIG_BYTES = 1024 * 1024  # a config is a few kilobytes; 1 MiB leaves ample room
+MAX_SHOWN_CHARS = 200  # the longest value repr a config message shows
+_MAX_DEPTH = 64  # a config nests four levels; deeper text is refused before Python recurses
+
+
+def shown(value: Any) -> str:
+    """Returns `repr(value)` for a message, cut to `MAX_SHOWN_CHARS` with its full length."""
+    return clip(repr(value))
+
+
+def clip(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """Returns `text` cut to `limit` characters, with an ellipsis and its full length."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+class _Refused(yaml.YAMLError):
+    """YAML that parses but that a config file may not hold (an alias, too deep, a bad value)."""
+
+    def __init__(self, problem: str, mark: Any):
+        super().__init__(problem)
+        self.problem, self.line = problem, mark.line + 1
+
+
+# A SafeLoader that refuses aliases: an alias repeats a whole node without copying its text,
+# so nine nested lists of nine aliases (under 500 bytes) expand to 9**9 items ("billion
+# laughs"). Configs never need them. It also bounds nesting and turns the ValueErrors of
+# PyYAML's constructors (a 5000-digit integer, a date 2024-13-45) into errors with a line.
 class _Loader(yaml.SafeLoader):
-    pass
+    def __init__(self, stream: Any):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Refused(
+                f"found the alias *{event.anchor}; aliases (*name) are not accepted in config "
+                "files, write the value out instead",
+                event.start_mark,
+            )
+        self._depth += 1
+        try:
+            if self._depth > _MAX_DEPTH:
+                raise _Refused(
+                    f"nested deeper than {_MAX_DEPTH} levels", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            reason = str(exc).partition("; use sys.set_int_max_str_digits")[0]  # not for users
+            raise _Refused(f"cannot read this value: {reason}", node.start_mark) from None
 
 
+# PyYAML follows YAML 1.1, where `1e-4` is a string; accept the exponent forms people write.
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(
@@ -70,7 +124,7 @@ _Loader.add_implicit_resolver(
 
 
 def parse_yaml(text: str, source: str = "<string>") -> Any:
-    """Parses YAML text, accepting `1e-4`-style floats.
+    """Parses YAML text as config text: `1e-4`-style floats accepted, aliases refused.
 
     Args:
         text: the YAML text.
@@ -80,12 +134,25 @@ def parse_yaml(text: str, source: str = "<string>") -> Any:
         The parsed value.
 
     Raises:
-        ConfigError: if the text is not valid YAML.
+        ConfigError: if the text is longer than `MAX_CONFIG_BYTES`, is not valid YAML, holds
+            an alias (`*name`), nests deeper than 64 levels or holds a value PyYAML cannot
+            build (such as an integer of more than 4300 digits), naming the line.
     """
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{source} is too large for a config: at most {MAX_CONFIG_BYTES:,} bytes "
+            f"(1 MiB). Received: {size:,} bytes"
+        )
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except _Refused as exc:
+        raise ConfigError(f"{source}, line {exc.line}: {exc.problem}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source} is not valid YAML: {exc}") from None
+        # PyYAML quotes the offending line (up to 75 characters) after its problem.
+        raise ConfigError(f"{source} is not valid YAML: {clip(str(exc), 800)}") from None
+    except RecursionError:  # a last guard: the depth limit above should come first
+        raise ConfigError(f"{source} is not valid YAML: nested too deeply") from None
 
 
 def field_types(cls: type) -> dict[str, Any]:
@@ -98,7 +165,7 @@ def unknown_key_message(path: str, name: str, hints: Mapping[str, Any]) -> str:
     close = difflib.get_close_matches(name, list(hints), n=1, cutoff=0.6)
     hint = f" Did you mean `{(parent + '.' if parent else '') + close[0]}`?" if close else ""
     where = f"under `{parent}`" if parent else "at the top level"
-    return f"Unknown config key `{path}`.{hint} Accepted keys {where}: {', '.join(hints)}."
+    return f"Unknown config key `{clip(path)}`.{hint} Accepted keys {where}: {', '.join(hints)}."
 
 
 def build(cls: type, raw: Any, prefix: str) -> Any:
@@ -114,7 +181,7 @@ def build(cls: type, raw: Any, prefix: str) -> Any:
     """
     if not isinstance(raw, Mapping):
         name = prefix.rstrip(".") or "the config"
-        raise ConfigError(f"Config key `{name}` must be a mapping. Received: {raw!r}")
+        raise ConfigError(f"Config key `{name}` must be a mapping. Received: {shown(raw)}")
     hints = field_types(cls)
     for key in raw:
         if key not in hints:
@@ -163,7 +230,7 @@ def _type_name(kind: Any) -> str:
 
 
 def _type_message(path: str, value: Any, expected: str) -> str:
-    return f"Config key `{path}` must be {expected}. Received: {path}={value!r}"
+    return f"Config key `{path}` must be {expected}. Received: {path}={shown(value)}"
 
 
 def _check_type(path: str, value: Any, kind: type) -> Any:
@@ -196,14 +263,14 @@ def _check_rule(path: str, value: Any, rule: Mapping[str, Any]) -> None:
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
             f"Config key `{path}` must be one of {', '.join(names)}.{hint} "
-            f"Received: {path}={value!r}"
+            f"Received: {path}={shown(value)}"
         )
     low, high = rule.get("low"), rule.get("high")
     too_low = low is not None and (value <= low if rule["low_open"] else value < low)
     too_high = high is not None and (value >= high if rule["high_open"] else value > high)
     if too_low or too_high:
         raise ConfigError(
-            f"Config key `{path}` must be {_range_text(rule)}. Received: {path}={value!r}"
+            f"Config key `{path}` must be {_range_text(rule)}. Received: {path}={shown(value)}"
         )
 
 

@@ -304,7 +304,10 @@ def _fail(exc: BaseException, code: int, verbose: bool, prefix: str = "") -> int
     if verbose:
         traceback.print_exc()
     hint = " (run again with -v for the traceback)" if prefix and not verbose else ""
-    print(f"tfpipeline: error: {prefix}{exc}{hint}", file=sys.stderr)
+    message = str(exc)
+    if len(message) > 2000:  # a last guard: one error is a line to read, not a data dump
+        message = f"{message[:2000]}… ({len(message):,} characters)"
+    print(f"tfpipeline: error: {prefix}{message}{hint}", file=sys.stderr)
     return code
 
 

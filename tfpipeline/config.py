@@ -18,7 +18,16 @@ from typing import Any
 
 import yaml
 
-from tfpipeline._schema import build, field_types, parse_yaml, setting, unknown_key_message
+from tfpipeline._schema import (
+    MAX_CONFIG_BYTES,
+    build,
+    clip,
+    field_types,
+    parse_yaml,
+    setting,
+    shown,
+    unknown_key_message,
+)
 from tfpipeline.errors import ConfigError
 
 SOURCES = ("builtin", "arrays", "csv", "image_dir", "tfrecord")
@@ -659,15 +668,17 @@ def load_config(
     Args:
         source: a YAML/JSON file path, a nested dict, or `None` for the embedded default.
             Defaults to `None`.
-        overrides: `"dotted.key=value"` strings (values read as YAML) or a dict of dotted
-            keys to values, applied after `source`. Defaults to no overrides.
+        overrides: `"dotted.key=value"` strings (values read as YAML, by the same rules as
+            a file) or a dict of dotted keys to values, applied after `source`. Defaults to
+            no overrides.
 
     Returns:
         The validated `PipelineConfig`.
 
     Raises:
-        ConfigError: for a missing or unreadable file, invalid YAML, an unknown key, a wrong
-            type or an out-of-range value.
+        ConfigError: for a missing or unreadable file, a file over 1 MiB, invalid YAML, a
+            YAML alias (`*name`, refused in configs), an unknown key, a wrong type or an
+            out-of-range value.
     """
     raw = _read_source(source)
     items = overrides.items() if isinstance(overrides, Mapping) else map(_split_override, overrides)
@@ -700,13 +711,25 @@ def _read_source(source: str | Path | Mapping[str, Any] | None) -> dict[str, Any
     if source is None:
         return {}
     if isinstance(source, Mapping):
-        return _deep_copy(source)
+        try:
+            return _deep_copy(source)
+        except RecursionError:  # a dict holding itself, or nested past Python's limit
+            raise ConfigError(
+                "A config mapping must be plain nested dicts and lists. Received one that "
+                "holds itself or is nested thousands of levels deep."
+            ) from None
     path = Path(source)
-    if not path.exists():
-        raise ConfigError(f"Config file not found: {path}")
-    if not path.is_file():
-        raise ConfigError(f"Config path must be a file. Received a directory: {path}")
-    try:
+    try:  # stat itself fails on a name too long for the file system
+        if not path.exists():
+            raise ConfigError(f"Config file not found: {path}")
+        if not path.is_file():
+            raise ConfigError(f"Config path must be a file. Received a directory: {path}")
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:  # refused before it is read
+            raise ConfigError(
+                f"Config file {path} is too large: at most {MAX_CONFIG_BYTES:,} bytes (1 MiB). "
+                f"Received: {size:,} bytes"
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Cannot read config file {path}: {exc}") from None
@@ -733,9 +756,10 @@ def _split_override(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(
-            f"An override must look like KEY=VALUE (for example train.epochs=3). Received: {text!r}"
+            "An override must look like KEY=VALUE (for example train.epochs=3). "
+            f"Received: {shown(text)}"
         )
-    return key.strip(), parse_yaml(value, f"the value of override {key.strip()!r}")
+    return key.strip(), parse_yaml(value, f"the value of override {shown(key.strip())}")
 
 
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
@@ -752,10 +776,12 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
             return
         cls = hints[part]
         if not dataclasses.is_dataclass(cls):
-            raise ConfigError(f"Config key `{path}` is a value, not a section; cannot set `{key}`.")
+            raise ConfigError(
+                f"Config key `{path}` is a value, not a section; cannot set `{clip(key)}`."
+            )
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ConfigError(f"Config key `{path}` must be a mapping. Received: {child!r}")
+            raise ConfigError(f"Config key `{path}` must be a mapping. Received: {shown(child)}")
         node = child
 
 
@@ -772,8 +798,8 @@ def _check_data(data: DataConfig) -> None:
     needs_path = data.source in ("csv", "image_dir", "tfrecord")
     if needs_path and not data.path:
         raise ConfigError(
-            f"Config key `data.path` is required when `data.source` is {data.source!r} "
-            f"(the {_PATH_MEANING[data.source]}). Received: data.path={data.path!r}"
+            f"Config key `data.path` is required when `data.source` is {shown(data.source)} "
+            f"(the {_PATH_MEANING[data.source]}). Received: data.path={shown(data.path)}"
         )
     if data.source == "tfrecord" and not data.features:
         raise ConfigError(
@@ -783,19 +809,19 @@ def _check_data(data: DataConfig) -> None:
     if len(data.image_size) != 2:
         raise ConfigError(
             "Config key `data.image_size` must be [height, width]. "
-            f"Received: data.image_size={data.image_size!r}"
+            f"Received: data.image_size={shown(data.image_size)}"
         )
     if data.source == "builtin" and (data.name == "diabetes") != (data.task == "regression"):
         raise ConfigError(
-            f"The built-in data set {data.name!r} is for "
+            f"The built-in data set {shown(data.name)} is for "
             f"{'regression' if data.name == 'diabetes' else 'classification'}: set "
             f"`data.task: {'regression' if data.name == 'diabetes' else 'classification'}`. "
-            f"Received: data.task={data.task!r}"
+            f"Received: data.task={shown(data.task)}"
         )
     if data.task == "regression" and data.class_weight is not None:
         raise ConfigError(
             "Config key `data.class_weight` applies to classification only; set it to null "
-            f"for `data.task: regression`. Received: data.class_weight={data.class_weight!r}"
+            f"for `data.task: regression`. Received: data.class_weight={shown(data.class_weight)}"
         )
 
 
@@ -818,13 +844,13 @@ def _check_monitor(config: PipelineConfig) -> None:
             task = config.data.task
             accepted = "loss, mae" if regression else "loss, accuracy"
             raise ConfigError(
-                f"Config key `train.{key}.monitor` cannot be {monitor!r} for `data.task: "
+                f"Config key `train.{key}.monitor` cannot be {shown(monitor)} for `data.task: "
                 f"{task}`: the metrics logged are {accepted} (and their val_ forms)."
             )
     if train.reduce_on_plateau.enabled and train.schedule.kind != "constant":
         raise ConfigError(
             "`train.reduce_on_plateau` needs `train.schedule.kind: constant`: a schedule "
-            f"already sets the rate every step. Received: kind={train.schedule.kind!r}"
+            f"already sets the rate every step. Received: kind={shown(train.schedule.kind)}"
         )
     schedule = train.schedule
     if schedule.kind == "step" and (schedule.boundaries is None) != (schedule.values is None):
@@ -834,17 +860,18 @@ def _check_monitor(config: PipelineConfig) -> None:
     if schedule.boundaries is not None and len(schedule.values) != len(schedule.boundaries) + 1:
         raise ConfigError(
             "Config key `train.schedule.values` must hold one more rate than `boundaries` "
-            f"has epochs. Received: boundaries={schedule.boundaries}, values={schedule.values}"
+            f"has epochs. Received: boundaries={shown(schedule.boundaries)}, "
+            f"values={shown(schedule.values)}"
         )
     if schedule.boundaries is not None and schedule.boundaries != sorted(set(schedule.boundaries)):
         raise ConfigError(
             "Config key `train.schedule.boundaries` must be increasing epochs. "
-            f"Received: {schedule.boundaries}"
+            f"Received: {shown(schedule.boundaries)}"
         )
     stopping = train.early_stopping
     if stopping.enabled and stopping.monitor.startswith("val_") and config.data.split.val == 0:
         raise ConfigError(
-            f"Config key `train.early_stopping.monitor` cannot be {stopping.monitor!r} when "
+            f"Config key `train.early_stopping.monitor` cannot be {shown(stopping.monitor)} when "
             "`data.split.val` is 0: there is no validation split. Use `loss` or `accuracy`, "
             "or give the validation split a fraction."
         )
@@ -856,12 +883,12 @@ def _check_compress(compress: CompressConfig) -> None:
     if missing or len(set(compress.order)) != len(compress.order):
         raise ConfigError(
             "Config key `compress.order` must name each enabled technique once. "
-            f"Received: order={compress.order}, enabled: {', '.join(enabled) or 'none'}"
+            f"Received: order={shown(compress.order)}, enabled: {', '.join(enabled) or 'none'}"
         )
     if enabled and compress.techniques() not in ACCEPTED_ORDERS:
         accepted = "; ".join(" -> ".join(order) for order in ACCEPTED_ORDERS)
         raise ConfigError(
-            f"Compression cannot run {' -> '.join(compress.techniques())}: a later technique "
+            f"Compression cannot run {clip(' -> '.join(compress.techniques()))}: a later technique "
             "would undo an earlier one. Accepted orders: "
             f"{accepted}."
         )
@@ -882,7 +909,7 @@ def _check_compress(compress: CompressConfig) -> None:
     if m_by_n is not None and (len(m_by_n) != 2 or m_by_n[0] >= m_by_n[1]):
         raise ConfigError(
             "Config key `compress.prune.sparsity_m_by_n` must be [m, n] with m < n, such as "
-            f"[2, 4]. Received: sparsity_m_by_n={m_by_n}"
+            f"[2, 4]. Received: sparsity_m_by_n={shown(m_by_n)}"
         )
 
 
@@ -896,7 +923,7 @@ def _check_export(export: ExportConfig) -> None:
         raise ConfigError("Config key `export.android` needs at least one `export.tflite` variant.")
     if export.android_variant is not None and export.android_variant not in export.tflite:
         raise ConfigError(
-            f"Config key `export.android_variant` is {export.android_variant!r}, which "
-            f"`export.tflite` does not export ({', '.join(export.tflite) or 'none'}); add it "
+            f"Config key `export.android_variant` is {shown(export.android_variant)}, which "
+            f"`export.tflite` does not export ({clip(', '.join(export.tflite)) or 'none'}); add it "
             "there or choose one of those."
         )

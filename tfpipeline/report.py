@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import platform
 import tarfile
 from importlib import metadata
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tfpipeline._atomic import write_bytes_atomic
+from tfpipeline.errors import TfpipelineError
 
 LIBRARIES = (
     "tfpipeline",
@@ -31,37 +33,105 @@ LIBRARIES = (
 def file_stats(path: str | Path) -> dict[str, Any]:
     """Returns `size_bytes`, `gzip_bytes` and `sha256` of a file or folder.
 
-    A folder is measured as an uncompressed tar of its files, in sorted order.
+    A folder's `size_bytes` is the sum of its files' sizes, its `sha256` is `sha256_of`'s (file
+    paths and bytes only) and its `gzip_bytes` is the gzip size of a tar of its files in
+    sorted order whose headers carry no permissions, owners or times, so that no figure
+    depends on the machine or the user.
+
+    Raises:
+        TfpipelineError: if a folder holds a symbolic link or a special file (see
+            `sha256_of`).
     """
     path = Path(path)
-    if path.is_dir():
-        data = _tar_bytes(path)
-        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    else:
+    if not path.is_dir():
         data = path.read_bytes()
-        size = len(data)
+        return {
+            "size_bytes": len(data),
+            "gzip_bytes": _gzip_size(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+    files = _folder_files(path)
     return {
-        "size_bytes": size,
-        "gzip_bytes": len(gzip.compress(data, compresslevel=9, mtime=0)),
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "size_bytes": sum(file.stat().st_size for _, file in files),
+        "gzip_bytes": _gzip_size(_tar_bytes(files)),
+        "sha256": _folder_sha256(files),
     }
 
 
 def sha256_of(path: str | Path) -> str:
-    """Returns the sha256 of a file, or of a folder as `file_stats` measures it."""
+    """Returns the sha256 of a file's bytes, or of a folder's contents.
+
+    A folder's sha256 covers only the relative paths (POSIX form) and the bytes of its
+    files: for each file, in sorted path order, the length of its UTF-8 path, the path, the
+    length of its bytes and the bytes (each length as 8 bytes, big-endian). Permissions,
+    owners, times and empty folders are not covered, so a copy to another place or user, or a
+    `chmod`, keeps it. A symbolic link or a special file (a pipe, a device) inside the folder
+    is refused rather than followed: a link can point out of the folder, to bytes the sha256
+    would not cover.
+
+    Raises:
+        TfpipelineError: if the folder holds a symbolic link or a special file.
+    """
     path = Path(path)
-    return hashlib.sha256(_tar_bytes(path) if path.is_dir() else path.read_bytes()).hexdigest()
+    if path.is_dir():
+        return _folder_sha256(_folder_files(path))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _tar_bytes(folder: Path) -> bytes:
+def _folder_files(folder: Path) -> list[tuple[str, Path]]:
+    """The regular files under `folder`, as (relative POSIX path, path), in path order."""
+
+    def fail(error: OSError) -> None:
+        raise error
+
+    files = []
+    for root, folders, names in os.walk(folder, onerror=fail):  # never follows links
+        for name in sorted(folders + names):
+            entry = Path(root, name)
+            relative = entry.relative_to(folder).as_posix()
+            if entry.is_symlink():
+                raise TfpipelineError(
+                    f"{folder} holds a symbolic link, {relative}: a model folder is measured "
+                    "and checked by the files inside it only. Replace the link by the file."
+                )
+            if name in names:
+                if not entry.is_file():
+                    raise TfpipelineError(
+                        f"{folder} holds {relative}, which is not a regular file or folder."
+                    )
+                files.append((relative, entry))
+    return sorted(files)
+
+
+def _folder_sha256(files: list[tuple[str, Path]]) -> str:
+    digest = hashlib.sha256()
+    for relative, file in files:
+        name = relative.encode("utf-8", "surrogateescape")
+        with open(file, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            digest.update(len(name).to_bytes(8, "big") + name + size.to_bytes(8, "big"))
+            read = 0
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+                read += len(chunk)
+        if read != size:
+            raise TfpipelineError(f"{file} changed while its sha256 was computed.")
+    return digest.hexdigest()
+
+
+def _tar_bytes(files: list[tuple[str, Path]]) -> bytes:
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-            info = tar.gettarinfo(str(file), arcname=str(file.relative_to(folder)))
-            info.mtime = 0
-            with open(file, "rb") as handle:
-                tar.addfile(info, handle)
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for relative, file in files:
+            data = file.read_bytes()
+            info = tarfile.TarInfo(relative)  # mode 0o644, uid/gid 0, no names, mtime 0
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def _gzip_size(data: bytes) -> int:
+    return len(gzip.compress(data, compresslevel=9, mtime=0))
 
 
 def library_versions() -> dict[str, str]:
