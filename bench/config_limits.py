@@ -2,8 +2,8 @@
 
 Usage: python bench/config_limits.py
 
-Loads, each in a fresh Python process, (1) the largest config file accepted: 1 MiB of valid
-YAML, a `model.hidden_units` list of about 350,000 entries (more nodes per byte than any
+Loads, each in a fresh Python process, (1) the largest config file accepted: 256 KiB of valid
+YAML, a `model.hidden_units` list of about 87,000 entries (more nodes per byte than any
 real config); (2) a 449-byte "billion laughs" file (nine lists of nine aliases, nested nine
 deep, 9**9 items once expanded), which must be refused at its first alias. Prints the time
 of `load_config` and the peak resident memory of the process, beside that of a process
@@ -25,10 +25,12 @@ from pathlib import Path
 
 
 def largest_config() -> str:
+    from tfpipeline._schema import MAX_CONFIG_BYTES
+
     head, tail = "model:\n  hidden_units: [", "1]\n"
-    count = (1024 * 1024 - len(head) - len(tail)) // 3
+    count = (MAX_CONFIG_BYTES - len(head) - len(tail)) // 3
     text = head + "1, " * count + tail
-    return text + "#" * (1024 * 1024 - len(text))  # exactly 1 MiB
+    return text + "#" * (MAX_CONFIG_BYTES - len(text))  # exactly the limit
 
 
 def alias_bomb() -> str:

@@ -230,10 +230,10 @@ def test_a_config_file_over_1_mib_is_refused_and_one_of_1_mib_is_read(tmp_path):
     text = "train: {epochs: 3}\n"
     path = tmp_path / "big.yaml"
     path.write_text(text + "#" * (MAX_CONFIG_BYTES - len(text)))
-    assert path.stat().st_size == MAX_CONFIG_BYTES == 1024 * 1024
+    assert path.stat().st_size == MAX_CONFIG_BYTES == 256 * 1024
     assert load_config(path).train.epochs == 3
     path.write_text(text + "#" * (MAX_CONFIG_BYTES - len(text) + 1))
-    with pytest.raises(ConfigError, match=r"too large: at most 1,048,576 bytes \(1 MiB\)"):
+    with pytest.raises(ConfigError, match=r"too large: at most 262,144 bytes \(256 KiB\)"):
         load_config(path)
 
 

@@ -676,7 +676,7 @@ def load_config(
         The validated `PipelineConfig`.
 
     Raises:
-        ConfigError: for a missing or unreadable file, a file over 1 MiB, invalid YAML, a
+        ConfigError: for a missing or unreadable file, a file over 256 KiB, invalid YAML, a
             YAML alias (`*name`, refused in configs), an unknown key, a wrong type or an
             out-of-range value.
     """
@@ -727,7 +727,8 @@ def _read_source(source: str | Path | Mapping[str, Any] | None) -> dict[str, Any
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:  # refused before it is read
             raise ConfigError(
-                f"Config file {path} is too large: at most {MAX_CONFIG_BYTES:,} bytes (1 MiB). "
+                f"Config file {path} is too large: at most {MAX_CONFIG_BYTES:,} bytes "
+                f"({MAX_CONFIG_BYTES // 1024} KiB). "
                 f"Received: {size:,} bytes"
             )
         text = path.read_text(encoding="utf-8")
