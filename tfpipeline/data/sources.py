@@ -135,7 +135,7 @@ def _load_path(config: DataConfig, path: str) -> LoadedData:
     if config.source == "image_dir":
         from tfpipeline.data.images import load_image_dir
 
-        return load_image_dir(path, config.image_size, config.channels)
+        return load_image_dir(path, config.image_size, config.channels, config.max_image_pixels)
     from tfpipeline.data.records import load_tfrecords
 
     return load_tfrecords(path, config)
