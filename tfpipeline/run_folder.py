@@ -25,11 +25,20 @@ def new_timestamped_dir(prefix: str = "") -> Path:
 
 
 def save_keras(model, path: Path) -> None:
-    """Saves the tf_keras model atomically (Keras insists on the `.keras` suffix)."""
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".keras.", suffix=".tmp") as folder:
-        tmp = Path(folder) / path.name
-        model.save(tmp)
-        os.replace(tmp, path)
+    """Saves the tf_keras model atomically (Keras insists on the `.keras` suffix).
+
+    Raises:
+        TfpipelineError: `Writing <path> failed: <reason>` for a full disk or any failed
+            write; an earlier file at `path` is kept.
+    """
+    from tfpipeline._atomic import named_write_errors
+
+    with named_write_errors(path):
+        folder = tempfile.TemporaryDirectory(dir=path.parent, prefix=".keras.", suffix=".tmp")
+        with folder as name:
+            tmp = Path(name) / path.name
+            model.save(tmp)
+            os.replace(tmp, path)
 
 
 def remove_leftovers(run_dir: Path) -> None:
