@@ -293,11 +293,16 @@ def test_a_decompression_bomb_is_refused_from_its_header(pets, tmp_path):
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
+    def png(side: int) -> bytes:
+        header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)  # side x side RGB
+        body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
+        return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")
+
     _, run_dir = pets
-    header = struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0)  # 40000 x 40000 RGB
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-    png += chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b"")
-    (tmp_path / "bomb.png").write_bytes(png)  # a few hundred bytes that would decode to 4.8 GB
+    (tmp_path / "bomb.png").write_bytes(png(40000))  # a few hundred bytes; 4.8 GB decoded
+    (tmp_path / "large.png").write_bytes(png(8000))  # under Pillow's limit, over ours
     predictor = Predictor.load(run_dir / "android" / "model.tflite")
-    with pytest.raises(DataError, match="more than the 89,478,485 pixels allowed"):
+    with pytest.raises(DataError, match="Pillow's decompression-bomb limit"):
         predictor.predict(tmp_path / "bomb.png")
+    with pytest.raises(DataError, match="is 8000x8000 = 64 megapixels, over data.max_image"):
+        predictor.predict(tmp_path / "large.png")

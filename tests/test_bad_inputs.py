@@ -68,6 +68,35 @@ def files(tmp_path_factory):
     np.save(root / "strings.npy", np.array(["a"] * 64))
     (root / "words.csv").write_text("a,b\nhello,1\n")
     (root / "output_file").write_text("a file, not a folder")
+    rows = "".join(f"{i},{i % 7},{'x' if i % 2 else 'y'}\n" for i in range(30))
+    (root / "latin1.csv").write_bytes(("a,b,label\n" + rows + "1,2,caf\xe9\n").encode("latin-1"))
+    (root / "utf16.csv").write_bytes(("a,b,label\n" + rows).encode("utf-16"))
+    (root / "twice64.csv").write_text(",".join(["a"] * 64) + "\n" + ",".join(["0"] * 64) + "\n")
+    (root / "header64.csv").write_text(",".join(f"f{i}" for i in range(64)) + "\n")
+    np.save(root / "objects.npy", np.array([{"a": 1}] * 64, dtype=object), allow_pickle=True)
+    np.save(root / "complex.npy", np.zeros((2, 64), dtype=np.complex64))
+    np.save(root / "no_samples.npy", np.zeros((0, 64), dtype=np.float32))
+    from numpy.lib import format as npy
+
+    with open(root / "lying.npy", "wb") as handle:  # promises 4 TB, holds 256 bytes
+        npy.write_array_header_1_0(
+            handle, {"descr": "<f4", "fortran_order": False, "shape": (10**6, 10**6)}
+        )
+        handle.write(b"\0" * 256)
+    import tensorflow as tf
+
+    with tf.io.TFRecordWriter(str(root / "whole.tfrecord")) as writer:
+        for i in range(10):
+            feature = {"x": tf.train.Feature(float_list=tf.train.FloatList(value=[i, 1.0]))}
+            feature["label"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 2]))
+            writer.write(
+                tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+            )
+    (root / "cut.tfrecord").write_bytes((root / "whole.tfrecord").read_bytes()[:-7])
+    loop = root / "loop_images"
+    for name in ("cat", "dog"):
+        (loop / name).mkdir(parents=True)
+    (loop / "all").symlink_to(loop, target_is_directory=True)
     (root / "existing.yaml").write_text("train:\n  epochs: 2\n")
     import tf_keras as keras
 
@@ -151,6 +180,35 @@ CORPUS = [
     (["compress-sweep", "--sparsities", "1.5"], 2, "Sweep sparsities must be in (0, 1)"),
     (["compress-sweep", "--sparsities", "half"], 2, "expected numbers separated by commas"),
     (["compress-sweep", "--max-accuracy-drop", "-1"], 2, "must be in [0, 100]"),
+    (["run", "--set", "data.source=csv", "--set", "data.path={root}/latin1.csv"], 2,
+     "latin1.csv, line 32: byte 0xe9 is not UTF-8 text"),
+    (["run", "--set", "data.source=csv", "--set", "data.path={root}/utf16.csv"], 2,
+     "is UTF-16 text; tfpipeline reads UTF-8"),
+    (["predict", "{root}/plain.tflite", "{root}/latin1.csv"], 2, "iconv -f latin1 -t utf-8"),
+    (["predict", "{root}/plain.tflite", "{root}/twice64.csv"], 2, "column name 'a' appears twice"),
+    (["predict", "{root}/plain.tflite", "{root}/header64.csv"], 2, "header64.csv holds no samples"),
+    (["predict", "{root}/plain.tflite", "{root}/objects.npy"], 2, "Cannot read"),
+    (["predict", "{root}/plain.tflite", "{root}/complex.npy"], 2, "must be real numbers"),
+    (["predict", "{root}/plain.tflite", "{root}/no_samples.npy"], 2, "holds no samples"),
+    (["predict", "{root}/plain.tflite", "{root}/lying.npy"], 2, "lying.npy is not a whole .npy"),
+    (["predict", "--top", "-2", "{root}/plain.tflite", "{root}/x64.npy"], 2,
+     "argument --top: expected a whole number >= 1"),
+    (["benchmark", "{root}/plain.tflite", "--input", "{root}/x64.npy", "--runs", "0"], 2,
+     "argument --runs: expected a whole number >= 1"),
+    (["benchmark", "{root}/plain.tflite", "--input", "{root}/x64.npy", "--threads", "-7"], 2,
+     "argument --threads: expected a whole number >= 1"),
+    (["benchmark", "{root}/plain.tflite", "--input", "{root}/none.npy"], 2,
+     "Input file not found"),
+    (["benchmark", "{root}/plain.tflite", "--input", "{root}/objects.npy"], 2, "objects.npy"),
+    (["run", "--set", "data.source=tfrecord", "--set", "data.path={root}/cut.tfrecord",
+      "--set", "data.features=[{name: x, dtype: float32, shape: [2]}]"], 2,
+     "cut.tfrecord: record 10 (from byte"),
+    (["run", "--set", "data.source=image_dir", "--set", "data.path={root}/loop_images"], 2,
+     "loop_images/all leads back to"),
+    (["run", "--set", "model.hidden_units=[1000000, 1000000]"], 2,
+     "`model.hidden_units` asks for a Dense layer of 1,000,001,000,000 weights"),
+    (["run", "--set", "train.learning.rate=1"], 2, "Did you mean `train.learning_rate`?"),
+    (["init", "{root}/output_file/tfpipeline.yaml"], 2, "output_file is a file, not a folder"),
     (["run", "--no-such-flag"], 2, "unrecognized arguments"),
     (["launch"], 2, "invalid choice"),
 ]  # fmt: skip

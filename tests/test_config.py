@@ -67,7 +67,11 @@ def test_config_is_frozen():
     ("overrides", "expected"),
     [
         (["train.epoch=3"], "Unknown config key `train.epoch`. Did you mean `train.epochs`?"),
-        (["trian.epochs=3"], "Did you mean `train`?"),
+        (["trian.epochs=3"], "Did you mean `train.epochs`?"),
+        (
+            ["train.learning.rate=1"],
+            "Unknown config key `train.learning.rate`. Did you mean `train.learning_rate`?",
+        ),
         (["train.early_stopping.patiense=2"], "`train.early_stopping.patience`"),
         (["train.epochs=ten"], "`train.epochs` must be an integer. Received: train.epochs='ten'"),
         (["train.epochs=true"], "`train.epochs` must be an integer"),
@@ -280,3 +284,10 @@ def test_the_readme_holds_the_current_config_reference():
         return 1
 
     assert config_reference().count("\n| `") == leaves(PipelineConfig().to_dict())
+
+
+def test_a_yaml_key_holding_a_dot_is_named_with_the_right_spelling():
+    with pytest.raises(ConfigError, match=r"`train.learning.rate`. Did you mean `train.learn"):
+        from_dict({"train": {"learning.rate": 0.1}})
+    with pytest.raises(ConfigError, match=r"`train.epochs`. A dotted path is one key per level"):
+        from_dict({"train.epochs": 1})

@@ -281,6 +281,25 @@ def test_an_image_folder_needs_two_classes(tmp_path):
         load_data(data_config(source="image_dir", path=str(root)))
 
 
+@pytest.mark.parametrize("link", ["cat/again", "all"])
+def test_a_folder_linking_back_to_the_data_folder_is_refused(tmp_path, link):
+    root = write_images(tmp_path / "pets", per_class=2)
+    (root / link).symlink_to(root, target_is_directory=True)
+    with pytest.raises(DataError, match=f"pets/{link} leads back to .*pets, the data folder"):
+        load_data(data_config(source="image_dir", path=str(root)))
+
+
+def test_an_image_over_the_pixel_limit_is_skipped_before_decoding_and_named(tmp_path):
+    root = write_images(tmp_path / "pets", per_class=5)
+    Image.new("L", (300, 200)).save(root / "dog" / "large.png")
+    config = data_config(source="image_dir", path=str(root), max_image_pixels=59_999)
+    with pytest.warns(UserWarning, match="large.png is 300x200 = 0.1 megapixels, over data.max"):
+        loaded = load_data(config)
+    assert len(loaded.labels) == 15
+    assert any("large.png" in str(f) for f in loaded.notes["unreadable_files"])
+    assert len(load_data(data_config(source="image_dir", path=str(root))).labels) == 16
+
+
 def test_duplicate_image_files_are_dropped(tmp_path):
     root = write_images(tmp_path / "pets")
     (root / "cat" / "copy.png").write_bytes((root / "cat" / "0.png").read_bytes())
@@ -356,6 +375,42 @@ def test_tfrecords_that_do_not_match_the_spec_are_named(tmp_path, spec, expected
     write_records(tmp_path / "a.tfrecord", record_rows(0, 10))
     config = data_config(source="tfrecord", path=str(tmp_path / "a.tfrecord"), features=spec)
     with pytest.raises(DataError, match=expected):
+        load_data(config)
+
+
+@pytest.mark.parametrize(("keep", "expected"), [(-7, "it needs"), (5, "within its 12-byte")])
+def test_a_tfrecord_file_cut_short_is_refused_by_file_and_record(tmp_path, keep, expected):
+    write_records(tmp_path / "nine.tfrecord", record_rows(0, 9))
+    write_records(tmp_path / "ten.tfrecord", record_rows(0, 10))
+    nine, ten = ((tmp_path / f"{n}.tfrecord").read_bytes() for n in ("nine", "ten"))
+    # 5 bytes of the last record's header (TensorFlow alone reads 9 records and stops), or
+    # all of the last record but its final 7 bytes.
+    (tmp_path / "cut.tfrecord").write_bytes(nine + ten[len(nine) :][:keep])
+    path = str(tmp_path / "cut.tfrecord")
+    config = data_config(source="tfrecord", path=path, features=RECORD_SPEC)
+    with pytest.raises(DataError, match=f"cut.tfrecord: record 10 .*cut short.*{expected}"):
+        load_data(config)
+
+
+def test_a_corrupted_tfrecord_file_and_a_non_utf8_label_are_named(tmp_path):
+    write_records(tmp_path / "a.tfrecord", record_rows(0, 10))
+    data = bytearray((tmp_path / "a.tfrecord").read_bytes())
+    data[len(data) // 2 + 30] ^= 0xFF  # inside a record's data: its checksum no longer fits
+    (tmp_path / "a.tfrecord").write_bytes(bytes(data))
+    config = data_config(source="tfrecord", path=str(tmp_path / "a.tfrecord"), features=RECORD_SPEC)
+    with pytest.raises(DataError, match="TFRecord file .*a.tfrecord is corrupted"):
+        load_data(config)
+    with tf.io.TFRecordWriter(str(tmp_path / "b.tfrecord")) as writer:
+        for i, label in enumerate([b"dog", b"caf\xe9"] * 5):
+            feature = {
+                "values": tf.train.Feature(float_list=tf.train.FloatList(value=[i, 0, 1])),
+                "count": tf.train.Feature(int64_list=tf.train.Int64List(value=[i])),
+                "label": tf.train.Feature(bytes_list=tf.train.BytesList(value=[label])),
+            }
+            example = tf.train.Example(features=tf.train.Features(feature=feature))
+            writer.write(example.SerializeToString())
+    config = data_config(source="tfrecord", path=str(tmp_path / "b.tfrecord"), features=RECORD_SPEC)
+    with pytest.raises(DataError, match="b.tfrecord, record 2: label feature 'label'.*not UTF-8"):
         load_data(config)
 
 

@@ -124,3 +124,11 @@ def test_import_is_light_and_every_public_name_is_documented():
     for name in tfpipeline.__all__:
         if name != "__version__":
             assert getattr(tfpipeline, name).__doc__, name
+
+
+def test_a_layer_too_large_to_build_is_refused_by_its_config_key(digits):
+    from tfpipeline import ConfigError
+
+    config = load_config(overrides={"model.hidden_units": [1_000_000, 1_000_000]}).model
+    with pytest.raises(ConfigError, match=r"`model.hidden_units` asks for a Dense layer of "):
+        build_model(config, digits)

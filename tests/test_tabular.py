@@ -202,3 +202,37 @@ def test_row_numbers_with_a_few_rows_moved_are_still_row_numbers():
     encoding = fit_encoding(table, np.arange(40))
     assert [name for name, _ in encoding.dropped] == ["moved"]
     assert encoding.feature_names() == ("shuffled", "x")
+
+
+def test_csv_encodings_utf8_with_a_bom_is_read_others_are_named_with_the_fix(tmp_path):
+    text = "a,b,label\n" + "".join(f"{i},{i % 7},{'x' if i % 2 else 'y'}\n" for i in range(30))
+    (tmp_path / "bom.csv").write_bytes(text.encode("utf-8-sig"))
+    loaded = load_data(csv_config(tmp_path / "bom.csv"))
+    assert loaded.samples.names == ("a", "b")  # the mark is not part of the first name
+    (tmp_path / "latin.csv").write_bytes((text + "1,2,caf\xe9\n").encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin.csv, line 32: byte 0xe9 is not UTF-8.*iconv -f"):
+        load_data(csv_config(tmp_path / "latin.csv"))
+    (tmp_path / "wide.csv").write_bytes(text.encode("utf-16"))
+    with pytest.raises(DataError, match=r"wide.csv is UTF-16 text.*iconv -f utf-16 -t utf-8"):
+        load_data(csv_config(tmp_path / "wide.csv"))
+
+
+def test_a_field_longer_than_the_csv_modules_limit_is_read(tmp_path):
+    long = "w" * 200_000  # the csv module refuses fields over 131,072 characters by default
+    rows = "".join(f"{i},{long if i == 3 else 'short'},{i % 2}\n" for i in range(30))
+    (tmp_path / "long.csv").write_text("a,note,label\n" + rows)
+    loaded = load_data(csv_config(tmp_path / "long.csv"))
+    assert long in list(loaded.samples.column("note"))
+
+
+def test_two_spellings_of_one_number_label_are_named_when_they_merge_or_stay_apart(tmp_path):
+    rows = "".join(f"{i},{i % 7},{['1', '1.0', '2'][i % 3]}\n" for i in range(30))
+    (tmp_path / "numbers.csv").write_text("a,b,label\n" + rows)
+    with pytest.warns(UserWarning, match="'1' and '1.0'.*read as the same number"):
+        loaded = load_data(csv_config(tmp_path / "numbers.csv"))
+    assert set(loaded.labels) == {1.0, 2.0}
+    rows = "".join(f"{i},{i % 7},{['1', '1.0', 'cat'][i % 3]}\n" for i in range(30))
+    (tmp_path / "mixed.csv").write_text("a,b,label\n" + rows)
+    with pytest.warns(UserWarning, match="'1' and '1.0'.*kept as separate classes"):
+        loaded = load_data(csv_config(tmp_path / "mixed.csv"))
+    assert set(loaded.labels) == {"1", "1.0", "cat"}

@@ -267,3 +267,39 @@ def test_a_fit_inside_releasing_traced_gradients_leaves_no_gradient_registration
         fit()
         assert len(registry) > before
     assert len(registry) == before
+
+
+def test_a_full_disk_while_saving_the_model_names_the_file_and_keeps_the_old_one(
+    tmp_path, monkeypatch
+):
+    import errno
+    import zipfile
+
+    from tfpipeline import TfpipelineError
+    from tfpipeline.run_folder import save_keras
+
+    inputs = tf_keras.Input((4,))
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(2)(inputs))
+    target = tmp_path / "model.keras"
+    target.write_bytes(b"the earlier model")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", full_disk)  # Keras writes its zip here
+    with pytest.raises(TfpipelineError) as caught:
+        save_keras(model, target)
+    assert str(caught.value) == f"Writing {target} failed: No space left on device."
+    monkeypatch.undo()
+    assert target.read_bytes() == b"the earlier model"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]  # no temporary left
+
+
+def test_a_full_disk_while_logging_training_names_the_log_file():
+    from tfpipeline import TfpipelineError
+    from tfpipeline.callbacks import _CSVLogger
+
+    logger = _CSVLogger("/dev/full")  # every write to it fails with "No space left"
+    logger.on_train_begin()
+    with pytest.raises(TfpipelineError, match="^Writing /dev/full failed: No space left on dev"):
+        logger.on_epoch_end(0, {"loss": 1.0})

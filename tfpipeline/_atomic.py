@@ -103,3 +103,22 @@ def _named_os_errors(message: Callable[[str], str]) -> Iterator[None]:
         from tfpipeline.errors import TfpipelineError
 
         raise TfpipelineError(message(str(exc.strerror or exc))) from None
+
+
+@contextlib.contextmanager
+def named_write_errors(path: str | Path) -> Iterator[None]:
+    """Turns a failed write inside a library (Keras saving a model, a log or a checkpoint:
+    an `OSError`, or TensorFlow's own error for a full disk) into one line naming `path`:
+    `Writing <path> failed: <reason>`."""
+    from tfpipeline._keras import tf
+    from tfpipeline.errors import TfpipelineError
+
+    try:
+        yield
+    except OSError as exc:
+        raise TfpipelineError(f"Writing {path} failed: {exc.strerror or exc}.") from None
+    except tf.errors.OpError as exc:
+        first = exc.message.splitlines()[0] if exc.message else type(exc).__name__
+        disk_full = "No space left on device" in (exc.message or "")
+        reason = "No space left on device" if disk_full else first
+        raise TfpipelineError(f"Writing {path} failed: {reason}.") from None

@@ -162,9 +162,22 @@ def field_types(cls: type) -> dict[str, Any]:
 
 
 def unknown_key_message(path: str, name: str, hints: Mapping[str, Any]) -> str:
-    parent = path.rpartition(".")[0]
-    close = difflib.get_close_matches(name, list(hints), n=1, cutoff=0.6)
-    hint = f" Did you mean `{(parent + '.' if parent else '') + close[0]}`?" if close else ""
+    """The message for key `name` (the end of the dotted `path`; it may hold dots itself,
+    as a YAML key `"a.b"` does) not among `hints`, with the closest accepted spelling."""
+    parent = path[: -len(name)].rstrip(".") if path.endswith(name) else path.rpartition(".")[0]
+    prefix = parent + "." if parent else ""
+    head, dot, rest = name.partition(".")
+    joined = name.replace(".", "_")
+    if dot and joined in hints:  # `learning.rate` for `learning_rate`
+        hint = f" Did you mean `{prefix}{joined}`?"
+    elif dot and head in hints:  # a dotted path written as one YAML key
+        hint = (
+            f" A dotted path is one key per level: in YAML write `{head}:` with `{rest}` "
+            f"nested under it (`{prefix}{name}` works as a --set path)."
+        )
+    else:  # a misspelt key; for a dotted name, its first part (`trian.epochs`)
+        close = difflib.get_close_matches(head, list(hints), n=1, cutoff=0.6)
+        hint = f" Did you mean `{prefix}{close[0]}{dot}{rest}`?" if close else ""
     where = f"under `{parent}`" if parent else "at the top level"
     return f"Unknown config key `{clip(path)}`.{hint} Accepted keys {where}: {', '.join(hints)}."
 

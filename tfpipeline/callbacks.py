@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfpipeline._atomic import named_write_errors
 from tfpipeline._keras import keras, tf
 from tfpipeline.config import TrainConfig
 from tfpipeline.errors import ConfigError
@@ -227,7 +228,7 @@ def run_folder_callbacks(
         (folder / BEST_CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
         saved = stopping_state(state, start) if config.resume else None
         callbacks.append(
-            keras.callbacks.ModelCheckpoint(
+            _Checkpoint(
                 str(folder / BEST_CHECKPOINT),
                 monitor=config.early_stopping.monitor,
                 mode=config.early_stopping.mode,
@@ -239,13 +240,45 @@ def run_folder_callbacks(
     if config.csv_log:
         if resumed:
             keep_logged_epochs(folder / CSV_LOG, start)
-        callbacks.append(keras.callbacks.CSVLogger(str(folder / CSV_LOG), append=resumed))
+        callbacks.append(_CSVLogger(str(folder / CSV_LOG), append=resumed))
     if config.tensorboard:
         require_tensorboard()
         callbacks.append(keras.callbacks.TensorBoard(str(folder / TENSORBOARD)))
     if config.resume:  # last: it saves the state once every other callback is done
-        callbacks.append(keras.callbacks.BackupAndRestore(str(state)))
+        callbacks.append(_BackupAndRestore(str(state)))
     return callbacks
+
+
+class _Checkpoint(keras.callbacks.ModelCheckpoint):
+    """`ModelCheckpoint` whose failed writes (a full disk) name the checkpoint file."""
+
+    def _save_model(self, epoch, batch, logs):
+        with named_write_errors(self.filepath):
+            super()._save_model(epoch, batch, logs)
+
+
+class _CSVLogger(keras.callbacks.CSVLogger):
+    """`CSVLogger` whose failed writes (a full disk) name the log file."""
+
+    def on_train_begin(self, logs=None):
+        with named_write_errors(self.filename):
+            super().on_train_begin(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        with named_write_errors(self.filename):
+            super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        with named_write_errors(self.filename):
+            super().on_train_end(logs)
+
+
+class _BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose failed writes (a full disk) name the state folder."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        with named_write_errors(self.backup_dir):
+            super().on_epoch_end(epoch, logs)
 
 
 def keep_logged_epochs(log: Path, epochs: int) -> None:

@@ -18,8 +18,6 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from tfpipeline.errors import ConfigError, DataError, TfpipelineError, UnsupportedModelError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -174,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("model", type=Path, help="the .tflite, .onnx or SavedModel folder")
     predict.add_argument("input", type=Path, help="a .npy, .csv or image file")
-    predict.add_argument("--top", type=_positive_int, default=3, help="labels shown per sample")
+    predict.add_argument(
+        "--top", type=_positive_int, default=3, help="labels shown per sample (>= 1)"
+    )
     predict.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
 
     bench = commands.add_parser(
@@ -187,8 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arguments(bench, None)
     bench.add_argument("--input", type=Path, help="a .npy file of samples to run")
     bench.add_argument("--keras", type=Path, help="a .keras model to time beside them")
-    bench.add_argument("--threads", type=int, default=None, help="runtime CPU threads")
-    bench.add_argument("--runs", type=int, default=200, help="timed calls per model")
+    bench.add_argument(
+        "--threads", type=_positive_int, default=None, help="runtime CPU threads (>= 1)"
+    )
+    bench.add_argument(
+        "--runs", type=_positive_int, default=200, help="timed calls per model (>= 1)"
+    )
 
     doctor = commands.add_parser(
         "doctor",
@@ -247,6 +251,8 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1: {text!r}")
+    if value > 2**31 - 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number <= {2**31 - 1}: {text!r}")
     return value
 
 
@@ -318,8 +324,17 @@ def _init(path: Path, force: bool) -> int:
         path = path / DEFAULT_INIT_NAME
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists; pass --force to overwrite it.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(default_config_path(), path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(default_config_path(), path)
+    except OSError as exc:
+        blocker = next((p for p in path.parents if p.exists()), None)
+        reason = exc.strerror or str(exc)
+        if blocker is not None and not blocker.is_dir():
+            reason = f"{blocker} is a file, not a folder"
+        raise ConfigError(
+            f"Cannot write the config to {path}: {reason}. Choose a writable file or folder."
+        ) from None
     print(f"wrote {path}; edit it, then: tfpipeline run --config {path}")
     return EXIT_OK
 
@@ -367,7 +382,7 @@ def _deploy_command(args: argparse.Namespace) -> int:
         passed = commands.verify_command(args.model, config, args.reference, args.variant, log)
         return EXIT_OK if passed else EXIT_FAILED
     if args.input is not None:
-        x = np.load(args.input, allow_pickle=False).astype("float32")
+        x = commands.load_npy(args.input).astype("float32")
     else:
         from tfpipeline.data import prepare_data
 

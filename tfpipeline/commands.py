@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from tfpipeline.data.images import IMAGE_SUFFIXES
-from tfpipeline.data.tabular import csv_rows, is_number, read_csv_table
+from tfpipeline.data.tabular import check_column_names, csv_rows, is_number, read_csv_table
 from tfpipeline.errors import ConfigError, DataError, UnsupportedModelError
 
 DATA_SOURCES = {".csv": "csv", ".tfrecord": "tfrecord", ".tfrecords": "tfrecord"}
@@ -91,10 +91,7 @@ def read_inputs(path: Path, predictor) -> Any:
     input_shape = predictor.input_shape
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:  # object arrays, not a .npy file
-            raise DataError(f"Cannot read {path.name} as a NumPy .npy file: {exc}") from None
+        array = load_npy(path)
     elif suffix == ".csv" and _named_columns(path, predictor):
         header, body = read_csv_table(path)
         return {name: [row[i] for row in body] for i, name in enumerate(header)}
@@ -113,15 +110,74 @@ def read_inputs(path: Path, predictor) -> Any:
             "header of column names, or numbers, one sample per row) and images "
             f"({', '.join(IMAGE_SUFFIXES)})."
         )
-    if not np.issubdtype(array.dtype, np.number):
-        raise DataError(
-            f"{path.name}: inputs must be numeric (raw features). Received dtype {array.dtype}."
-        )
     if array.shape == input_shape:
         array = array[None]
     if array.ndim == 2 and len(input_shape) > 1 and array.shape[1] == np.prod(input_shape):
         array = array.reshape(-1, *input_shape)  # flattened samples, one per row
     return np.asarray(array, dtype=np.float32)
+
+
+def load_npy(path: Path) -> np.ndarray:
+    """Reads a `.npy` file of samples: real numbers, at least one sample, no pickled objects.
+
+    Raises:
+        DataError: naming the file, for a missing file, one that is not a whole `.npy` file
+            (cut short, or a header that promises more data than it holds), an object,
+            text or complex array, or one that holds no samples.
+    """
+    if not path.is_file():
+        kind = "is a folder, not a file" if path.is_dir() else "not found"
+        raise DataError(f"Input file {kind}: {path}")
+    _check_npy_size(path)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:  # object arrays, not a .npy file, cut short
+        first = str(exc).split(". ")[0]
+        raise DataError(
+            f"Cannot read {path} as a NumPy .npy file of numbers ({first}); write it with "
+            "numpy.save from a numeric array."
+        ) from None
+    if not isinstance(array, np.ndarray):  # np.load reads .npz archives too
+        raise DataError(f"{path} is not a .npy array file (an .npz archive?); give one array.")
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise DataError(
+            f"{path}: inputs must be real numbers; received complex values ({array.dtype})."
+        )
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise DataError(
+            f"{path}: inputs must be numeric (raw features). Received dtype {array.dtype}."
+        )
+    if array.ndim == 0:
+        raise DataError(f"{path} holds a single number, not samples: save an array of them.")
+    if array.size == 0:
+        raise DataError(f"{path} holds no samples (shape {array.shape}); give at least one.")
+    return array
+
+
+def _check_npy_size(path: Path) -> None:
+    """Refuses a `.npy` file whose header promises more data than the file holds (before
+    NumPy allocates what the header asks for). Other faults are left to `np.load`."""
+    from numpy.lib import format as npy
+
+    try:
+        with open(path, "rb") as handle:
+            version = npy.read_magic(handle)
+            read_header = npy.read_array_header_1_0 if version == (1, 0) else None
+            read_header = read_header or npy.read_array_header_2_0
+            shape, _, dtype = read_header(handle)
+            start = handle.tell()
+    except (ValueError, OSError, EOFError):  # not a .npy header: np.load says what is wrong
+        return
+    if dtype.hasobject:
+        return
+    promised = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    held = path.stat().st_size - start
+    if held < promised:
+        raise DataError(
+            f"{path} is not a whole .npy file: its header promises shape {tuple(shape)} "
+            f"({promised:,} bytes of {dtype}) but the file holds {held:,} bytes of data "
+            "(cut short?). Write it again with numpy.save."
+        )
 
 
 def predict_command(model: Path, inputs: Path, top: int, log) -> None:
@@ -269,7 +325,10 @@ def _recorded_in_manifest(path: Path) -> bool:
 def _read_numeric_csv(path: Path) -> np.ndarray:
     rows = [row for _, row in csv_rows(path)]
     if rows and not all(is_number(cell) for cell in rows[0]):
+        check_column_names([cell.strip() for cell in rows[0]], f"CSV file {path}")
         rows = rows[1:]  # a header row
+    if not rows:
+        raise DataError(f"CSV file {path} holds no samples: give one sample per row.")
     for number, row in enumerate(rows, start=2):
         bad = [cell for cell in row if not is_number(cell)]
         if bad:

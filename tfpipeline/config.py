@@ -34,6 +34,9 @@ SOURCES = ("builtin", "arrays", "csv", "image_dir", "tfrecord")
 BUILTIN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8", "int16x8")
 # The cells a table reads as missing (what R, pandas and most published CSV files write).
+# Images with more pixels are refused before they are decoded (a 316 KB PNG can declare
+# 20000 x 20000 pixels and take gigabytes to decode).
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
 DEFAULT_NA_VALUES = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "?", "#N/A")
 INT8_IO_TYPES = ("int8", "uint8")
 INT8_INPUTS = ("auto", "quantized", "float")
@@ -189,6 +192,9 @@ class DataConfig:
             #N/A`.
         image_size: `[height, width]` images are resized to. Defaults to `[64, 64]`.
         channels: 1 (grayscale) or 3 (RGB); images are converted. Defaults to `3`.
+        max_image_pixels: an image file declaring more pixels (width x height, read from
+            its header before decoding) is skipped, named in a warning. Defaults to
+            `50000000`.
         features: the TFRecord feature spec (see `RecordFeature`). Defaults to `[]`.
         label_key: the TFRecord feature holding the label. Defaults to `"label"`.
         normalization: `auto` (images scaled to [0, 1], features standardized),
@@ -220,6 +226,7 @@ class DataConfig:
     na_values: list[str] = setting(list(DEFAULT_NA_VALUES))
     image_size: list[int] = setting([64, 64], low=1, high=8192)
     channels: int = setting(3, choices=(1, 3))
+    max_image_pixels: int = setting(DEFAULT_MAX_IMAGE_PIXELS, low=1)
     features: list[RecordFeature] = field(default_factory=list)
     label_key: str = "label"
     normalization: str = setting("auto", choices=("auto", "standardize", "scale", "none"))
@@ -770,8 +777,8 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     for depth, part in enumerate(parts):
         path = ".".join(parts[: depth + 1])
         hints = field_types(cls)
-        if part not in hints:
-            raise ConfigError(unknown_key_message(path, part, hints))
+        if part not in hints:  # the rest of the key is named too (`learning.rate`)
+            raise ConfigError(unknown_key_message(key, ".".join(parts[depth:]), hints))
         if depth == len(parts) - 1:
             node[part] = value
             return

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from tfpipeline._keras import keras
+import math
+
+from tfpipeline._keras import keras, tf
 from tfpipeline.config import ModelConfig
 from tfpipeline.data import PreparedData
+from tfpipeline.errors import ConfigError
 
 
 def normalization_layer(data: PreparedData) -> keras.layers.Layer | None:
@@ -90,6 +93,8 @@ def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras
     Raises:
         ValueError: for `kind: custom` (pass the model itself to the pipeline), or a CNN on
             data that is not image-shaped.
+        ConfigError: for a hidden layer of more than `MAX_LAYER_WEIGHTS` weights, or a
+            model that does not fit in memory (naming `model.hidden_units`).
     """
     if config.kind == "custom":
         raise ValueError(
@@ -101,6 +106,46 @@ def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras
             f"features of shape {data.feature_shape}; use `model.kind: mlp`, an image source, "
             "or `data.as_images: true` for digits."
         )
+    _check_size(config, data)
+    try:
+        return _build(config, data, seed)
+    except (MemoryError, tf.errors.ResourceExhaustedError):
+        raise ConfigError(
+            f"The model does not fit in memory: {_weight_count(config, data):,} weights "
+            f"(model.hidden_units={config.hidden_units}). Choose smaller layers."
+        ) from None
+
+
+# One Dense layer with more weights than this is refused before it is built (1 GB in float32;
+# far beyond a model meant for a phone).
+MAX_LAYER_WEIGHTS = 250_000_000
+
+
+def _weight_count(config: ModelConfig, data: PreparedData) -> int:
+    """The weights of the hidden Dense layers and the output layer."""
+    width = config.filters[-1] if config.kind == "cnn" else math.prod(data.feature_shape)
+    total = 0
+    for units in [*config.hidden_units, data.num_outputs or 1]:
+        total += (width + 1) * units
+        width = units
+    return total
+
+
+def _check_size(config: ModelConfig, data: PreparedData) -> None:
+    width = config.filters[-1] if config.kind == "cnn" else math.prod(data.feature_shape)
+    for i, units in enumerate(config.hidden_units):
+        weights = (width + 1) * units
+        if weights > MAX_LAYER_WEIGHTS:
+            raise ConfigError(
+                f"Config key `model.hidden_units` asks for a Dense layer of {weights:,} "
+                f"weights (model.hidden_units[{i}]: {width} inputs x {units} units), more than the "
+                f"{MAX_LAYER_WEIGHTS:,} allowed per layer. Received: "
+                f"model.hidden_units={config.hidden_units}"
+            )
+        width = units
+
+
+def _build(config: ModelConfig, data: PreparedData, seed: int) -> keras.Model:
     model = keras.Sequential(name=config.kind)
     model.add(keras.Input(shape=data.feature_shape, name="features"))
     normalization = normalization_layer(data)

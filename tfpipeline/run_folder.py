@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tfpipeline._atomic import TEMP_PREFIX
+from tfpipeline._atomic import TEMP_PREFIX, named_write_errors
 from tfpipeline.errors import ConfigError
 
 DEFAULT_OUTPUT_ROOT = Path("saved_models")
@@ -40,13 +40,20 @@ def new_timestamped_dir(prefix: str = "") -> Path:
 
 
 def save_keras(model, path: Path) -> None:
-    """Saves the tf_keras model atomically (Keras insists on the `.keras` suffix)."""
-    with tempfile.TemporaryDirectory(
-        dir=path.parent, prefix=f"{TEMP_PREFIX}keras.", suffix=".tmp"
-    ) as folder:
-        tmp = Path(folder) / path.name
-        model.save(tmp)
-        os.replace(tmp, path)
+    """Saves the tf_keras model atomically (Keras insists on the `.keras` suffix).
+
+    Raises:
+        TfpipelineError: `Writing <path> failed: <reason>` for a full disk or any failed
+            write; an earlier file at `path` is kept.
+    """
+    with named_write_errors(path):
+        folder = tempfile.TemporaryDirectory(
+            dir=path.parent, prefix=f"{TEMP_PREFIX}keras.", suffix=".tmp"
+        )
+        with folder as name:
+            tmp = Path(name) / path.name
+            model.save(tmp)
+            os.replace(tmp, path)
 
 
 def remove_leftovers(run_dir: Path) -> None:

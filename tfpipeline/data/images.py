@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfpipeline.config import DEFAULT_MAX_IMAGE_PIXELS
 from tfpipeline.errors import DataError
 
 # TensorFlow decodes PNG, JPEG, BMP and GIF; Pillow (a dependency of matplotlib) TIFF and WebP.
@@ -84,14 +85,16 @@ def pil_pixels(image) -> np.ndarray:
     return pixels if pixels.ndim == 3 else pixels[..., None]
 
 
-def pixel_count_error(source: bytes | str | Path, where: str) -> str | None:
-    """Why an image must not be decoded (more pixels than Pillow's decompression-bomb limit,
-    read from its header alone), or `None`. `source` is a file's bytes or its path."""
+def pixel_count_error(
+    source: bytes | str | Path, where: str, limit: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> str | None:
+    """Why an image must not be decoded (more than `limit` pixels, or more than Pillow's
+    decompression-bomb limit, read from its header alone), or `None`. `source` is a file's
+    bytes or its path."""
     import io
 
     from PIL import Image
 
-    limit = Image.MAX_IMAGE_PIXELS or 0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -99,16 +102,24 @@ def pixel_count_error(source: bytes | str | Path, where: str) -> str | None:
             with Image.open(opened) as image:
                 width, height = image.size
     except Image.DecompressionBombError:
-        width = height = None
+        bomb = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        return (
+            f"{where} declares more than {bomb:,} pixels (Pillow's decompression-bomb "
+            "limit); resize it first."
+        )
     except Exception:  # not an image Pillow reads: let the decoder say what is wrong
         return None
-    if width is None or (limit and width * height > limit):
-        size = "" if width is None else f" {width} x {height} pixels,"
+    if width * height > limit:
         return (
-            f"{where} declares{size} more than the {limit:,} pixels allowed (a "
-            "decompression bomb?); resize it first."
+            f"{where} is {width}x{height} = {_megapixels(width * height)} megapixels, over "
+            f"data.max_image_pixels ({limit:,}); resize it first, or raise "
+            "data.max_image_pixels if this machine has the memory to decode it."
         )
     return None
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:,.1f}".removesuffix(".0")
 
 
 def conform_image(image, image_size: tuple[int, int], channels: int):
@@ -179,15 +190,22 @@ class ImageFiles:
         return np.ones(len(self.paths), dtype=bool)
 
 
-def load_image_dir(path: str, image_size: list[int], channels: int):
+def load_image_dir(
+    path: str,
+    image_size: list[int],
+    channels: int,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+):
     """Lists an image folder (`root/<class>/<file>`) and checks that every image decodes.
 
-    Files that do not decode (corrupt, empty, not an image) are skipped and named in the
-    `unreadable_files` note; files whose suffix is not an image's are skipped and counted by
-    suffix in the `not_images` note (with a few named).
+    Files that do not decode (corrupt, empty, not an image) or declare more than
+    `max_pixels` pixels (checked before decoding) are skipped and named in the
+    `unreadable_files` note (the too large ones in a warning too); files whose suffix is not
+    an image's are skipped and counted by suffix in the `not_images` note (with a few named).
 
     Raises:
-        DataError: for a missing folder, or fewer than two class folders with images.
+        DataError: for a missing folder, a sub-folder that leads back to the data folder (a
+            symbolic link loop), or fewer than two class folders with images.
     """
     from tfpipeline.data.sources import LoadedData
 
@@ -198,8 +216,11 @@ def load_image_dir(path: str, image_size: list[int], channels: int):
     files, labels, others = [], [], []
     # Hidden folders (.git, .ipynb_checkpoints) are not classes.
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        _refuse_loop(folder, root)
         for file in sorted(folder.rglob("*")):
             if not file.is_file():
+                if file.is_dir():
+                    _refuse_loop(file, root)
                 continue
             if file.suffix.lower() in IMAGE_SUFFIXES:
                 files.append(str(file))
@@ -214,14 +235,16 @@ def load_image_dir(path: str, image_size: list[int], channels: int):
             f"Accepted image suffixes: {', '.join(IMAGE_SUFFIXES)}."
         )
     size = (int(image_size[0]), int(image_size[1]))
-    too_large = [f for f in files if pixel_count_error(f, f)]
+    reasons = {f: pixel_count_error(f, f, max_pixels) for f in files}
+    too_large = [f for f, reason in reasons.items() if reason]
     if too_large:
         skipped = set(too_large)
         labels = [label for f, label in zip(files, labels, strict=True) if f not in skipped]
         files = [f for f in files if f not in skipped]
+        more = f" (and {len(too_large) - 1} more)" if len(too_large) > 1 else ""
         warnings.warn(
-            f"{len(too_large)} image file(s) declare more pixels than Pillow's "
-            f"decompression-bomb limit and are skipped: {', '.join(too_large[:5])}",
+            f"{len(too_large)} image file(s) skipped, too large to decode: "
+            f"{reasons[too_large[0]]}{more}",
             UserWarning,
             stacklevel=3,
         )
@@ -235,6 +258,18 @@ def load_image_dir(path: str, image_size: list[int], channels: int):
         np.array(labels, dtype=object)[keep],
         notes={"unreadable_files": unreadable, **_not_images(others)},
     )
+
+
+def _refuse_loop(folder: Path, root: Path) -> None:
+    """Refuses a folder (a symbolic link) that leads back to the data folder or above it:
+    it would read every image again, as one more class."""
+    target = folder.resolve()
+    if root.resolve().is_relative_to(target):
+        raise DataError(
+            f"Image folder {root}: {folder} leads back to {target}, the data folder or a "
+            "folder above it (a symbolic link?), so it would hold every image again. Remove "
+            "that link, or point it at a folder of that class's images only."
+        )
 
 
 def _not_images(files: list[Path]) -> dict:

@@ -120,6 +120,8 @@ def load_tfrecords(pattern: str, config: DataConfig):
             "`data.features` may hold one `image` feature or numeric features, not both. "
             f"Received: {[f.name for f in features]}"
         )
+    for file in files:
+        _check_framing(file)
     label_kind = _check_first_record(files[0], features, config.label_key)
     records = RecordFiles(
         files, features, config.label_key, label_kind, tuple(config.image_size),
@@ -128,6 +130,60 @@ def load_tfrecords(pattern: str, config: DataConfig):
     labels, hashes, finite = _scan(records)
     records = dataclasses.replace(records, hashes=hashes, finite=finite)
     return LoadedData(Path(files[0]).stem, records, labels)
+
+
+def _check_framing(file: str) -> None:
+    """Walks a TFRecord file's record frames (an 8-byte length, its 4-byte CRC, the data, a
+    4-byte CRC) without reading the data, refusing a file cut short (TensorFlow stops
+    silently at a record cut within its length header) or a corrupted length. The data's
+    CRC is checked while reading."""
+    size = Path(file).stat().st_size
+    position, number = 0, 0
+    with open(file, "rb") as handle:
+        while position < size:
+            number += 1
+            handle.seek(position)
+            head = handle.read(12)
+            where = f"TFRecord file {file}: record {number} (from byte {position:,})"
+            if len(head) < 12:
+                raise DataError(
+                    f"{where} is cut short within its 12-byte header; the file ends at byte "
+                    f"{size:,}. Write the file again (was its copy interrupted?)."
+                )
+            if _masked_crc(head[:8]) != int.from_bytes(head[8:], "little"):
+                raise DataError(
+                    f"{where} is corrupted: its length does not match its checksum. Write "
+                    "the file again."
+                )
+            end = position + 16 + int.from_bytes(head[:8], "little")
+            if end > size:
+                raise DataError(
+                    f"{where} is cut short: it needs {end - position:,} bytes, but the file "
+                    f"ends at byte {size:,}. Write the file again (was its copy interrupted?)."
+                )
+            position = end
+
+
+def _crc_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC32C = _crc_table()
+
+
+def _masked_crc(data: bytes) -> int:
+    """The masked CRC-32C that TFRecord frames carry."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _CRC32C[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def _check_first_record(file: str, features: tuple[RecordFeature, ...], label_key: str) -> str:
@@ -188,7 +244,48 @@ def _scan(records: RecordFiles):
             f"TFRecord records in {', '.join(records.files)} do not match the feature spec "
             f"`data.features`: {first_line}"
         ) from None
+    except tf.errors.DataLossError:
+        raise DataError(_data_loss(records.files)) from None
     labels = np.concatenate(labels)
     if labels.dtype.kind in "SO":
-        labels = np.array([v.decode("utf-8") for v in labels], dtype=object)
+        try:
+            labels = np.array([v.decode("utf-8") for v in labels], dtype=object)
+        except UnicodeDecodeError:
+            raise DataError(_bad_label(records.files, records.label_key)) from None
     return labels, np.concatenate(hashes), np.concatenate(finite)
+
+
+def _data_loss(files: tuple[str, ...]) -> str:
+    """Names the file (and the place in it) that TensorFlow found corrupted."""
+    from tfpipeline._keras import tf
+
+    for file in files:
+        try:
+            for _ in tf.data.TFRecordDataset(file):
+                pass
+        except tf.errors.DataLossError as exc:
+            detail = exc.message.splitlines()[0].split("}}")[-1].split("[Op:")[0].strip()
+            return (
+                f"TFRecord file {file} is corrupted ({detail}): a record's checksum does not "
+                "match its bytes. Write the file again."
+            )
+    return f"TFRecord files {', '.join(files)} are corrupted. Write them again."
+
+
+def _bad_label(files: tuple[str, ...], label_key: str) -> str:
+    """Names the file and record whose text label is not UTF-8."""
+    from tfpipeline._keras import tf
+
+    for file in files:
+        for number, record in enumerate(tf.data.TFRecordDataset(file).as_numpy_iterator(), 1):
+            values = tf.train.Example.FromString(record).features.feature[label_key]
+            for value in values.bytes_list.value:
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    return (
+                        f"TFRecord file {file}, record {number}: label feature {label_key!r} "
+                        f"holds {value[:20]!r}, which is not UTF-8 text. Store labels as "
+                        "UTF-8 strings (or as int64 class numbers)."
+                    )
+    return f"A label feature {label_key!r} in {', '.join(files)} is not UTF-8 text."

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,9 @@ import numpy as np
 from tfpipeline.config import DEFAULT_NA_VALUES, DataConfig
 from tfpipeline.data.tabular import (
     TableSamples,
+    category_text,
     check_column_names,
+    is_number,
     read_csv_table,
     table_from_cells,
 )
@@ -132,7 +135,7 @@ def _load_path(config: DataConfig, path: str) -> LoadedData:
     if config.source == "image_dir":
         from tfpipeline.data.images import load_image_dir
 
-        return load_image_dir(path, config.image_size, config.channels)
+        return load_image_dir(path, config.image_size, config.channels, config.max_image_pixels)
     from tfpipeline.data.records import load_tfrecords
 
     return load_tfrecords(path, config)
@@ -288,7 +291,8 @@ def load_csv(
         [None if v.strip() in na else v.strip() for v in cells[header.index(label_column)]],
         dtype=object,
     )
-    return LoadedData(file.stem, table, _numeric_labels_if_possible(labels), notes)
+    labels = _numeric_labels_if_possible(labels, f"column {label_column!r} of {file}")
+    return LoadedData(file.stem, table, labels, notes)
 
 
 def _check_columns(names, header, label_column: str, categorical, where: str) -> None:
@@ -317,16 +321,42 @@ def _check_columns(names, header, label_column: str, categorical, where: str) ->
         )
 
 
-def _numeric_labels_if_possible(labels: np.ndarray) -> np.ndarray:
-    """Turns label strings that are all integers (or all numbers) into numbers."""
+def _numeric_labels_if_possible(labels: np.ndarray, where: str = "the labels") -> np.ndarray:
+    """Turns label strings that are all integers (or all numbers) into numbers, warning when
+    two spellings of one number (`1` and `1.0`) become one class; when some labels are text,
+    such spellings stay apart, with a warning too."""
     present = [v for v in labels if v is not None]
+    numbers = None
     for kind in (int, float):
         try:
-            [kind(v) for v in present]
+            numbers = np.array([None if v is None else kind(v) for v in labels], dtype=object)
         except ValueError:
             continue
-        return np.array([None if v is None else kind(v) for v in labels], dtype=object)
-    return labels
+        break
+    _warn_spellings(present, where, merged=numbers is not None)
+    return labels if numbers is None else numbers
+
+
+def _warn_spellings(present: list[str], where: str, merged: bool) -> None:
+    """Warns about labels spelling one number in several ways (`1`, `1.0`, `01`)."""
+    spellings: dict[str, set[str]] = {}
+    for text in set(present):
+        if is_number(text):
+            spellings.setdefault(category_text(text), set()).add(text)
+    alike = [sorted(group) for group in spellings.values() if len(group) > 1]
+    if not alike:
+        return
+    shown = "; ".join(" and ".join(map(repr, group)) for group in sorted(alike)[:3])
+    if merged:
+        outcome = "are read as the same number, so each group is one class"
+    else:
+        outcome = "are kept as separate classes, since some labels are text"
+    warnings.warn(
+        f"Labels in {where} spell one number in several ways ({shown}): they {outcome}. "
+        "Write each class one way to be sure.",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def expand_glob(pattern: str, what: str) -> list[str]:

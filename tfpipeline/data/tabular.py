@@ -10,6 +10,7 @@ float vector the model takes.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,21 +111,52 @@ def read_csv_table(path: str | Path) -> tuple[tuple[str, ...], list[list[str]]]:
 
 def csv_rows(path: Path) -> list[tuple[int, list[str]]]:
     """The non-blank rows of a CSV file (UTF-8, a byte-order mark allowed), each with the
-    file line it ends on.
+    file line it ends on. A field may be as long as the file.
 
     Raises:
-        DataError: for a file that is not UTF-8 text or not CSV.
+        DataError: for a file that is not UTF-8 text (naming the line and how to convert
+            it) or not CSV.
     """
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            return [(reader.line_num, row) for row in reader if row]  # blank lines skipped
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"CSV file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8."
-        ) from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"Cannot read CSV file {path}: {exc.strerror or exc}") from None
+    text = _utf8_text(data, path)
+    _allow_long_fields()
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        return [(reader.line_num, row) for row in reader if row]  # blank lines skipped
     except csv.Error as exc:
         raise DataError(f"CSV file {path} cannot be read as CSV: {exc}") from None
+
+
+def _utf8_text(data: bytes, path: Path) -> str:
+    """A CSV file's bytes as text: UTF-8, its byte-order mark (if any) dropped."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(
+            f"CSV file {path} is UTF-16 text; tfpipeline reads UTF-8. Convert it, for example: "
+            f"iconv -f utf-16 -t utf-8 {path.name} > {path.stem}-utf8.csv"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"CSV file {path}, line {line}: byte 0x{data[exc.start]:02x} is not UTF-8 text "
+            "(Latin-1 or Windows-1252?). Save the file as UTF-8, for example: "
+            f"iconv -f latin1 -t utf-8 {path.name} > {path.stem}-utf8.csv"
+        ) from None
+
+
+def _allow_long_fields() -> None:
+    """Lifts the csv module's 128 KiB field limit (a long text cell is still a cell)."""
+    limit = 2**31 - 1
+    while True:
+        try:
+            csv.field_size_limit(limit)
+            return
+        except OverflowError:  # a C long of 32 bits
+            limit //= 2
 
 
 def check_column_names(names: Sequence[str], where: str) -> None:
