@@ -259,7 +259,7 @@ def test_predict_reads_csv_files_it_can_and_names_those_it_cannot(penguins, tmp_
     model = str(run_dir / "android" / "model.tflite")
     (tmp_path / "latin1.csv").write_bytes("island,sex\nBiscoe,mâle\n".encode("latin-1"))
     assert main(["predict", model, str(tmp_path / "latin1.csv")]) == 2
-    assert "latin1.csv is not UTF-8 text" in capsys.readouterr().err
+    assert "latin1.csv, line 2: byte 0x" in capsys.readouterr().err
     assert main(["predict", model, str(tmp_path / "latin1.csv"), "--top", "0"]) == 2
     assert "expected a whole number >= 1: '0'" in capsys.readouterr().err
 

@@ -7,6 +7,7 @@ check), one line naming what was wrong, and no Python traceback.
 import contextlib
 import errno
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -281,8 +282,18 @@ def test_overwrite_replaces_a_finished_run_only_once_the_new_one_passed(tmp_path
     assert main(["run", "--output", out, "-q", "--overwrite", *failing]) == 1
     kept = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert kept["created"] == first["created"] and kept["status"] == "passed"
+    (tmp_path / "run" / "my_notes.txt").write_text("mine")
+    assert main(["run", "--output", out, "-q", "--overwrite", *FAST]) == 2
+    assert "did not write (my_notes.txt)" in capsys.readouterr().err
+    (tmp_path / "run" / "my_notes.txt").unlink()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    assert (tmp_path / ".tfpipeline-run.new" / "manifest.json").is_file()  # the failed run
+    shutil.rmtree(tmp_path / ".tfpipeline-run.new")
+    (tmp_path / ".tfpipeline-run.new").symlink_to(outside)  # planted where the new run goes
     assert main(["run", "--output", out, "-q", "--overwrite", *FAST]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outside", "run"]
+    assert not list(outside.iterdir()) and not (tmp_path / "run").is_symlink()
     assert (tmp_path / "run" / "report.html").is_file()
 
 

@@ -229,11 +229,12 @@ def keras_files(tmp_path_factory):
         parts = {name: source.read(name) for name in source.namelist()}
     config = json.loads(parts["config.json"])
     dense = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Dense")
-    dense["module"] = "evil_mod"
-    parts["config.json"] = json.dumps(config).encode()
-    with zipfile.ZipFile(root / "evil.keras", "w") as target:
-        for name, data in parts.items():
-            target.writestr(name, data)
+    for name, module in (("evil", "evil_mod"), ("main", "tfpipeline.__main__")):
+        dense["module"] = module  # `tfpipeline.__main__` would run the command line
+        parts["config.json"] = json.dumps(config).encode()
+        with zipfile.ZipFile(root / f"{name}.keras", "w") as target:
+            for part, data in parts.items():
+                target.writestr(part, data)
     return root
 
 
@@ -250,6 +251,10 @@ def test_a_keras_file_naming_another_module_is_refused_before_import(
         load_keras_file(keras_files / "evil.keras")
     assert "before anything is imported" in str(error.value)
     assert not side_effect.exists() and "evil_mod" not in sys.modules
+    monkeypatch.delitem(sys.modules, "tfpipeline.__main__", raising=False)
+    with pytest.raises(UnsupportedModelError, match="'tfpipeline.__main__'"):
+        load_keras_file(keras_files / "main.keras")
+    assert "tfpipeline.__main__" not in sys.modules
 
 
 def test_a_genuine_keras_file_loads(keras_files):

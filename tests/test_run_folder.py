@@ -7,10 +7,12 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from tfpipeline import ConfigError, load_config
+from tfpipeline._atomic import remove_path, replace_folder
 from tfpipeline._keras import keras, tf
 from tfpipeline.callbacks import check_resumable
 from tfpipeline.cli import main
@@ -93,6 +95,55 @@ def test_a_killed_holders_lock_does_not_block_the_next_run(tmp_path):
     assert (folder / LOCK).exists()  # left behind by the killed process ...
     with run_lock(folder):  # ... and stale: the system released its lock
         assert json.loads((folder / LOCK).read_text())["pid"] == os.getpid()
+
+
+def test_the_lock_is_never_written_through_a_link_or_into_a_folder(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    for name, plant in (("link", lambda p: p.symlink_to(victim)), ("folder", Path.mkdir)):
+        folder = tmp_path / name
+        folder.mkdir()
+        plant(folder / LOCK)
+        with pytest.raises(ConfigError, match="is not tfpipeline's lock file"), run_lock(folder):
+            pass
+    assert victim.read_text() == "precious"
+
+
+def test_a_run_folder_holding_the_users_files_is_refused_even_with_overwrite(tmp_path):
+    text = dump_config(load_config())
+    (tmp_path / RUN_CONFIG).write_text(text)
+    for name in ("manifest.json", "model_int8.tflite", "confusion_matrix.png"):
+        (tmp_path / name).write_text("the package's")
+    (tmp_path / "saved_model").mkdir()
+    assert choose_run_dir(tmp_path, text, overwrite=True) == tmp_path
+    (tmp_path / "my_analysis").mkdir()
+    for overwrite in (False, True):
+        with pytest.raises(ConfigError, match=r"did not write \(my_analysis\)"):
+            choose_run_dir(tmp_path, text, overwrite)
+
+
+def test_a_linked_output_folder_is_used_where_it_points(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    text = dump_config(load_config())
+    assert choose_run_dir(tmp_path / "link", text) == tmp_path / "real"
+
+
+def test_removing_a_planted_link_never_touches_what_it_points_at(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    (tmp_path / "run").mkdir()
+    (tmp_path / ".tfpipeline-run.old").symlink_to(outside)  # where the old run retires to
+    new = tmp_path / "new"
+    new.mkdir()
+    replace_folder(new, tmp_path / "run")
+    remove_path(tmp_path / "planted")  # missing: nothing to do
+    (tmp_path / "planted").symlink_to(outside)
+    remove_path(tmp_path / "planted")
+    assert (outside / "keep.txt").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outside", "run"]
+    assert not (tmp_path / "run").is_symlink()
 
 
 def test_a_killed_run_is_resumed_only_with_the_config_it_ran(tmp_path):

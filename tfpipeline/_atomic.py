@@ -58,16 +58,29 @@ def dir_atomic(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_UMASK)
-        if path.exists():
-            old = path.with_name(f"{TEMP_PREFIX}{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+        if path.exists() or path.is_symlink():
+            replace_folder(tmp, path)
         else:
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def replace_folder(new: Path, old: Path) -> None:
+    """Puts `new` where `old` is, removing `old` only once `new` is in place."""
+    retired = old.with_name(f"{TEMP_PREFIX}{old.name}.old")
+    remove_path(retired)
+    os.replace(old, retired)
+    os.replace(new, old)
+    remove_path(retired)
+
+
+def remove_path(path: Path) -> None:
+    """Removes a file, a folder with its files, or a link (never what a link points to)."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path)
 
 
 def _temp_prefix(path: Path) -> str:

@@ -201,14 +201,14 @@ def benchmark_command(
     """Times every model (and a Keras model) on the same samples; prints and returns a table."""
     from tfpipeline.benchmark import benchmark_artifact, benchmark_keras
 
+    keras_model = load_keras_file(keras_file) if keras_file is not None else None  # checked first
     rows = []
     for model in models:
         figures = benchmark_artifact(
             model, x, runs=runs, warmup=max(1, runs // 10), num_threads=threads
         )
         rows.append({"model": str(model), **figures})
-    if keras_file is not None:
-        keras_model = load_keras_file(keras_file)
+    if keras_model is not None:
         figures = benchmark_keras(keras_model, x, runs=min(runs, 50))
         rows.append(
             {

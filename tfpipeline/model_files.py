@@ -97,7 +97,8 @@ ALLOWED_OPS = frozenset(
 
 # The modules a `.keras` config may name: tf_keras (which writes `keras.*` and imports it as
 # `tf_keras.*`), TensorFlow's Keras names, TFMOT's Keras wrappers (pruning, QAT,
-# clustering) and this package (its registered classes).
+# clustering) and this package's module of registered classes. A private module (a part
+# starting with `_`, such as `tfpipeline.__main__`) is never accepted.
 KERAS_MODULES = (
     "keras",
     "tensorflow.keras",
@@ -106,7 +107,7 @@ KERAS_MODULES = (
     "tensorflow_model_optimization.python.core.quantization.keras",
     "tensorflow_model_optimization.python.core.sparsity.keras",
     "tf_keras",
-    "tfpipeline",
+    "tfpipeline.optimizers",
 )
 
 # Ops a SavedModel's checkpoint functions hold (writing and reading its own variables).
@@ -295,7 +296,7 @@ def _modules(value) -> Iterator[str]:
 
 
 def _is_keras_module(module: str) -> bool:
-    if not all(part.isidentifier() for part in module.split(".")):
+    if not all(part.isidentifier() and not part.startswith("_") for part in module.split(".")):
         return False
     return any(module == name or module.startswith(name + ".") for name in KERAS_MODULES)
 

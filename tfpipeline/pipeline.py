@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import gc
-import shutil
 import tempfile
 import time
 from collections import Counter
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tfpipeline import __version__
-from tfpipeline._atomic import write_bytes_atomic
+from tfpipeline._atomic import remove_path, replace_folder, write_bytes_atomic
 from tfpipeline._keras import keras, releasing_traced_gradients, require_tf_keras_model, tf
 from tfpipeline.benchmark import benchmark_keras
 from tfpipeline.bridge import is_keras3_model
@@ -64,9 +63,7 @@ from tfpipeline.run_folder import (
     choose_run_dir,
     overwrite_dir,
     promote,
-    remove,
     remove_leftovers,
-    replace_folder,
     run_lock,
     save_keras,
 )
@@ -174,7 +171,7 @@ class Pipeline:
             if overwrite and (final_dir / RUN_CONFIG).exists():
                 run_dir = overwrite_dir(final_dir)
                 if chief:
-                    shutil.rmtree(run_dir, ignore_errors=True)
+                    remove_path(run_dir)  # a crashed earlier attempt's (or a planted link)
             if not chief:
                 # Another worker: it trains in step with the chief, reading the chief's
                 # crash-safe state and writing its own files to a temporary folder; only the
@@ -479,7 +476,7 @@ class Pipeline:
             int8_input = plan_int8_input(model, data, config.int8_input, config.int8_io)
             self.log(f"      int8 input {int8_input.dtype}: {int8_input.reason}")
         staging = run_dir / STAGING  # each file moves to run_dir once it has passed
-        remove(staging)
+        remove_path(staging)
         staging.mkdir()
         paths = []
         for fmt, variant, name in planned:
@@ -560,13 +557,13 @@ class Pipeline:
             if problems and fmt == "tflite" and variant in INTEGER_VARIANTS:
                 artifact["diagnosis"] = self._diagnose(model, data, variant, x_test, int8_input)
             if problems:  # the gate: a file that failed never reaches the run folder
-                remove(path)
-                remove(run_dir / name)  # nor stays there from an earlier, killed attempt
+                remove_path(path)
+                remove_path(run_dir / name)  # nor stays there from an earlier, killed attempt
                 artifact["removed"] = True
             else:
                 promote(path, run_dir / name)
             artifacts.append(artifact)
-        remove(run_dir / STAGING)
+        remove_path(run_dir / STAGING)
         return artifacts, failures
 
     def _diagnose(self, model, data: PreparedData, variant: str, x_test, int8_input) -> dict:

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fnmatch
 import json
 import os
-import shutil
 import socket
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tfpipeline._atomic import TEMP_PREFIX, named_write_errors
+from tfpipeline._atomic import TEMP_PREFIX, named_write_errors, remove_path, replace_folder
 from tfpipeline.errors import ConfigError
 
 DEFAULT_OUTPUT_ROOT = Path("saved_models")
@@ -27,6 +28,13 @@ STAGING = f"{TEMP_PREFIX}staging"  # exports wait here until they have passed ve
 LOCK = ".tfpipeline.lock"  # held by the one process working in the folder
 # Sections whose work a resumed run keeps; a change to any of them would mix two runs.
 RESUMED_SECTIONS = ("data", "model", "train")
+# What a run writes in its folder (see the README's run folder), as shell patterns: anything
+# else there is the user's, and a folder holding it is refused rather than replaced.
+RUN_NAMES = (
+    RUN_CONFIG, MANIFEST, "labels.txt", "report.md", "report.html", "*.png",
+    "training_log.csv", "checkpoints", "training_state", "tensorboard",
+    "saved_model", "model*.tflite", "model*.onnx", "model.keras", "android",
+)  # fmt: skip
 
 
 def new_timestamped_dir(prefix: str = "") -> Path:
@@ -63,23 +71,7 @@ def remove_leftovers(run_dir: Path) -> None:
     folders = [run_dir, *(p for p in run_dir.iterdir() if p.is_dir() and not p.is_symlink())]
     for folder in folders:
         for leftover in folder.glob(f"{TEMP_PREFIX}*"):
-            remove(leftover)
-
-
-def remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def replace_folder(new: Path, old: Path) -> None:
-    """Puts `new` where `old` is, removing `old` only once `new` is in place."""
-    retired = old.with_name(f"{TEMP_PREFIX}{old.name}.old")
-    shutil.rmtree(retired, ignore_errors=True)
-    os.replace(old, retired)
-    os.replace(new, old)
-    shutil.rmtree(retired, ignore_errors=True)
+            remove_path(leftover)
 
 
 def overwrite_dir(final_dir: Path) -> Path:
@@ -111,11 +103,13 @@ def choose_run_dir(
     if output_dir is None:
         return _unfinished_run(config_text) or new_timestamped_dir()
     run_dir = Path(output_dir)
+    if run_dir.is_symlink():  # the run goes where the link points, and the link stays
+        run_dir = run_dir.resolve()
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"Output path exists and is not a folder: {run_dir}")
     if not run_dir.exists():
         return run_dir
-    check_own_folder(run_dir, RUN_CONFIG)
+    check_own_folder(run_dir, RUN_CONFIG, RUN_NAMES)
     if overwrite:
         return run_dir
     if (run_dir / MANIFEST).exists():
@@ -129,13 +123,18 @@ def choose_run_dir(
     return run_dir
 
 
-def check_own_folder(folder: Path, marker: str) -> None:
-    """Refuses an existing folder that holds files and is not one of the package's (no
-    `marker` file): writing there could overwrite what the user keeps."""
-    if (folder / marker).is_file():
-        return
+def check_own_folder(folder: Path, marker: str, names: tuple[str, ...] = ()) -> None:
+    """Refuses an existing folder that holds files the package did not write: anything
+    but its temporary names, or, in a folder it marked as its own (`marker`), anything
+    but `names` (shell patterns). Writing there, or replacing the folder, could lose what
+    the user keeps."""
+    own = (marker, *names) if (folder / marker).is_file() else ()
     try:
-        foreign = sorted(p.name for p in folder.iterdir() if not _is_own_name(p.name))
+        foreign = sorted(
+            p.name
+            for p in folder.iterdir()
+            if not _is_own_name(p.name) and not any(fnmatch.fnmatch(p.name, n) for n in own)
+        )
     except OSError as exc:
         raise ConfigError(f"Cannot read the output folder {folder}: {exc.strerror}") from None
     if foreign:
@@ -150,10 +149,13 @@ def check_same_config(run_dir: Path, config_text: str) -> None:
     """Refuses to resume a killed run with a config that differs in a section whose work
     the resumed run keeps (data, model, train); export, verify and compression run again
     in full, so they may change."""
-    from tfpipeline._schema import parse_yaml
+    from tfpipeline._schema import MAX_CONFIG_BYTES, parse_yaml
 
+    path = run_dir / RUN_CONFIG
     try:
-        recorded = parse_yaml((run_dir / RUN_CONFIG).read_text("utf-8"), str(run_dir / RUN_CONFIG))
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"it is over {MAX_CONFIG_BYTES // 1024} KiB")
+        recorded = parse_yaml(path.read_text("utf-8"), str(path))
     except (OSError, UnicodeDecodeError, ConfigError) as exc:
         raise ConfigError(
             f"Cannot resume the run in {run_dir}: its {RUN_CONFIG} cannot be read ({exc}). "
@@ -212,7 +214,7 @@ def _acquire(path: Path):
     import fcntl
 
     while True:
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until released
+        handle = _open_lock_file(path)
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -238,6 +240,22 @@ def _acquire(path: Path):
     handle.write(json.dumps(record) + "\n")
     handle.flush()
     return handle
+
+
+def _open_lock_file(path: Path):
+    """Opens (or creates) the lock file, never through a link: a planted link would have
+    the lock written into whatever file it points at."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise IsADirectoryError
+    except OSError:
+        raise ConfigError(
+            f"{path} is not tfpipeline's lock file (a link, a folder or something else "
+            "stands there); remove it, or choose another --output folder."
+        ) from None
+    return os.fdopen(fd, "r+", encoding="utf-8")
 
 
 def _holder_text(text: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfpipeline._atomic import write_bytes_atomic
+from tfpipeline._atomic import remove_path, write_bytes_atomic
 from tfpipeline._keras import keras, releasing_traced_gradients, require_tf_keras_model, tf
 from tfpipeline.compress import compress_model, overall_sparsity
 from tfpipeline.config import TFLITE_VARIANTS, CompressConfig, PipelineConfig, dump_config
@@ -28,7 +28,6 @@ from tfpipeline.report import file_stats
 from tfpipeline.run_folder import (
     check_own_folder,
     new_timestamped_dir,
-    remove,
     remove_leftovers,
     run_lock,
 )
@@ -398,4 +397,4 @@ def _start_clean(run_dir: Path) -> None:
     variant of the earlier one is mixed with the new ones."""
     remove_leftovers(run_dir)
     for name in (VARIANTS_DIR, BUNDLE_DIR, SWEEP_TABLE, SWEEP_CSV, SWEEP_PLOT, SWEEP_CONFIG):
-        remove(run_dir / name)
+        remove_path(run_dir / name)
