@@ -173,3 +173,15 @@ def test_a_training_state_saved_by_another_model_is_refused(tmp_path):
     check_resumable(state, _dense(8))
     with pytest.raises(ConfigError, match=r"does not fit this model .*shape \(8,\).*--overwrite"):
         check_resumable(state, _dense(16))
+
+
+def test_a_killed_sweeps_folder_is_taken_and_a_folder_of_the_users_refused(tmp_path):
+    from tfpipeline.sweep import _sweep_dir
+
+    (tmp_path / "sweep_config.yaml").write_text("data: {}\n")
+    (tmp_path / "variants").mkdir()
+    (tmp_path / "sweep.md").write_text("an earlier table")
+    assert _sweep_dir(tmp_path) == tmp_path
+    (tmp_path / "thesis.tex").write_text("mine")
+    with pytest.raises(ConfigError, match=r"did not write \(thesis.tex\)"):
+        _sweep_dir(tmp_path)

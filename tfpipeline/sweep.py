@@ -376,6 +376,10 @@ def _log_progress(log, rows: list, total: int, started: float) -> None:
     )
 
 
+# What a sweep writes in its folder besides its config (anything else is the user's).
+SWEEP_NAMES = (VARIANTS_DIR, BUNDLE_DIR, SWEEP_RECORD, SWEEP_TABLE, SWEEP_CSV, SWEEP_PLOT)
+
+
 def _sweep_dir(output_dir: str | Path | None) -> Path:
     if output_dir is None:
         return new_timestamped_dir("sweep-")
@@ -388,7 +392,7 @@ def _sweep_dir(output_dir: str | Path | None) -> Path:
             "--output folder so that nothing of it is overwritten."
         )
     if run_dir.is_dir():
-        check_own_folder(run_dir, SWEEP_CONFIG)
+        check_own_folder(run_dir, SWEEP_CONFIG, SWEEP_NAMES)
     return run_dir
 
 
@@ -396,5 +400,5 @@ def _start_clean(run_dir: Path) -> None:
     """Removes what a killed sweep left in its folder: a sweep starts afresh, so that no
     variant of the earlier one is mixed with the new ones."""
     remove_leftovers(run_dir)
-    for name in (VARIANTS_DIR, BUNDLE_DIR, SWEEP_TABLE, SWEEP_CSV, SWEEP_PLOT, SWEEP_CONFIG):
+    for name in (*SWEEP_NAMES, SWEEP_CONFIG):
         remove_path(run_dir / name)
