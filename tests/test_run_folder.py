@@ -185,3 +185,13 @@ def test_a_killed_sweeps_folder_is_taken_and_a_folder_of_the_users_refused(tmp_p
     (tmp_path / "thesis.tex").write_text("mine")
     with pytest.raises(ConfigError, match=r"did not write \(thesis.tex\)"):
         _sweep_dir(tmp_path)
+
+
+def test_a_config_refused_when_the_model_is_built_leaves_no_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert (
+        main(["run", "--output", str(out), "-q", "--set", "model.hidden_units=[1000000, 1000000]"])
+        == 2
+    )
+    assert "model.hidden_units" in capsys.readouterr().err
+    assert not out.exists()  # so the corrected command runs there as a new run

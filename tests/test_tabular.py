@@ -215,6 +215,12 @@ def test_csv_encodings_utf8_with_a_bom_is_read_others_are_named_with_the_fix(tmp
     (tmp_path / "wide.csv").write_bytes(text.encode("utf-16"))
     with pytest.raises(DataError, match=r"wide.csv is UTF-16 text.*iconv -f utf-16 -t utf-8"):
         load_data(csv_config(tmp_path / "wide.csv"))
+    (tmp_path / "nomark.csv").write_bytes(text.encode("utf-16-le"))  # no byte-order mark
+    with pytest.raises(DataError, match=r"nomark.csv, line 1: holds a NUL byte.*utf-16le"):
+        load_data(csv_config(tmp_path / "nomark.csv"))
+    (tmp_path / "nul.csv").write_bytes(text.replace("3,3,", "3\0,3,").encode())
+    with pytest.raises(DataError, match=r"nul.csv, line 5: holds a NUL byte"):
+        load_data(csv_config(tmp_path / "nul.csv"))
 
 
 def test_a_field_longer_than_the_csv_modules_limit_is_read(tmp_path):

@@ -126,7 +126,7 @@ def test_the_seed_example_runs_as_a_custom_model(tmp_path):
         Pipeline(load_config()).run(tmp_path / "other", model=model)
 
 
-def test_a_run_killed_during_export_leaves_no_unverified_model_and_resumes(tmp_path):
+def test_a_run_killed_during_export_leaves_no_unverified_model_and_resumes(tmp_path, capsys):
     from tfpipeline.cli import main
     from tfpipeline.run_folder import STAGING
 
@@ -146,7 +146,8 @@ def test_a_run_killed_during_export_leaves_no_unverified_model_and_resumes(tmp_p
     assert (run_dir / STAGING / "model_float32.tflite").is_file()  # written, waiting
     exported = ("saved_model", "model_float32.tflite", "model_int8.tflite", "model.onnx")
     assert not [name for name in exported if (run_dir / name).exists()]
-    assert main(["predict", str(run_dir / "model_float32.tflite"), str(tmp_path / "x.npy")]) == 2
+    assert main(["predict", str(run_dir / "model_float32.tflite"), str(tmp_path / "x.npy")]) == 1
+    assert "Model file not found" in capsys.readouterr().err
     resumed = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     manifest = json.loads((run_dir / "manifest.json").read_text())

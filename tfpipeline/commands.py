@@ -14,7 +14,7 @@ import numpy as np
 
 from tfpipeline.data.images import IMAGE_SUFFIXES
 from tfpipeline.data.tabular import check_column_names, csv_rows, is_number, read_csv_table
-from tfpipeline.errors import ConfigError, DataError, UnsupportedModelError
+from tfpipeline.errors import ConfigError, DataError, UnsupportedModelError, not_a_file
 
 DATA_SOURCES = {".csv": "csv", ".tfrecord": "tfrecord", ".tfrecords": "tfrecord"}
 
@@ -87,7 +87,7 @@ def read_inputs(path: Path, predictor) -> Any:
     image is prepared as in training (see `Predictor.predict`).
     """
     if not path.is_file():
-        raise DataError(f"Input file not found: {path}")
+        raise DataError(f"Input file {not_a_file(path)}: {path}")
     input_shape = predictor.input_shape
     suffix = path.suffix.lower()
     if suffix == ".npy":
@@ -126,8 +126,7 @@ def load_npy(path: Path) -> np.ndarray:
             text or complex array, or one that holds no samples.
     """
     if not path.is_file():
-        kind = "is a folder, not a file" if path.is_dir() else "not found"
-        raise DataError(f"Input file {kind}: {path}")
+        raise DataError(f"Input file {not_a_file(path)}: {path}")
     _check_npy_size(path)
     try:
         array = np.load(path, allow_pickle=False)

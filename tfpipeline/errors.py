@@ -8,6 +8,16 @@ are bad usage (exit 2); `VerificationError` and other `TfpipelineError`s are fai
 from __future__ import annotations
 
 
+def not_a_file(path) -> str:
+    """Why `path` cannot be read as a file: `is a folder, not a file`, `is not a regular file
+    (a named pipe or a device)`, or `not found` (a broken link or a link loop included)."""
+    if path.is_dir():
+        return "is a folder, not a file"
+    if path.exists():
+        return "is not a regular file (a named pipe or a device)"
+    return "not found"
+
+
 class TfpipelineError(Exception):
     """Base class of every error raised on purpose by tfpipeline."""
 

@@ -224,13 +224,14 @@ class Pipeline:
                 "writable --output folder."
             ) from None
         self.log(f"      run folder: {run_dir}")
-        write_bytes_atomic(run_dir / RUN_CONFIG, config_text.encode("utf-8"))
-        if data.class_names:
-            labels = "\n".join(data.class_names) + "\n"
-            write_bytes_atomic(run_dir / "labels.txt", labels.encode("utf-8"))
         x_test, y_test = data.splits.test.arrays()
         with training_scope(self.config.train, strategy):
             model = self._model_stage(data, custom, strategy)
+            # Written once the model is built: a config refused so far leaves no run behind.
+            write_bytes_atomic(run_dir / RUN_CONFIG, config_text.encode("utf-8"))
+            if data.class_names:
+                labels = "\n".join(data.class_names) + "\n"
+                write_bytes_atomic(run_dir / "labels.txt", labels.encode("utf-8"))
             training, outputs, keras_scores = self._train_stage(
                 model, data, x_test, run_dir, strategy, shared_state
             )

@@ -270,8 +270,9 @@ def fit_encoding(
         frequent = sorted(counts, key=lambda v: (-counts[v], sort_key(v)))[: max_categories - 1]
         columns.append(ColumnEncoding(name, "categorical", _sorted(frequent), other=True))
     if not columns:
-        reasons = "; ".join(f"{n}: {r}" for n, r in dropped) or "no columns"
-        raise DataError(f"No feature column is left to train on ({reasons}).")
+        reasons = "; ".join(f"{n}: {r}" for n, r in dropped[:5]) or "no columns"
+        more = f"; and {len(dropped) - 5:,} more" if len(dropped) > 5 else ""
+        raise DataError(f"No feature column is left to train on ({reasons}{more}).")
     return TableEncoding(tuple(columns), tuple(dropped), tuple(na_values), impute)
 
 

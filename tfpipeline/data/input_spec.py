@@ -27,7 +27,7 @@ from tfpipeline.data.images import (
     pixel_count_error,
 )
 from tfpipeline.data.tabular import check_column_names
-from tfpipeline.errors import DataError
+from tfpipeline.errors import DataError, not_a_file
 
 MISSING_CATEGORY = "all zeros (no position set)"
 # A value more than this many training ranges beyond its training minimum or maximum is
@@ -202,8 +202,7 @@ class InputSpec:
 
     def _image_file(self, path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
         if not path.is_file():
-            kind = "is a folder, not a file" if path.is_dir() else "not found"
-            raise DataError(f"Image file {kind}: {path}")
+            raise DataError(f"Image file {not_a_file(path)}: {path}")
         contents = path.read_bytes()
         too_large = pixel_count_error(contents, str(path))
         if too_large:

@@ -286,7 +286,7 @@ def _encode(data: LoadedData, encoding: TableEncoding) -> LoadedData:
     table = data.samples
 
     def column(name: str):
-        if name not in table.names:
+        if not table.has_column(name):
             raise DataError(
                 f"{data.name} has no column {name!r}, which the training data has; its "
                 f"columns: {', '.join(table.names)}."

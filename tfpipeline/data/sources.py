@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,12 +284,13 @@ def load_csv(
     names = feature_columns or [c for c in header if c != label_column]
     _check_columns(names, header, label_column, categorical_columns, where)
     cells = list(zip(*body, strict=True))
+    position = {name: index for index, name in enumerate(header)}  # wide files: no scans
     table, notes = table_from_cells(
-        names, [cells[header.index(n)] for n in names], na_values, categorical_columns
+        names, [cells[position[n]] for n in names], na_values, categorical_columns
     )
     na = set(na_values)
     labels = np.array(
-        [None if v.strip() in na else v.strip() for v in cells[header.index(label_column)]],
+        [None if v.strip() in na else v.strip() for v in cells[position[label_column]]],
         dtype=object,
     )
     labels = _numeric_labels_if_possible(labels, f"column {label_column!r} of {file}")
@@ -296,13 +298,14 @@ def load_csv(
 
 
 def _check_columns(names, header, label_column: str, categorical, where: str) -> None:
-    repeated = sorted({c for c in names if names.count(c) > 1})
+    repeated = sorted(c for c, count in Counter(names).items() if count > 1)
     if repeated:
         raise DataError(
             f"`data.feature_columns` lists {', '.join(map(repr, repeated))} more than once; "
             "list each column once."
         )
-    missing = [c for c in names if c not in header]
+    columns = set(header)
+    missing = [c for c in names if c not in columns]
     if missing:
         raise DataError(
             f"Feature column(s) {', '.join(missing)} not found in {where}. "

@@ -10,6 +10,7 @@ float vector the model takes.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import numpy as np
 
 from tfpipeline.config import DEFAULT_NA_VALUES
 from tfpipeline.data.labels import is_missing, label_text
-from tfpipeline.errors import DataError
+from tfpipeline.errors import DataError, not_a_file
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,15 @@ class TableSamples:
     def is_text(self, index: int) -> bool:
         return self.columns[index].dtype == object
 
+    def has_column(self, name: str) -> bool:
+        return name in self._positions
+
     def column(self, name: str) -> np.ndarray:
-        return self.columns[self.names.index(name)]
+        return self.columns[self._positions[name]]
+
+    @functools.cached_property
+    def _positions(self) -> dict[str, int]:  # a wide table is looked up column by column
+        return {name: index for index, name in enumerate(self.names)}
 
     def finite_rows(self) -> np.ndarray:
         """Rows whose numeric cells are all present and finite (text cells may be missing)."""
@@ -91,8 +99,7 @@ def read_csv_table(path: str | Path) -> tuple[tuple[str, ...], list[list[str]]]:
     """
     file = Path(path)
     if not file.is_file():
-        what = "is a folder, not a file" if file.is_dir() else "not found"
-        raise DataError(f"CSV file {what}: {file}")
+        raise DataError(f"CSV file {not_a_file(file)}: {file}")
     numbered = csv_rows(file)
     if not numbered:
         raise DataError(f"CSV file {file} is empty: it needs a header row and data rows.")
@@ -136,6 +143,15 @@ def _utf8_text(data: bytes, path: Path) -> str:
         raise DataError(
             f"CSV file {path} is UTF-16 text; tfpipeline reads UTF-8. Convert it, for example: "
             f"iconv -f utf-16 -t utf-8 {path.name} > {path.stem}-utf8.csv"
+        )
+    nul = data.find(b"\0")
+    if nul >= 0:  # text holds none; UTF-16 without its byte-order mark holds many
+        line = data.count(b"\n", 0, nul) + 1
+        raise DataError(
+            f"CSV file {path}, line {line}: holds a NUL byte, so it "
+            "is not UTF-8 text (binary data, or UTF-16 without a byte-order mark?). Save it "
+            f"as UTF-8, for example: iconv -f utf-16le -t utf-8 {path.name} > "
+            f"{path.stem}-utf8.csv"
         )
     try:
         return data.decode("utf-8-sig")
