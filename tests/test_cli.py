@@ -98,6 +98,11 @@ def test_init_writes_the_default_and_never_overwrites(tmp_path):
     folder.mkdir()
     assert tfpipeline("init", folder).returncode == 0  # a folder: the template goes inside
     assert (folder / "tfpipeline.yaml").read_text() == default_config_path().read_text()
+    (tmp_path / "data.csv").write_text("a,label\n")
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "data.csv")
+    assert tfpipeline("init", tmp_path / "link.yaml", "--force").returncode == 0
+    assert (tmp_path / "data.csv").read_text() == "a,label\n"  # the link replaced, not its file
+    assert not (tmp_path / "link.yaml").is_symlink()
 
 
 @pytest.mark.slow

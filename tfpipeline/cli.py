@@ -41,8 +41,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # argparse's own usage errors: exit 2, one line
-        self.print_usage(sys.stderr)
-        raise SystemExit(f"tfpipeline: error: {message}") from None
+        raise SystemExit(f"tfpipeline: error: {message} (see: {self.prog} --help)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -326,6 +325,8 @@ def _init(path: Path, force: bool) -> int:
         raise ConfigError(f"{path} already exists; pass --force to overwrite it.")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink():  # --force replaces the link, never the file it points at
+            path.unlink()
         shutil.copyfile(default_config_path(), path)
     except OSError as exc:
         blocker = next((p for p in path.parents if p.exists()), None)
