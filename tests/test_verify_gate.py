@@ -1,0 +1,106 @@
+"""The verification gate and the config's number keys, judged figure by figure: each test
+fails if a threshold is compared with the wrong setting or loosened, or a boolean passes
+for a number."""
+
+import dataclasses
+import types
+import typing
+
+import pytest
+
+from tfpipeline import ConfigError, load_config
+from tfpipeline._schema import field_types
+from tfpipeline.config import PipelineConfig
+from tfpipeline.export.verify import check_artifact
+
+VERIFY = load_config().verify
+INTEGER_VARIANTS = ("int8", "dynamic", "int16x8")
+
+
+def classification(agreement=1.0, max_abs_diff=0.0, accuracy=0.99):
+    return {
+        "test_accuracy": accuracy,
+        "top1_agreement": agreement,
+        "decisive_agreement": agreement,
+        "ties": 0,
+        "max_abs_diff": max_abs_diff,
+    }
+
+
+def test_the_shipped_tolerances_are_the_documented_ones():
+    assert VERIFY.float_max_abs_diff == 1e-4 and VERIFY.float16_max_abs_diff == 1e-2
+    assert VERIFY.int8_min_agreement == 0.97 and VERIFY.float_min_agreement == 1.0
+
+
+@pytest.mark.parametrize("variant", INTEGER_VARIANTS)
+def test_every_quantized_variant_is_held_to_int8_min_agreement(variant):
+    assert check_artifact("m", variant, classification(0.97, 0.4), VERIFY) == []
+    (failure,) = check_artifact("m", variant, classification(0.96, 0.4), VERIFY)
+    assert failure == "m: decisive_agreement=0.96 < verify.int8_min_agreement=0.97"
+    # judged on the decisive samples: a tie may go either way
+    figures = {**classification(0.95, 0.4), "decisive_agreement": 1.0}
+    assert check_artifact("m", variant, figures, VERIFY) == []
+
+
+@pytest.mark.parametrize(
+    ("variant", "passes", "fails", "key"),
+    [
+        ("float32", 1e-4, 2e-4, "float_max_abs_diff=0.0001"),
+        ("float16", 1e-2, 2e-2, "float16_max_abs_diff=0.01"),
+    ],
+)
+def test_each_float_variant_is_held_to_its_own_tolerance(variant, passes, fails, key):
+    assert check_artifact("m", variant, classification(max_abs_diff=passes), VERIFY) == []
+    (failure,) = check_artifact("m", variant, classification(max_abs_diff=fails), VERIFY)
+    assert failure.endswith(f"> verify.{key}")
+    (failure,) = check_artifact("m", variant, classification(0.99, passes), VERIFY)
+    assert failure.endswith("< verify.float_min_agreement=1")
+
+
+def test_a_quantization_aware_model_is_judged_as_the_integer_variants():
+    figures = classification(0.98, 0.05)
+    assert check_artifact("m", "float32", figures, VERIFY, quantization_aware=True) == []
+    assert len(check_artifact("m", "float32", figures, VERIFY)) == 2  # diff and agreement
+
+
+def test_min_accuracy_is_judged_for_every_variant():
+    config = dataclasses.replace(VERIFY, min_accuracy=0.9)
+    for variant in ("float32", "float16", *INTEGER_VARIANTS):
+        (failure,) = check_artifact("m", variant, classification(accuracy=0.85), config)
+        assert failure == "m: test_accuracy=0.85 < verify.min_accuracy=0.9"
+
+
+def test_regression_is_held_to_the_mae_increase_and_the_mean_predictor():
+    figures = {"test_mae": 1.1, "keras_test_mae": 1.0, "max_abs_diff": 0.5, "max_rel_diff": 0.5}
+    assert check_artifact("m", "int8", figures, VERIFY) == []  # 10% more: the limit
+    (failure,) = check_artifact("m", "int8", {**figures, "test_mae": 1.11}, VERIFY)
+    assert "verify.int8_max_mae_increase=0.1" in failure
+    (failure,) = check_artifact("m", "float32", {**figures, "max_rel_diff": 2e-4}, VERIFY)
+    assert failure.endswith("> verify.float_max_abs_diff=0.0001")
+    beaten = {**figures, "baseline_test_mae": 1.1}
+    (failure,) = check_artifact("m", "int8", beaten, VERIFY)
+    assert failure.startswith("m: test_mae=1.1 >= baseline_test_mae=1.1")
+
+
+def _number_keys(cls, prefix=""):
+    for name, kind in field_types(cls).items():
+        if dataclasses.is_dataclass(kind):
+            yield from _number_keys(kind, f"{prefix}{name}.")
+            continue
+        members = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
+        if {int, float} & set(members):
+            yield f"{prefix}{name}"
+
+
+NUMBER_KEYS = sorted(_number_keys(PipelineConfig))
+
+
+def test_every_number_key_is_found():
+    assert {"train.learning_rate", "train.epochs", "verify.int8_min_agreement"} <= set(NUMBER_KEYS)
+    assert len(NUMBER_KEYS) > 40
+
+
+@pytest.mark.parametrize("key", NUMBER_KEYS)
+def test_a_boolean_is_not_a_number_for_any_key(key):
+    with pytest.raises(ConfigError, match=f"Config key `{key}` must be"):
+        load_config(overrides={key: True})
