@@ -1,0 +1,43 @@
+"""Atomic writes interrupted midway: the earlier file or folder stays whole, and no
+temporary is left."""
+
+import pytest
+
+from tfpipeline._atomic import dir_atomic, file_atomic, write_bytes_atomic
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_file_write_interrupted_after_some_bytes_leaves_the_earlier_file(tmp_path):
+    target = tmp_path / "model.tflite"
+    write_bytes_atomic(target, b"the earlier model")
+    with pytest.raises(Interrupted), file_atomic(target) as tmp, open(tmp, "wb") as handle:
+        handle.write(b"half of the new")
+        handle.flush()
+        assert target.read_bytes() == b"the earlier model"  # not written in place
+        raise Interrupted
+    assert target.read_bytes() == b"the earlier model"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]
+    write_bytes_atomic(target, b"the new model")
+    assert target.read_bytes() == b"the new model"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]
+
+
+def test_a_folder_write_interrupted_midway_leaves_the_earlier_folder(tmp_path):
+    target = tmp_path / "saved_model"
+    target.mkdir()
+    (target / "saved_model.pb").write_bytes(b"the earlier graph")
+    (target / "variables").mkdir()
+    with pytest.raises(Interrupted), dir_atomic(target) as tmp:
+        (tmp / "saved_model.pb").write_bytes(b"the new graph")
+        assert (target / "saved_model.pb").read_bytes() == b"the earlier graph"
+        raise Interrupted  # before the variables were written
+    assert (target / "saved_model.pb").read_bytes() == b"the earlier graph"
+    assert (target / "variables").is_dir()
+    assert [p.name for p in tmp_path.iterdir()] == ["saved_model"]
+    with dir_atomic(target) as tmp:
+        (tmp / "saved_model.pb").write_bytes(b"the new graph")
+    assert [p.name for p in target.iterdir()] == ["saved_model.pb"]
+    assert [p.name for p in tmp_path.iterdir()] == ["saved_model"]
