@@ -278,3 +278,16 @@ def test_files_that_are_not_keras_files_are_refused_by_name(keras_files, tmp_pat
     (tmp_path / "model.h5").write_bytes(b"")
     with pytest.raises(UnsupportedModelError, match="from `.keras` files only"):
         load_keras_file(tmp_path / "model.h5")
+
+
+def test_a_model_with_two_inputs_is_refused_naming_them(tmp_path):
+    from tfpipeline import TfpipelineError
+
+    a, b = keras.Input((2,), name="a"), keras.Input((2,), name="b")
+    outputs = keras.layers.Dense(3)(keras.layers.Concatenate()([a, b]))
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model([a, b], outputs))
+    path = tmp_path / "two.tflite"  # made outside tfpipeline, whose exporters refuse it
+    path.write_bytes(converter.convert())
+    names = r"\(serving_default_[ab]:0, serving_default_[ab]:0\)"
+    with pytest.raises(TfpipelineError, match=rf"has 2 inputs {names}.*one input tensor"):
+        Predictor.load(path)
