@@ -460,7 +460,7 @@ def test_split_is_disjoint_complete_and_stratified():
     assert (len(train), len(val), len(test)) == (60, 20, 20)
     for part, fraction in ((train, 0.6), (val, 0.2), (test, 0.2)):
         counts = np.bincount(y[part], minlength=3)
-        np.testing.assert_allclose(counts, np.array([50, 30, 20]) * fraction, atol=1)
+        np.testing.assert_array_equal(counts, np.array([50, 30, 20]) * fraction)
 
 
 def test_split_is_reproducible_with_a_seed_and_changes_with_another():
@@ -487,6 +487,16 @@ def test_a_class_too_small_to_stratify_is_named():
         split_indices(y, SplitConfig(0.8, 0.1, 0.1), seed=0)
     with pytest.raises(DataError, match="Class 'cat' has 2 sample"):
         split_indices(y, SplitConfig(0.8, 0.1, 0.1), seed=0, class_names=["a", "b", "cat"])
+
+
+def test_int8_calibrates_on_the_first_training_samples_only():
+    x = np.arange(300, dtype=np.float32).reshape(100, 3)  # every row unique
+    splits = prepare_data(data_config(source="arrays"), x, _labels()).splits
+    np.testing.assert_array_equal(splits.calibration_samples(7), splits.x_train[:7])
+    everything = splits.calibration_samples(10_000)
+    np.testing.assert_array_equal(everything, splits.x_train)
+    judged = {tuple(row) for row in np.concatenate([splits.x_val, splits.x_test]).tolist()}
+    assert judged and not judged & {tuple(row) for row in everything.tolist()}
 
 
 def test_empty_data_is_refused():

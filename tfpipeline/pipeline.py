@@ -471,7 +471,7 @@ class Pipeline:
         self._stage(5, "export", ", ".join(name for *_, name in planned) or "nothing to export")
         calibration = None
         if {"int8", "int16x8"} & set(config.tflite):
-            calibration = data.splits.train.arrays(limit=config.calibration_samples)[0]
+            calibration = data.splits.calibration_samples(config.calibration_samples)
         int8_input = None
         if "int8" in config.tflite:
             int8_input = plan_int8_input(model, data, config.int8_input, config.int8_io)
@@ -569,7 +569,7 @@ class Pipeline:
 
     def _diagnose(self, model, data: PreparedData, variant: str, x_test, int8_input) -> dict:
         """Where a quantized artifact's error comes from (logged, and kept in the manifest)."""
-        calibration = data.splits.train.arrays(limit=self.config.export.calibration_samples)[0]
+        calibration = data.splits.calibration_samples(self.config.export.calibration_samples)
         diagnosis = diagnose_quantization(
             model, data, variant, x_test[:DIAGNOSIS_SAMPLES], int8_input, calibration
         )

@@ -75,6 +75,11 @@ class Splits:
         """Returns the number of samples in each split."""
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
+    def calibration_samples(self, count: int) -> np.ndarray:
+        """Returns the samples that calibrate a quantized export: the first `count` of the
+        training split (validation and test judge the export, so they never shape it)."""
+        return self.train.arrays(limit=count)[0]
+
     # In-memory views, for small data and for the API's convenience.
     @property
     def x_train(self) -> np.ndarray:
