@@ -8,6 +8,7 @@ from PIL import Image
 from tfpipeline import (
     ConfigError,
     DataError,
+    feature_statistics,
     load_config,
     load_data,
     make_dataset,
@@ -502,6 +503,46 @@ def test_int8_calibrates_on_the_first_training_samples_only():
 def test_empty_data_is_refused():
     with pytest.raises(DataError, match="empty"):
         split_indices(np.zeros(0, dtype=int), SplitConfig(), seed=0)
+
+
+# --- training statistics ------------------------------------------------------------
+
+
+def test_nearly_constant_features_get_a_floored_variance_and_others_keep_theirs():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1000, 4)).astype(np.float32) * [1.0, 1.0, 1.0, 1000.0]
+    x[:, 1] = 5.0  # constant
+    x[:, 2] = 0.0
+    x[7, 2] = 16.0  # one odd value: variance 0.256, range 16
+    stats = feature_statistics(x)
+    np.testing.assert_allclose(stats.mean, x.mean(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(stats.variance, x.var(axis=0), rtol=1e-4, atol=1e-6)
+    used = stats.normalization_variance()
+    assert used[1] == 1.0  # constant: only centred
+    assert used[2] == pytest.approx((16 / 20) ** 2)  # floored by its range
+    # Ordinary features keep their own variance, whatever their scale.
+    np.testing.assert_allclose(used[[0, 3]], x[:, [0, 3]].var(axis=0), rtol=1e-4)
+    np.testing.assert_allclose(stats.max_abs, np.abs(x).max(axis=0), rtol=1e-6)
+
+
+def test_training_statistics_streamed_in_batches_equal_numpys():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(50, 3)) * [1.0, 1000.0, 0.001] + [0.0, 5000.0, -1.0]
+    for source in (x, prepare_data(data_config(source="arrays"), x, _labels((25, 25))).splits):
+        train = source if isinstance(source, np.ndarray) else source.train
+        expected = x if isinstance(source, np.ndarray) else source.x_train
+        stats = feature_statistics(train, batch=7)  # 8 batches, the last one short
+        np.testing.assert_allclose(stats.mean, expected.mean(axis=0), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(stats.variance, expected.var(axis=0), rtol=1e-4)
+        np.testing.assert_array_equal(stats.minimum, expected.min(axis=0).astype(np.float32))
+        np.testing.assert_array_equal(stats.maximum, expected.max(axis=0).astype(np.float32))
+    images = rng.uniform(0, 255, size=(6, 4, 4, 3))
+    stats = feature_statistics(images, per_channel=True, batch=4)
+    np.testing.assert_allclose(stats.mean, images.mean(axis=(0, 1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(stats.variance, images.var(axis=(0, 1, 2)), rtol=1e-4)
+    zeros = feature_statistics(np.zeros((4, 2)))
+    np.testing.assert_array_equal(zeros.max_abs, np.float32([1e-12, 1e-12]))
+    np.testing.assert_array_equal(zeros.normalization_variance(), [1.0, 1.0])
 
 
 # --- the tf.data chain and augmentation --------------------------------------------------

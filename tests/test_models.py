@@ -7,7 +7,6 @@ from tfpipeline import (
     apply_pruning,
     build_model,
     export_tflite,
-    feature_statistics,
     load_config,
     load_predictor,
     strip_pruning,
@@ -25,23 +24,6 @@ def test_normalization_statistics_come_from_the_training_split_only(digits):
     np.testing.assert_allclose(mean, digits.splits.x_train.mean(axis=0), rtol=1e-5, atol=1e-5)
     everything = np.concatenate([digits.splits.x_train, digits.splits.x_test])
     assert not np.allclose(mean, everything.mean(axis=0), atol=1e-5)
-
-
-def test_nearly_constant_features_get_a_floored_variance_and_others_keep_theirs():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(1000, 4)).astype(np.float32) * [1.0, 1.0, 1.0, 1000.0]
-    x[:, 1] = 5.0  # constant
-    x[:, 2] = 0.0
-    x[7, 2] = 16.0  # one odd value: variance 0.256, range 16
-    stats = feature_statistics(x)
-    np.testing.assert_allclose(stats.mean, x.mean(axis=0), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(stats.variance, x.var(axis=0), rtol=1e-4, atol=1e-6)
-    used = stats.normalization_variance()
-    assert used[1] == 1.0  # constant: only centred
-    assert used[2] == pytest.approx((16 / 20) ** 2)  # floored by its range
-    # Ordinary features keep their own variance, whatever their scale.
-    np.testing.assert_allclose(used[[0, 3]], x[:, [0, 3]].var(axis=0), rtol=1e-4)
-    np.testing.assert_allclose(stats.max_abs, np.abs(x).max(axis=0), rtol=1e-6)
 
 
 def test_seed_shape_is_built_with_glorot_uniform_by_default(digits):

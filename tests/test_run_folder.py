@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tfpipeline import ConfigError, load_config
@@ -19,11 +20,16 @@ from tfpipeline.cli import main
 from tfpipeline.config import dump_config
 from tfpipeline.run_folder import (
     LOCK,
+    MANIFEST,
     RUN_CONFIG,
     STAGING,
     choose_run_dir,
+    new_timestamped_dir,
+    overwrite_dir,
+    promote,
     remove_leftovers,
     run_lock,
+    save_keras,
 )
 
 HOLD = textwrap.dedent(
@@ -195,3 +201,82 @@ def test_a_config_refused_when_the_model_is_built_leaves_no_run_folder(tmp_path,
     )
     assert "model.hidden_units" in capsys.readouterr().err
     assert not out.exists()  # so the corrected command runs there as a new run
+
+
+# --- where a run goes, and how its files reach their places ------------------------------
+
+
+class _FixedClock:
+    @staticmethod
+    def now():
+        import datetime
+
+        return datetime.datetime(2026, 1, 2, 3, 4, 5)
+
+
+def test_without_output_a_run_resumes_its_newest_unfinished_folder_or_starts_a_new_one(
+    tmp_path, monkeypatch
+):
+    import types
+
+    from tfpipeline import run_folder
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(run_folder, "dt", types.SimpleNamespace(datetime=_FixedClock))
+    assert choose_run_dir(None, "a: 1\n") == Path("saved_models/20260102-030405")
+    for name, text, finished in [
+        ("20260101-000000", "a: 1\n", False),
+        ("20260101-000001", "a: 1\n", False),  # the newest unfinished run of this config
+        ("20260101-000002", "a: 1\n", True),
+        ("20260101-000003", "a: 2\n", False),
+    ]:
+        folder = tmp_path / "saved_models" / name
+        folder.mkdir(parents=True)
+        (folder / RUN_CONFIG).write_text(text)
+        if finished:
+            (folder / MANIFEST).write_text("{}")
+    assert choose_run_dir(None, "a: 1\n") == Path("saved_models/20260101-000001")
+    assert choose_run_dir(None, "a: 3\n") == Path("saved_models/20260102-030405")
+    (tmp_path / "saved_models" / "20260102-030405").mkdir()
+    (tmp_path / "saved_models" / "20260102-030405-2").mkdir()
+    assert new_timestamped_dir("sweep-") == Path("saved_models/sweep-20260102-030405")
+    assert new_timestamped_dir() == Path("saved_models/20260102-030405-3")
+
+
+def test_an_overwriting_run_is_built_beside_the_folder_it_replaces(tmp_path):
+    assert overwrite_dir(tmp_path / "run") == tmp_path / ".tfpipeline-run.new"
+
+
+def test_promote_replaces_a_file_or_a_folder_and_never_follows_a_link(tmp_path):
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    (staged / "model.tflite").write_text("new")
+    (staged / "saved_model").mkdir()
+    (staged / "saved_model" / "new.pb").write_text("new")
+    run = tmp_path / "run"
+    (run / "saved_model").mkdir(parents=True)
+    (run / "saved_model" / "old.pb").write_text("old")
+    (run / "model.tflite").write_text("old")
+    assert promote(staged / "model.tflite", run / "model.tflite") == run / "model.tflite"
+    promote(staged / "saved_model", run / "saved_model")
+    assert (run / "model.tflite").read_text() == "new"
+    assert [p.name for p in (run / "saved_model").iterdir()] == ["new.pb"]
+    users = tmp_path / "users"
+    users.mkdir()
+    (users / "keep.txt").write_text("mine")
+    (run / "linked").symlink_to(users)
+    (staged / "linked").write_text("new")
+    promote(staged / "linked", run / "linked")
+    assert not (run / "linked").is_symlink() and (run / "linked").read_text() == "new"
+    assert (users / "keep.txt").read_text() == "mine"
+
+
+def test_a_keras_model_is_saved_whole_and_leaves_no_temporary(tmp_path):
+    model = keras.Sequential([keras.layers.Input((3,)), keras.layers.Dense(2)])
+    path = tmp_path / "model.keras"
+    path.write_text("an earlier model")
+    save_keras(model, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
+    restored = keras.models.load_model(path)
+    for saved, loaded in zip(model.get_weights(), restored.get_weights(), strict=True):
+        np.testing.assert_array_equal(saved, loaded)

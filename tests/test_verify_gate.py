@@ -6,12 +6,15 @@ import dataclasses
 import types
 import typing
 
+import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper
 
 from tfpipeline import ConfigError, load_config
 from tfpipeline._schema import field_types
 from tfpipeline.config import PipelineConfig
-from tfpipeline.export.verify import check_artifact
+from tfpipeline.export.verify import check_artifact, measure_artifact
 
 VERIFY = load_config().verify
 INTEGER_VARIANTS = ("int8", "dynamic", "int16x8")
@@ -57,6 +60,21 @@ def test_each_float_variant_is_held_to_its_own_tolerance(variant, passes, fails,
     assert failure.endswith("< verify.float_min_agreement=1")
 
 
+def test_a_figure_at_its_limit_passes():
+    config = dataclasses.replace(VERIFY, min_accuracy=0.9)
+    assert check_artifact("m", "float32", classification(1.0, 1e-4, 0.9), config) == []
+    regression = {"test_mae": 1.0, "keras_test_mae": 1.0, "max_abs_diff": 1.0, "max_rel_diff": 1e-4}
+    assert check_artifact("m", "float32", regression, VERIFY) == []
+
+
+def test_without_decisive_samples_counted_agreement_is_judged_on_every_sample():
+    figures = classification(0.96, 0.4)
+    del figures["decisive_agreement"]
+    (failure,) = check_artifact("m", "int8", figures, VERIFY)
+    assert failure == "m: top1_agreement=0.96 < verify.int8_min_agreement=0.97"
+    assert check_artifact("m", "int8", {**figures, "top1_agreement": 0.97}, VERIFY) == []
+
+
 def test_a_quantization_aware_model_is_judged_as_the_integer_variants():
     figures = classification(0.98, 0.05)
     assert check_artifact("m", "float32", figures, VERIFY, quantization_aware=True) == []
@@ -79,7 +97,60 @@ def test_regression_is_held_to_the_mae_increase_and_the_mean_predictor():
     assert failure.endswith("> verify.float_max_abs_diff=0.0001")
     beaten = {**figures, "baseline_test_mae": 1.1}
     (failure,) = check_artifact("m", "int8", beaten, VERIFY)
-    assert failure.startswith("m: test_mae=1.1 >= baseline_test_mae=1.1")
+    assert failure == (
+        "m: test_mae=1.1 >= baseline_test_mae=1.1: no better than always predicting the "
+        "training mean (train longer or differently; verify.regression_must_beat_baseline: "
+        "false turns this check off)"
+    )
+    off = dataclasses.replace(VERIFY, regression_must_beat_baseline=False)
+    assert check_artifact("m", "int8", beaten, off) == []
+    quantization_aware = {**figures, "max_rel_diff": 2e-4}  # judged by its MAE, as int8
+    assert check_artifact("m", "float32", quantization_aware, VERIFY, True) == []
+
+
+# --- measuring an artifact in its runtime ------------------------------------------------
+
+
+def _onnx_file(path, op, width):
+    """A one-op ONNX model (`Softmax` or `Identity`) on `width` float inputs."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, width])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, width])
+    graph = helper.make_graph([helper.make_node(op, ["x"], ["y"])], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_classification_figures_are_measured_against_the_reference(tmp_path):
+    outputs = np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.3, 0.3, 0.4], [0.5, 0.4, 0.1]])
+    reference = np.array(
+        [[0.7, 0.2, 0.1], [0.2, 0.3, 0.5], [0.34, 0.33, 0.33], [0.6, 0.3, 0.1]]
+    )  # classes 0, 2, 0 (a tie: 0.01 apart), 0
+    uncompressed = np.eye(3)[[0, 0, 2, 0]]
+    path = _onnx_file(tmp_path / "softmax.onnx", "Softmax", 3)
+    x, y = np.log(outputs).astype(np.float32), np.array([0, 1, 2, 1])
+    figures = measure_artifact(path, x, y, reference, 3, 1, uncompressed=uncompressed)
+    assert figures["test_accuracy"] == 0.75 and figures["top1_agreement"] == 0.5
+    assert figures["decisive_agreement"] == pytest.approx(2 / 3) and figures["ties"] == 1
+    assert figures["max_abs_diff"] == pytest.approx(0.3, abs=1e-6)
+    assert figures["uncompressed_agreement"] == 0.75
+    assert 0 < figures["latency_ms_p50"] <= figures["latency_ms_p99"]
+    wider = measure_artifact(path, x, y, reference, 3, 1, tie_margin=0.25)
+    assert (wider["decisive_agreement"], wider["ties"]) == (1.0, 2)
+    assert "uncompressed_agreement" not in wider
+
+
+def test_regression_figures_are_measured_against_the_reference(tmp_path):
+    path = _onnx_file(tmp_path / "identity.onnx", "Identity", 1)
+    x = np.array([[1.0], [2.0], [10.0]], np.float32)
+    reference = np.array([[1.0], [2.5], [11.0]])
+    figures = measure_artifact(path, x, np.array([1.5, 2.0, 9.0]), reference, 3, 1, "regression")
+    assert figures["test_mae"] == pytest.approx(0.5) and figures["keras_test_mae"] == 1.0
+    assert figures["max_abs_diff"] == 1.0 and figures["max_rel_diff"] == pytest.approx(1 / 11)
+    # outputs below 1 are compared with 1: a tiny output's relative error is not inflated
+    small = measure_artifact(path, x[:1] / 5, np.zeros(1), np.array([[0.5]]), 3, 1, "regression")
+    assert small["max_rel_diff"] == pytest.approx(0.3)
 
 
 def _number_keys(cls, prefix=""):

@@ -108,8 +108,7 @@ def check_artifact(
     model is judged as the integer variants are: its outputs round at quantization steps, so
     tiny float differences can move a value to the next step.
     """
-    if quantization_aware:
-        variant = "int8"
+    judged_as_float = variant in FLOAT_VARIANTS and not quantization_aware
     failures = []
     max_diff, diff_key = (
         (config.float16_max_abs_diff, "float16_max_abs_diff")
@@ -135,7 +134,7 @@ def check_artifact(
             )
         if "keras_test_mae" not in figures:  # no reference to compare with
             return failures
-        if variant in FLOAT_VARIANTS:
+        if judged_as_float:
             if figures["max_rel_diff"] > max_diff:
                 fail("max_rel_diff", f"> verify.{diff_key}={max_diff:g}")
         elif figures["test_mae"] > figures["keras_test_mae"] * (1 + config.int8_max_mae_increase):
@@ -146,7 +145,7 @@ def check_artifact(
             )
         return failures
     compared = "top1_agreement" in figures  # else no reference: accuracy only
-    if compared and variant in FLOAT_VARIANTS:
+    if compared and judged_as_float:
         if figures["max_abs_diff"] > max_diff:
             fail("max_abs_diff", f"> verify.{diff_key}={max_diff:g}")
         if figures["top1_agreement"] < config.float_min_agreement:
