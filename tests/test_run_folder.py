@@ -280,3 +280,58 @@ def test_a_keras_model_is_saved_whole_and_leaves_no_temporary(tmp_path):
     restored = keras.models.load_model(path)
     for saved, loaded in zip(model.get_weights(), restored.get_weights(), strict=True):
         np.testing.assert_array_equal(saved, loaded)
+
+
+def test_clean_up_never_reaches_through_a_linked_folder(tmp_path):
+    users = tmp_path / "users"
+    users.mkdir()
+    (users / ".tfpipeline-theirs.tmp").write_text("not ours to remove")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "linked").symlink_to(users)
+    remove_leftovers(run)
+    assert (users / ".tfpipeline-theirs.tmp").exists()
+
+
+def test_a_folder_refused_for_what_it_holds_is_named_with_the_way_out(tmp_path):
+    text = dump_config(load_config())
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="Output path exists and is not a folder: .*file$"):
+        choose_run_dir(tmp_path / "file", text)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / RUN_CONFIG).write_text(text)
+    (tmp_path / "run" / MANIFEST).write_text("{}")
+    with pytest.raises(ConfigError, match=r"already holds a finished run \(manifest.json\);"):
+        choose_run_dir(tmp_path / "run", text)
+    (tmp_path / "run" / MANIFEST).unlink()
+    (tmp_path / "run" / RUN_CONFIG).write_text("- a list, not a config\n")
+    with pytest.raises(ConfigError, match=r"another config \(changed: data, model, train\)"):
+        choose_run_dir(tmp_path / "run", text)
+    (tmp_path / "run" / RUN_CONFIG).write_text("x: 1\n" * 60_000)  # over 256 KiB
+    with pytest.raises(ConfigError, match=rf"its {RUN_CONFIG} cannot be read \(it is over 256"):
+        choose_run_dir(tmp_path / "run", text)
+    (tmp_path / "run" / RUN_CONFIG).write_text("data: [unclosed\n")
+    with pytest.raises(ConfigError, match=str(tmp_path / "run" / RUN_CONFIG)):
+        choose_run_dir(tmp_path / "run", text)
+
+
+def test_the_changed_keys_are_listed_in_order_four_at_most(tmp_path):
+    from tfpipeline.run_folder import _changed_keys, _listed
+
+    old = {"b": 1, "a": {"x": 1, "y": 2}, 3: "n", "gone": 1}
+    new = {"b": 1, "a": {"x": 1, "y": 3}, 3: "m", "new": 1}
+    assert _changed_keys(old, new, "s") == ["s.3", "s.a.y", "s.gone", "s.new"]
+    assert _changed_keys([1], [2], "s") == ["s"] and _changed_keys([1], [1], "s") == []
+    assert _listed(list("abcd")) == "a, b, c, d"
+    assert _listed(list("abcdef")) == "a, b, c, d and 2 more"
+
+
+def test_the_lock_records_who_holds_it(tmp_path):
+    from tfpipeline.run_folder import _holder_text
+
+    with run_lock(tmp_path):
+        record = json.loads((tmp_path / LOCK).read_text())
+    assert record["pid"] == os.getpid() and record["started"].endswith("+00:00")
+    text = json.dumps({"pid": 7, "host": "h" * 150, "started": "s" * 50})
+    assert _holder_text(text) == f"process 7 on {'h' * 100} since {'s' * 40}"
+    assert _holder_text('{"pid": "x"}') == _holder_text("not json") == "holder unknown"
