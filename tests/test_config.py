@@ -291,3 +291,40 @@ def test_a_yaml_key_holding_a_dot_is_named_with_the_right_spelling():
         from_dict({"train": {"learning.rate": 0.1}})
     with pytest.raises(ConfigError, match=r"`train.epochs`. A dotted path is one key per level"):
         from_dict({"train.epochs": 1})
+
+
+def test_nesting_is_refused_one_level_past_the_limit():
+    from tfpipeline._schema import _MAX_DEPTH, parse_yaml
+
+    def nested(levels):
+        return "[" * (levels - 1) + "1" + "]" * (levels - 1)  # the scalar is a level too
+
+    assert parse_yaml(nested(_MAX_DEPTH), "deep.yaml") is not None
+    assert parse_yaml(nested(_MAX_DEPTH), "deep.yaml") == parse_yaml(nested(_MAX_DEPTH))
+    with pytest.raises(ConfigError, match=f"deep.yaml.*nested deeper than {_MAX_DEPTH} levels"):
+        parse_yaml(nested(_MAX_DEPTH + 1), "deep.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML: while parsing"):
+        parse_yaml("a: [1", "bad.yaml")
+
+
+def test_text_at_the_limit_is_shown_whole():
+    from tfpipeline._schema import clip
+
+    assert clip("abcd", 4) == "abcd"
+    assert clip("abcde", 4) == "abcd… (5 characters)"
+
+
+def test_an_unknown_key_names_where_it_is_and_the_one_closest_spelling():
+    from tfpipeline._schema import unknown_key_message
+
+    hints = {"epochs": int, "epoch_size": int, "batch_size": int}
+    assert unknown_key_message("train.epoch", "epoch", hints) == (
+        "Unknown config key `train.epoch`. Did you mean `train.epochs`? Accepted keys under "
+        "`train`: epochs, epoch_size, batch_size."
+    )
+    top = unknown_key_message("zzz", "zzz", hints)
+    assert top == (
+        "Unknown config key `zzz`. Accepted keys at the top level: epochs, epoch_size, batch_size."
+    )
+    assert "under `a.b`" in unknown_key_message("a.b.c.d", "c.d", hints)
+    assert "under `a.b`" in unknown_key_message("a.b.q", "other", hints)
