@@ -4,6 +4,7 @@ temporary is left."""
 import pytest
 
 from tfpipeline._atomic import dir_atomic, file_atomic, write_bytes_atomic
+from tfpipeline.errors import TfpipelineError
 
 
 class Interrupted(Exception):
@@ -41,3 +42,29 @@ def test_a_folder_write_interrupted_midway_leaves_the_earlier_folder(tmp_path):
         (tmp / "saved_model.pb").write_bytes(b"the new graph")
     assert [p.name for p in target.iterdir()] == ["saved_model.pb"]
     assert [p.name for p in tmp_path.iterdir()] == ["saved_model"]
+
+
+def test_a_failed_write_is_named_and_the_earlier_file_kept(tmp_path):
+    target = tmp_path / "model.tflite"
+    write_bytes_atomic(target, b"the earlier model")
+    with pytest.raises(TfpipelineError) as failed, file_atomic(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+    assert str(failed.value) == (
+        f"Writing {target} failed: No space left on device. Nothing was written there (any "
+        "earlier file at that path is unchanged); free space or choose another folder."
+    )
+    assert target.read_bytes() == b"the earlier model"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]
+
+
+def test_a_folder_that_cannot_be_made_is_named(tmp_path):
+    (tmp_path / "taken").write_text("a file, not a folder")
+    target = tmp_path / "taken" / "model.tflite"
+    for write in (lambda: write_bytes_atomic(target, b"x"), lambda: dir_atomic(target).__enter__()):
+        with pytest.raises(TfpipelineError) as failed:
+            write()
+        assert str(failed.value).startswith(
+            f"Cannot write {target}: its folder {target.parent} cannot be created or written ("
+        )
+        assert str(failed.value).endswith("). Choose a writable output folder.")

@@ -6,7 +6,7 @@ import yaml
 
 from tfpipeline import ConfigError, PipelineConfig, default_config_path, dump_config, load_config
 from tfpipeline._schema import MAX_CONFIG_BYTES
-from tfpipeline.config import from_dict
+from tfpipeline.config import DataConfig, from_dict
 
 
 def test_embedded_default_matches_dataclass_defaults():
@@ -328,3 +328,25 @@ def test_an_unknown_key_names_where_it_is_and_the_one_closest_spelling():
     )
     assert "under `a.b`" in unknown_key_message("a.b.c.d", "c.d", hints)
     assert "under `a.b`" in unknown_key_message("a.b.q", "other", hints)
+
+
+def test_a_config_keeps_the_order_of_its_sections_and_keys_when_written():
+    text = dump_config(load_config())
+    sections = [line.rstrip(":") for line in text.splitlines() if not line.startswith(" ")]
+    assert sections == [f.name for f in dataclasses.fields(PipelineConfig)]
+    data_keys = [line.strip().split(":")[0] for line in text.split("\nmodel:")[0].splitlines()]
+    assert data_keys[1:3] == [f.name for f in dataclasses.fields(DataConfig)][:2]
+
+
+def test_a_mapping_config_is_copied_lists_included():
+    source = {"model": {"hidden_units": [32, 16]}}
+    config = load_config(source)
+    assert config.model.hidden_units == [32, 16]
+    config.model.hidden_units.append(8)
+    assert source == {"model": {"hidden_units": [32, 16]}}
+
+
+def test_an_override_value_may_hold_an_equals_sign_and_its_errors_name_it():
+    assert load_config(overrides=["data.path=a=b.csv"]).data.path == "a=b.csv"
+    with pytest.raises(ConfigError, match=r"the value of override 'train.epochs' is not valid"):
+        load_config(overrides=["train.epochs=[1"])
