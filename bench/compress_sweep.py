@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tfpipeline.sweep_report import sweep_table
+ROOT = Path(__file__).resolve().parents[1]  # the sweep and its table: this checkout's code
+sys.path.insert(0, str(ROOT))
+
+from tfpipeline.sweep_report import sweep_table  # noqa: E402
 
 # Shown in the table besides the Pareto front and the chosen variant.
 LANDMARKS = ("prune 75% / dynamic", "QAT / int8", "uncompressed / int8", "uncompressed / float32")
@@ -38,10 +42,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.output or Path(tmp) / "sweep"
         started = time.perf_counter()
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         subprocess.run(
             [sys.executable, "-m", "tfpipeline", "compress-sweep", "--output", str(out)],
             check=True,
             stdout=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": path},
         )
         wall = time.perf_counter() - started
         record = json.loads((out / "sweep.json").read_text())
