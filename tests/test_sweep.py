@@ -69,45 +69,63 @@ def test_sweep_measures_every_variant_from_its_file(sweep, digits):
     assert rows["prune 50% + QAT / int8"]["overall_sparsity"] == pytest.approx(0.5, abs=0.01)
     assert max(rows["cluster 4 / dynamic"]["unique_weights"].values()) <= 4
     assert rows["uncompressed / float32"]["gzip_compression_ratio"] == 1.0
-    # the accuracy recorded is the file's own, run again here in LiteRT
-    row = rows["prune 50% + QAT / int8"]
-    x, y = digits.splits.test.arrays()
-    accuracy = np.mean(load_predictor(out / row["path"]).predict(x).argmax(1) == y)
-    assert row["test_accuracy"] == pytest.approx(accuracy)
+    # each accuracy recorded is the file's own on its split, run again here in LiteRT:
+    # `val_accuracy` on the validation split, `test_accuracy` on the test split
+    x_val, y_val = digits.splits.val.arrays()
+    x_test, y_test = digits.splits.test.arrays()
+    for row in rows.values():
+        predictor = load_predictor(out / row["path"])
+        val = np.mean(predictor.predict(x_val).argmax(1) == y_val)
+        test = np.mean(predictor.predict(x_test).argmax(1) == y_test)
+        assert (row["val_accuracy"], row["test_accuracy"]) == pytest.approx((val, test))
+    assert record["chosen_on"] == "val"
+    assert record["split_sizes"] == {"train": len(digits.splits.train), "val": len(y_val),
+                                     "test": len(y_test)}  # fmt: skip
     assert "[7/7]" in stdout and "s left)" in stdout  # a progress line per variant
     for name in ("sweep.md", "sweep.csv", "sweep.png"):
         assert (out / name).stat().st_size > 100
     assert (out / "sweep.csv").read_text().count("\n") == 1 + len(rows)
 
 
-def test_sweep_chooses_the_smallest_variant_within_the_tolerance(sweep):
+def test_sweep_chooses_the_smallest_variant_within_the_tolerance_on_validation(sweep):
     _, record, stdout = sweep
     rows = record["rows"]
-    floor = rows[0]["test_accuracy"] - 0.01
-    within = [row for row in rows if row["test_accuracy"] >= floor - 1e-9]
+    floor = rows[0]["val_accuracy"] - 0.01  # the validation split chooses, never the test one
+    within = [row for row in rows if row["val_accuracy"] >= floor - 1e-9]
     chosen = next(row for row in rows if row["name"] == record["chosen"])
     assert chosen["gzip_bytes"] == min(row["gzip_bytes"] for row in within)
+    assert chosen["val_accuracy"] == max(
+        row["val_accuracy"] for row in within if row["gzip_bytes"] == chosen["gzip_bytes"]
+    )
     assert f"chosen: {chosen['name']}" in stdout
-    for row in rows:  # Pareto: nothing smaller is at least as accurate
+    for row in rows:  # Pareto (on validation): nothing smaller is at least as accurate
         beaten = any(
-            other["gzip_bytes"] < row["gzip_bytes"]
-            and other["test_accuracy"] >= row["test_accuracy"]
+            other["gzip_bytes"] < row["gzip_bytes"] and other["val_accuracy"] >= row["val_accuracy"]
             for other in rows
         )
         assert row["pareto"] == (not beaten), row["name"]
 
 
-def test_accuracy_changes_read_as_losses_and_gains(sweep):
+def test_accuracy_changes_read_as_losses_and_gains_on_each_split(sweep):
     out, record, stdout = sweep
-    baseline = record["rows"][0]["test_accuracy"]
-    for row in record["rows"]:
-        expected = 100 * (row["test_accuracy"] - baseline)  # a loss is negative
-        assert row["accuracy_change_points"] == pytest.approx(expected)
+    base = record["rows"][0]
+    for row in record["rows"]:  # a loss is negative; each change on its own split
+        val, test = (100 * (row[k] - base[k]) for k in ("val_accuracy", "test_accuracy"))
+        assert row["val_accuracy_change_points"] == pytest.approx(val)
+        assert row["accuracy_change_points"] == pytest.approx(test)
     table = (out / "sweep.md").read_text()
-    assert "| change (pts) |" in table and "drop (pts)" not in table
+    header = "| val acc | val change (pts) | test acc | test change (pts) | test agreement |"
+    assert header in table and "drop (pts)" not in table and "| Pareto (val) |" in table
+    assert "Chosen on the validation split" in table and "held-out test split" in table
     chosen = next(row for row in record["rows"] if row["name"] == record["chosen"])
-    word = "lost" if chosen["accuracy_change_points"] < 0 else "gained"
-    assert f"{abs(chosen['accuracy_change_points']):.2f} points {word}" in stdout
+    splits = (
+        ("validation", "val", "val_accuracy", "val_accuracy_change_points"),
+        ("held-out test", "test", "test_accuracy", "accuracy_change_points"),
+    )
+    for split, size, accuracy, change in splits:
+        word = "lost" if chosen[change] < 0 else "gained"
+        shown = f"{split} split ({record['split_sizes'][size]} samples): accuracy "
+        assert f"{shown}{chosen[accuracy]:.4f} ({abs(chosen[change]):.2f} points {word}" in stdout
 
 
 def test_the_chosen_variant_becomes_a_verified_folder_with_an_android_bundle(sweep, digits):
@@ -129,13 +147,25 @@ def test_the_chosen_variant_becomes_a_verified_folder_with_an_android_bundle(swe
 
 def test_choose_variant_trades_size_for_accuracy_by_the_tolerance():
     rows = [
-        {"name": "base", "gzip_bytes": 1000, "test_accuracy": 0.98},
-        {"name": "small", "gzip_bytes": 200, "test_accuracy": 0.975},
-        {"name": "tiny", "gzip_bytes": 100, "test_accuracy": 0.95},
+        {"name": "base", "gzip_bytes": 1000, "val_accuracy": 0.98},
+        {"name": "small", "gzip_bytes": 200, "val_accuracy": 0.975},
+        {"name": "tiny", "gzip_bytes": 100, "val_accuracy": 0.95},
     ]
     assert choose_variant(rows, rows[0], 1.0)["name"] == "small"
     assert choose_variant(rows, rows[0], 3.0)["name"] == "tiny"
     assert choose_variant(rows, rows[0], 0.0)["name"] == "base"
+
+
+def test_choose_variant_chooses_on_validation_where_the_test_split_disagrees():
+    rows = [  # on test "tiny" would be chosen and "small" refused; validation says otherwise
+        {"name": "base", "gzip_bytes": 1000, "val_accuracy": 0.98, "test_accuracy": 0.98},
+        {"name": "small", "gzip_bytes": 200, "val_accuracy": 0.975, "test_accuracy": 0.90},
+        {"name": "tiny", "gzip_bytes": 100, "val_accuracy": 0.90, "test_accuracy": 0.99},
+    ]
+    assert choose_variant(rows, rows[0], 1.0)["name"] == "small"
+    with pytest.raises(ValueError, match="every row needs `val_accuracy`. Received .*: base"):
+        old = [{"name": "base", "gzip_bytes": 1, "test_accuracy": 1.0}]  # no validation figure
+        choose_variant(old, old[0], 1.0)
 
 
 def test_sweep_refuses_bad_requests_before_any_work(tmp_path, sweep):
@@ -147,6 +177,10 @@ def test_sweep_refuses_bad_requests_before_any_work(tmp_path, sweep):
     regression = load_config(overrides={"data.task": "regression", "data.name": "diabetes"})
     with pytest.raises(ConfigError, match="needs `data.task: classification`"):
         compress_sweep(regression, tmp_path / "b")
+    no_val = {"data.split.train": 0.9, "data.split.val": 0, "train.early_stopping.monitor": "loss"}
+    no_val = load_config(overrides=no_val)
+    with pytest.raises(ConfigError, match=r"chooses .* on the validation split .* > 0"):
+        compress_sweep(no_val, tmp_path / "c")
     result = subprocess.run(
         [sys.executable, "-m", "tfpipeline", "compress-sweep", "--sparsities", "1.5"],
         capture_output=True,

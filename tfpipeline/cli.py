@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the configured model once, then prune, cluster and train "
         "quantization-aware at several strengths, export each as .tflite and measure it in "
         "LiteRT. Writes a table (sweep.md, sweep.csv), a plot (sweep.png) and every .tflite, "
-        "and names the smallest variant within --max-accuracy-drop of the float32 .tflite.",
+        "and names the smallest variant within --max-accuracy-drop of the float32 .tflite "
+        "on the validation split (the test split is held out and reported).",
     )
     _add_config_arguments(sweep, "sweep folder (default: saved_models/sweep-<timestamp>)")
     sweep.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         metavar="POINTS",
-        help="accuracy points the chosen variant may lose",
+        help="accuracy points the chosen variant may lose (on the validation split)",
     )
     sweep.add_argument(
         "--sparsities",

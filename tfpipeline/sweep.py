@@ -1,8 +1,11 @@
 """The compression sweep: train once, try a grid of techniques and strengths, keep the best.
 
 Every figure is measured on the exported `.tflite` in the LiteRT interpreter. The chosen
-variant is the smallest (gzip size) whose test accuracy is within the tolerance of the
-uncompressed model's float32 `.tflite`.
+variant is the smallest (gzip size) whose validation accuracy is within the tolerance of the
+uncompressed model's float32 `.tflite`. The choice is made on the validation split only; the
+test split stays held out, so the test figures reported for the chosen variant are not biased
+in its favour by the choice (choosing the best of 61 variants by their test accuracy would
+be).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tfpipeline._atomic import remove_path, write_bytes_atomic
 from tfpipeline._keras import keras, releasing_traced_gradients, require_tf_keras_model, tf
 from tfpipeline.compress import compress_model, overall_sparsity
@@ -23,6 +28,7 @@ from tfpipeline.errors import ConfigError
 from tfpipeline.export import export_tflite, measure_artifact
 from tfpipeline.export.android import ANDROID_DIR
 from tfpipeline.export.int8_input import plan_int8_input
+from tfpipeline.inference import load_predictor
 from tfpipeline.models import build_model
 from tfpipeline.report import file_stats
 from tfpipeline.run_folder import (
@@ -47,6 +53,7 @@ from tfpipeline.training import predict_probabilities, train
 # (("prune", 0.9), ("cluster", 16), ("qat", None)) is PCQAT at 90% sparsity and 16 clusters.
 Recipe = tuple[tuple[str, Any], ...]
 VARIANTS_DIR = "variants"  # every variant's .tflite
+SELECT_BY = "val_accuracy"  # the one figure a variant is chosen by (never the test split's)
 
 
 @dataclass(frozen=True)
@@ -113,13 +120,17 @@ class SweepResult:
 
     Attributes:
         run_dir: the folder holding the table, plot, record and every `.tflite`.
-        rows: one dict per exported variant (name, techniques, sizes, ratios, accuracy,
-            agreement, latency, sparsity, distinct values, Pareto flag).
+        rows: one dict per exported variant (name, techniques, sizes, ratios, accuracy on
+            the validation split (`val_accuracy`, `val_accuracy_change_points`) and on the
+            test split (`test_accuracy`, `accuracy_change_points`, `top1_agreement`, ...),
+            latency, sparsity, distinct values, Pareto flag (judged on validation)).
         baseline: the row of the uncompressed model's float32 `.tflite`.
-        chosen: the smallest row within the tolerance (the baseline at worst).
+        chosen: the smallest row within the tolerance on the validation split (the baseline
+            at worst); its test figures are the held-out estimate.
         max_accuracy_drop: the tolerance, in accuracy points.
         bundle: the verified folder made from the chosen variant (`chosen/`: its
             `.tflite`, `labels.txt`, `manifest.json` and the Android bundle), or `None`.
+        split_sizes: samples in each split (`train`, `val`, `test`), or `None`.
     """
 
     run_dir: Path
@@ -128,6 +139,7 @@ class SweepResult:
     chosen: dict[str, Any]
     max_accuracy_drop: float = field(default=1.0)
     bundle: Path | None = None
+    split_sizes: dict[str, int] | None = None
 
 
 @releasing_traced_gradients()  # many fine-tunes: their graphs go with the sweep
@@ -156,7 +168,8 @@ def compress_sweep(
             refused; the folder of a killed sweep starts clean. Defaults to `None`.
         grid: the variants to try. Defaults to `SweepGrid()`.
         max_accuracy_drop: accuracy points (percent) a variant may lose against the
-            uncompressed float32 `.tflite` and still be chosen. Defaults to `1.0`.
+            uncompressed float32 `.tflite` on the validation split and still be chosen.
+            Defaults to `1.0`.
         x: features, for `data.source: arrays`. Defaults to `None`.
         y: labels, for `data.source: arrays`. Defaults to `None`.
         model: your own tf_keras model, trained as `model.kind: custom`. Defaults to `None`.
@@ -168,10 +181,13 @@ def compress_sweep(
 
     Returns:
         The rows, the baseline, the chosen variant and the folder they were written to.
+        Each variant is measured on the validation split (to choose) and on the test split
+        (held out, to report).
 
     Raises:
-        ConfigError: for a regression data set (the sweep ranks by accuracy), a negative
-            tolerance, or a folder that already holds a sweep.
+        ConfigError: for a regression data set (the sweep ranks by accuracy), no validation
+            split (`data.split.val: 0`; the sweep chooses on it), a negative tolerance, or a
+            folder that already holds a sweep.
         VerificationError: with `bundle`, if the chosen file misses a threshold of its
             variant (nothing is bundled then).
     """
@@ -183,8 +199,14 @@ def compress_sweep(
         )
     if config.data.task != "classification":
         raise ConfigError(
-            "compress-sweep ranks variants by test accuracy, so it needs `data.task: "
+            "compress-sweep ranks variants by accuracy, so it needs `data.task: "
             f"classification`. Received: data.task={config.data.task!r}"
+        )
+    if config.data.split.val == 0:
+        raise ConfigError(
+            "compress-sweep chooses among the variants on the validation split (the test split "
+            "stays held out), so it needs `data.split.val` > 0. "
+            f"Received: data.split.val={config.data.split.val}"
         )
     run_dir = _sweep_dir(output_dir)
     with run_lock(run_dir):  # one process per sweep folder; judged again once held
@@ -199,6 +221,12 @@ def _sweep(config, run_dir, grid, max_accuracy_drop, x, y, model, log, verbose, 
     if config.train.deterministic:
         tf.config.experimental.enable_op_determinism()
     data = prepare_data(config.data, x, y)
+    x_val, y_val = data.splits.val.arrays()
+    if len(y_val) == 0:
+        raise ConfigError(
+            "compress-sweep chooses among the variants on the validation split, and it is "
+            f"empty. Received: split sizes {data.splits.sizes()}; raise `data.split.val`."
+        )
     base = _train_base(config, data, model, log, verbose)
     write_bytes_atomic(run_dir / SWEEP_CONFIG, dump_config(config).encode("utf-8"))
     log(f"sweep folder: {run_dir}")
@@ -235,7 +263,10 @@ def _sweep(config, run_dir, grid, max_accuracy_drop, x, y, model, log, verbose, 
                 config.verify.latency_warmup,
                 tie_margin=config.verify.tie_margin,
             )
-            rows.append(_row(name, recipe, variant, path, run_dir, figures, compressed, steps))
+            val_accuracy = _accuracy(path, x_val, y_val)
+            rows.append(
+                _row(name, recipe, variant, path, run_dir, val_accuracy, figures, compressed, steps)
+            )
             made_by.append((recipe, int8_input))
             _log_progress(log, rows, total, started)
 
@@ -243,7 +274,9 @@ def _sweep(config, run_dir, grid, max_accuracy_drop, x, y, model, log, verbose, 
     for row in rows:
         row["compression_ratio"] = baseline["size_bytes"] / row["size_bytes"]
         row["gzip_compression_ratio"] = baseline["gzip_bytes"] / row["gzip_bytes"]
-        # negative: points lost against the uncompressed float32 .tflite; positive: gained
+        # negative: points lost against the uncompressed float32 .tflite; positive: gained.
+        # `val_`: on the validation split, which chooses; the other: on the test split.
+        row["val_accuracy_change_points"] = 100 * (row["val_accuracy"] - baseline["val_accuracy"])
         row["accuracy_change_points"] = 100 * (row["test_accuracy"] - baseline["test_accuracy"])
     _mark_pareto_front(rows)
     chosen = choose_variant(rows, baseline, max_accuracy_drop)
@@ -252,17 +285,19 @@ def _sweep(config, run_dir, grid, max_accuracy_drop, x, y, model, log, verbose, 
         recipe, int8_input = made_by[rows.index(chosen)]
         reference = predict_probabilities(models[recipe][0], x_test)
         folder = bundle_variant(chosen, run_dir, data, config, reference, int8_input, log)
-    result = SweepResult(run_dir, rows, baseline, chosen, max_accuracy_drop, folder)
+    sizes = data.splits.sizes()
+    result = SweepResult(run_dir, rows, baseline, chosen, max_accuracy_drop, folder, sizes)
     write_sweep_outputs(result, config, time.perf_counter() - started)
     log("")
     log(sweep_table(rows, chosen))
     log("")
-    change = chosen["accuracy_change_points"]
     log(
         f"chosen: {chosen['name']}: {chosen['gzip_compression_ratio']:.1f}x smaller gzipped "
-        f"than the float32 .tflite, test accuracy {chosen['test_accuracy']:.4f} "
-        f"({abs(change):.2f} points {'lost' if change < 0 else 'gained'}; tolerance "
-        f"{max_accuracy_drop:g} lost)"
+        f"than the float32 .tflite; chosen on the validation split ({sizes['val']} samples): "
+        f"accuracy {chosen['val_accuracy']:.4f} "
+        f"({_points(chosen['val_accuracy_change_points'])}; tolerance {max_accuracy_drop:g} "
+        f"lost); held-out test split ({sizes['test']} samples): accuracy "
+        f"{chosen['test_accuracy']:.4f} ({_points(chosen['accuracy_change_points'])})"
     )
     log(f"table {run_dir / SWEEP_TABLE}, plot {run_dir / SWEEP_PLOT}")
     if folder is not None:
@@ -275,17 +310,31 @@ def choose_variant(
 ) -> dict[str, Any]:
     """Returns the row with the smallest gzip size among those within the tolerance.
 
+    The choice reads the validation accuracy only (`val_accuracy`), never `test_accuracy`:
+    the test split stays held out, so the chosen row's test figure is an unbiased estimate.
+
     Args:
-        rows: the measured variants (each with `gzip_bytes` and `test_accuracy`).
+        rows: the measured variants (each with `gzip_bytes` and `val_accuracy`).
         baseline: the row accuracy is compared with.
         max_accuracy_drop: accuracy points a chosen row may lose against `baseline`.
 
     Returns:
         The chosen row (`baseline` itself when nothing smaller keeps its accuracy).
+
+    Raises:
+        ValueError: if a row has no `val_accuracy`.
     """
-    floor = baseline["test_accuracy"] - max_accuracy_drop / 100 - 1e-9
-    within = [row for row in rows if row["test_accuracy"] >= floor]
-    return min(within, key=lambda row: (row["gzip_bytes"], -row["test_accuracy"]))
+    missing = [
+        row.get("name", i) for i, row in enumerate([baseline, *rows]) if SELECT_BY not in row
+    ]
+    if missing:
+        raise ValueError(
+            f"choose_variant chooses on the validation split: every row needs `{SELECT_BY}`. "
+            f"Received rows without it: {', '.join(map(str, missing[:5]))}"
+        )
+    floor = baseline[SELECT_BY] - max_accuracy_drop / 100 - 1e-9
+    within = [row for row in rows if row[SELECT_BY] >= floor]
+    return min(within, key=lambda row: (row["gzip_bytes"], -row[SELECT_BY]))
 
 
 def _train_base(config: PipelineConfig, data: PreparedData, model, log, verbose) -> keras.Model:
@@ -322,7 +371,16 @@ def _compressed_model(recipe: Recipe, models: dict, data, config: PipelineConfig
     return models[recipe]
 
 
-def _row(name, recipe, variant, path: Path, run_dir: Path, figures, model, steps) -> dict:
+def _accuracy(path: Path, x, y) -> float:
+    """The `.tflite`'s accuracy on `(x, y)`, run in LiteRT."""
+    return float(np.mean(load_predictor(path).predict(x).argmax(axis=-1) == y))
+
+
+def _points(change: float) -> str:
+    return f"{abs(change):.2f} points {'lost' if change < 0 else 'gained'}"
+
+
+def _row(name, recipe, variant, path: Path, run_dir, val_accuracy, figures, model, steps) -> dict:
     last = steps[-1] if steps else None
     return {
         "name": name,
@@ -333,6 +391,7 @@ def _row(name, recipe, variant, path: Path, run_dir: Path, figures, model, steps
         "tflite": variant,
         "path": str(path.relative_to(run_dir)),
         **{k: v for k, v in file_stats(path).items() if k != "sha256"},
+        "val_accuracy": val_accuracy,  # chooses; `figures` are on the test split
         **figures,
         "overall_sparsity": overall_sparsity(model),
         "unique_weights": last.unique_weights if last else None,
@@ -358,11 +417,12 @@ def _file_stem(recipe: Recipe) -> str:
 
 
 def _mark_pareto_front(rows: list[dict[str, Any]]) -> None:
-    """Marks the rows no other row beats on both gzip size and accuracy."""
+    """Marks the rows no other row beats on both gzip size and validation accuracy (a front
+    is a shortlist to choose from, so it is drawn on the split that chooses)."""
     best = -1.0
-    for row in sorted(rows, key=lambda r: (r["gzip_bytes"], -r["test_accuracy"])):
-        row["pareto"] = row["test_accuracy"] > best
-        best = max(best, row["test_accuracy"])
+    for row in sorted(rows, key=lambda r: (r["gzip_bytes"], -r[SELECT_BY])):
+        row["pareto"] = row[SELECT_BY] > best
+        best = max(best, row[SELECT_BY])
 
 
 def _log_progress(log, rows: list, total: int, started: float) -> None:
@@ -372,7 +432,8 @@ def _log_progress(log, rows: list, total: int, started: float) -> None:
     row = rows[-1]
     log(
         f"[{done}/{total}] {row['name']}: gzip {row['gzip_bytes'] / 1024:.1f} KiB, "
-        f"test accuracy {row['test_accuracy']:.4f} ({elapsed:.0f} s, about {left:.0f} s left)"
+        f"accuracy val {row['val_accuracy']:.4f} / test {row['test_accuracy']:.4f} "
+        f"({elapsed:.0f} s, about {left:.0f} s left)"
     )
 
 

@@ -20,17 +20,22 @@ SWEEP_CONFIG = "sweep_config.yaml"  # written first: marks the folder as a sweep
 
 
 def sweep_table(rows: Sequence[dict[str, Any]], chosen: dict[str, Any] | None = None) -> str:
-    """Returns the sweep's rows as a Markdown table, smallest gzip size first."""
+    """Returns the sweep's rows as a Markdown table, smallest gzip size first.
+
+    The `val` columns are on the validation split (the one that chooses, and the Pareto
+    front's), the `test` columns on the held-out test split.
+    """
     lines = [
-        "| variant | size | gzip | gzip ratio | test acc | change (pts) | agreement | sparsity "
-        "| p50 ms | Pareto |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| variant | size | gzip | gzip ratio | val acc | val change (pts) | test acc "
+        "| test change (pts) | test agreement | sparsity | p50 ms | Pareto (val) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in sorted(rows, key=lambda r: r["gzip_bytes"]):
         mark = " **(chosen)**" if chosen is not None and row is chosen else ""
         lines.append(
             f"| {row['name']}{mark} | {row['size_bytes'] / 1024:.1f} KiB "
             f"| {row['gzip_bytes'] / 1024:.1f} KiB | {row['gzip_compression_ratio']:.1f}x "
+            f"| {row['val_accuracy']:.4f} | {row['val_accuracy_change_points']:+.2f} "
             f"| {row['test_accuracy']:.4f} | {row['accuracy_change_points']:+.2f} "
             f"| {row['top1_agreement']:.4f} | {row['overall_sparsity']:.0%} "
             f"| {row['latency_ms_p50']:.3f} | {'yes' if row['pareto'] else ''} |"
@@ -45,6 +50,10 @@ def write_sweep_outputs(result: Any, config: Any, duration_s: float) -> None:
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(duration_s, 2),
         "max_accuracy_drop_points": result.max_accuracy_drop,
+        # the split `chosen` and the rows' `pareto` are judged on; the rows' `test_*` figures
+        # and `accuracy_change_points` are on the held-out test split
+        "chosen_on": "val",
+        "split_sizes": result.split_sizes,
         "config": config.to_dict(),
         "baseline": result.baseline["name"],
         "chosen": result.chosen["name"],
@@ -52,20 +61,32 @@ def write_sweep_outputs(result: Any, config: Any, duration_s: float) -> None:
         "rows": result.rows,
     }
     write_bytes_atomic(run_dir / SWEEP_RECORD, json.dumps(record, indent=2).encode("utf-8"))
+    baseline, chosen = result.baseline, result.chosen
+    sizes = result.split_sizes or {}
     table = [
         "# Compression sweep",
         "",
-        f"Baseline: the uncompressed model's float32 `.tflite`, test accuracy "
-        f"{result.baseline['test_accuracy']:.4f}. Chosen: the smallest variant (gzip) within "
-        f"{result.max_accuracy_drop:g} accuracy points of it: **{result.chosen['name']}**.",
+        f"Baseline: the uncompressed model's float32 `.tflite`: validation accuracy "
+        f"{baseline['val_accuracy']:.4f}, test accuracy {baseline['test_accuracy']:.4f}. "
+        f"Chosen on the validation split: the smallest variant (gzip) whose validation "
+        f"accuracy is within {result.max_accuracy_drop:g} accuracy points of the baseline's: "
+        f"**{chosen['name']}**, validation accuracy {chosen['val_accuracy']:.4f} "
+        f"({chosen['val_accuracy_change_points']:+.2f} points). Its accuracy on the held-out "
+        f"test split, which chose nothing: {chosen['test_accuracy']:.4f} "
+        f"({chosen['accuracy_change_points']:+.2f} points).",
         "",
-        "Every figure is measured on the exported `.tflite` in the LiteRT interpreter, on the "
-        "test split. `change (pts)` is the test accuracy against the baseline's, in points: "
-        "negative is a loss, positive a gain. Pruning shrinks the gzip size, not the raw size.",
+        "Every figure is measured on the exported `.tflite` in the LiteRT interpreter. `val` "
+        f"columns are on the validation split ({sizes.get('val', '?')} samples), which "
+        "chooses the variant and draws the Pareto front; `test` columns are on the test split "
+        f"({sizes.get('test', '?')} samples), held out so that they are not biased by the "
+        "choice. A change is the accuracy against the baseline's on the same split, in "
+        "points: negative is a loss, positive a gain. `test agreement` is the top-1 agreement "
+        "with the variant's own Keras model on the test split. Pruning shrinks the gzip size, "
+        "not the raw size.",
         "",
-        sweep_table(result.rows, result.chosen),
+        sweep_table(result.rows, chosen),
         "",
-        f"![gzip size against test accuracy]({SWEEP_PLOT})",
+        f"![gzip size against validation and test accuracy]({SWEEP_PLOT})",
         "",
     ]
     write_bytes_atomic(run_dir / SWEEP_TABLE, "\n".join(table).encode("utf-8"))
@@ -76,7 +97,7 @@ def write_sweep_outputs(result: Any, config: Any, duration_s: float) -> None:
     for row in result.rows:  # lists as "prune+qat", for spreadsheets
         writer.writerow({k: "+".join(v) if isinstance(v, list) else v for k, v in row.items()})
     write_bytes_atomic(run_dir / SWEEP_CSV, buffer.getvalue().encode("utf-8"))
-    floor = result.baseline["test_accuracy"] - result.max_accuracy_drop / 100
+    floor = result.baseline["val_accuracy"] - result.max_accuracy_drop / 100
     plot_sweep(result.rows, result.chosen, run_dir / SWEEP_PLOT, floor)
 
 
@@ -86,9 +107,11 @@ def plot_sweep(
     path: str | Path,
     accuracy_floor: float | None = None,
 ) -> Path:
-    """Draws gzip size against test accuracy, the Pareto front and the chosen variant (PNG).
+    """Draws gzip size against accuracy (PNG), in two panels: the validation split (the
+    Pareto front, the tolerance and the chosen variant) and the held-out test split.
 
-    `accuracy_floor` (a fraction), when given, is drawn as the tolerance line.
+    `accuracy_floor` (a fraction of the validation accuracy), when given, is drawn as the
+    tolerance line.
     """
     import matplotlib
 
@@ -96,44 +119,52 @@ def plot_sweep(
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for qat, marker in ((False, "o"), (True, "s")):
-        group = [r for r in rows if r["qat"] == qat]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharex=True, sharey=True)
+    panels = (
+        ("val_accuracy", "validation split: chooses", "validation"),
+        ("test_accuracy", "test split: held out, chooses nothing", "test"),
+    )
+    for ax, (key, title, split) in zip(axes, panels, strict=True):
+        for qat, marker in ((False, "o"), (True, "s")):
+            group = [r for r in rows if r["qat"] == qat]
+            ax.scatter(
+                [r["gzip_bytes"] / 1024 for r in group],
+                [100 * r[key] for r in group],
+                marker=marker,
+                alpha=0.6,
+                label="QAT" if qat else "post-training only",
+            )
+        if key == "val_accuracy":
+            front = sorted((r for r in rows if r["pareto"]), key=lambda r: r["gzip_bytes"])
+            ax.step(
+                [r["gzip_bytes"] / 1024 for r in front],
+                [100 * r[key] for r in front],
+                where="post",
+                color="black",
+                linewidth=1,
+                label="Pareto front",
+            )
+            if accuracy_floor is not None:
+                ax.axhline(100 * accuracy_floor, color="grey", linestyle="--", label="tolerance")
         ax.scatter(
-            [r["gzip_bytes"] / 1024 for r in group],
-            [100 * r["test_accuracy"] for r in group],
-            marker=marker,
-            alpha=0.6,
-            label="QAT" if qat else "post-training only",
+            [chosen["gzip_bytes"] / 1024],
+            [100 * chosen[key]],
+            marker="*",
+            s=250,
+            color="red",
+            label=f"chosen: {chosen['name']}",
+            zorder=3,
         )
-    front = sorted((r for r in rows if r["pareto"]), key=lambda r: r["gzip_bytes"])
-    ax.step(
-        [r["gzip_bytes"] / 1024 for r in front],
-        [100 * r["test_accuracy"] for r in front],
-        where="post",
-        color="black",
-        linewidth=1,
-        label="Pareto front",
-    )
-    ax.scatter(
-        [chosen["gzip_bytes"] / 1024],
-        [100 * chosen["test_accuracy"]],
-        marker="*",
-        s=250,
-        color="red",
-        label=f"chosen: {chosen['name']}",
-        zorder=3,
-    )
-    if accuracy_floor is not None:
-        ax.axhline(100 * accuracy_floor, color="grey", linestyle="--", label="tolerance")
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    ax.set_xlabel("gzip size of the .tflite (KiB, log scale)")
-    ax.set_ylabel("test accuracy in LiteRT (%)")
-    ax.set_title("Compression sweep")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.set_xlabel("gzip size of the .tflite (KiB, log scale)")
+        ax.set_ylabel(f"{split} accuracy in LiteRT (%)")
+        ax.yaxis.set_tick_params(labelleft=True)
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Compression sweep")
     fig.tight_layout()
     with file_atomic(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
