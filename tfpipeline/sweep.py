@@ -233,7 +233,7 @@ def _sweep(config, run_dir, grid, max_accuracy_drop, x, y, model, log, verbose, 
 
     x_test, y_test = data.splits.test.arrays()
     reference = predict_probabilities(base, x_test)
-    calibration = data.splits.train.arrays(limit=config.export.calibration_samples)[0]
+    calibration = data.splits.calibration_samples(config.export.calibration_samples)
     recipes = grid.recipes()
     total = sum(len(grid.exports(r)) for r in recipes)
     models: dict[Recipe, tuple[keras.Model, list]] = {(): (base, [])}
