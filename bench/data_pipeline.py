@@ -68,6 +68,30 @@ def epoch_times(model, make_input, steps: int, epochs: int = 4) -> list[float]:
     return times
 
 
+def take_turns(model, inputs: dict, steps: int, rounds: int = 4) -> tuple[dict, dict]:
+    """Median seconds of a first epoch and of a later epoch of each input.
+
+    The inputs take turns, the order reversed every round, so that load from other work on
+    the machine falls on all of them alike: two rounds of one epoch on fresh inputs (each
+    decodes, and fills its cache if it has one), then `rounds` rounds of two epochs on the
+    inputs of the second round (caches full).
+
+    Args:
+        inputs: name -> a function returning a fresh input (tf.data chain or generator).
+    """
+    names = list(inputs)
+    first, later, made = {n: [] for n in names}, {n: [] for n in names}, {}
+    for turn in range(2 + rounds):
+        for name in names if turn % 2 == 0 else names[::-1]:
+            if turn < 2:
+                made[name] = inputs[name]()
+                first[name] += epoch_times(model, lambda x=made[name]: x, steps, 0)
+            else:
+                later[name] += epoch_times(model, lambda x=made[name]: x, steps, 1)
+    median = statistics.median
+    return {n: median(t) for n, t in first.items()}, {n: median(t) for n, t in later.items()}
+
+
 def epoch_seconds(model, make_input, steps: int, epochs: int = 4) -> float:
     """Median seconds of one epoch of `steps` steps, after a warm-up epoch."""
     return statistics.median(epoch_times(model, make_input, steps, epochs)[1:])
@@ -178,19 +202,11 @@ def image_throughput() -> None:
         model = image_model()
         for make in inputs.values():  # trace the training step for each input's types
             model.fit(make(), epochs=1, steps_per_epoch=1, verbose=0)
-        first, later = {name: [] for name in inputs}, {name: [] for name in inputs}
-        for order in (list(inputs), list(inputs)[::-1]):  # two rounds, the order reversed
-            for name in order:
-                seconds = epoch_times(model, inputs[name], steps, 4)
-                first[name].append(seconds[0])
-                later[name].extend(seconds[1:])
+        first, later = take_turns(model, inputs, steps)
     samples = steps * BATCH
-    first = {name: statistics.median(seconds) for name, seconds in first.items()}
-    later = {name: statistics.median(seconds) for name, seconds in later.items()}
     print(
         f"128x128 PNG files resized to 32x32x3, flip + brightness, {samples} samples per "
-        "epoch; two rounds of one fit per input, the median of their first epochs and of "
-        "their 8 later ones:"
+        "epoch; inputs taking turns, the median of 2 first epochs and of 8 later ones:"
     )
     for name in inputs:
         print(
@@ -224,16 +240,13 @@ def throughput() -> None:
 
     chain = tfpipeline.make_dataset((x, y), BATCH, training=True, seed=0)
     model = seed_mlp(64)
-    times = {"chain": [], "generator": []}
     inputs = {"chain": lambda: chain.repeat(), "generator": generator}
-    for order in (["chain", "generator"], ["generator", "chain"]):  # two rounds, reversed
-        for name in order:
-            times[name].extend(epoch_times(model, inputs[name], steps)[1:])
-    pipeline_s, generator_s = (statistics.median(times[name]) for name in inputs)
+    _, later = take_turns(model, inputs, steps)
+    pipeline_s, generator_s = later["chain"], later["generator"]
     samples = steps * BATCH
     print(
         f"in-memory features, 50000 x 64, no augmentation, {samples} samples per epoch "
-        "(two rounds, the order reversed; the median of 8 epochs after a warm-up one each):"
+        "(taking turns, the median of 8 epochs after the first):"
     )
     print(f"  tfpipeline chain:  {samples / pipeline_s:8.0f} samples/s")
     print(f"  python generator:  {samples / generator_s:8.0f} samples/s")
