@@ -543,6 +543,7 @@ def test_training_statistics_streamed_in_batches_equal_numpys():
     zeros = feature_statistics(np.zeros((4, 2)))
     np.testing.assert_array_equal(zeros.max_abs, np.float32([1e-12, 1e-12]))
     np.testing.assert_array_equal(zeros.normalization_variance(), [1.0, 1.0])
+    assert zeros.normalization_variance().dtype == np.float32  # what the layer holds
 
 
 # --- the tf.data chain and augmentation --------------------------------------------------

@@ -122,23 +122,44 @@ def _onnx_file(path, op, width):
     return path
 
 
-def test_classification_figures_are_measured_against_the_reference(tmp_path):
+def test_classification_figures_are_measured_against_the_reference(tmp_path, monkeypatch):
+    from tfpipeline.export import verify
+
     outputs = np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.3, 0.3, 0.4], [0.5, 0.4, 0.1]])
     reference = np.array(
-        [[0.7, 0.2, 0.1], [0.2, 0.3, 0.5], [0.34, 0.33, 0.33], [0.6, 0.3, 0.1]]
-    )  # classes 0, 2, 0 (a tie: 0.01 apart), 0
+        [[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.34, 0.33, 0.33], [0.625, 0.375, 0.0]]
+    )  # classes 0, 2, 0 (a tie: 0.01 apart), 0 (0.25 apart)
     uncompressed = np.eye(3)[[0, 0, 2, 0]]
     path = _onnx_file(tmp_path / "softmax.onnx", "Softmax", 3)
     x, y = np.log(outputs).astype(np.float32), np.array([0, 1, 2, 1])
-    figures = measure_artifact(path, x, y, reference, 3, 1, uncompressed=uncompressed)
+    timed = []
+    real_benchmark = verify.benchmark_artifact
+    monkeypatch.setattr(
+        verify,
+        "benchmark_artifact",
+        lambda *args: timed.append(args[2:]) or real_benchmark(*args),
+    )
+    figures = measure_artifact(path, x, y, reference, uncompressed=uncompressed)
+    assert timed == [(200, 20)]  # the documented latency runs and warm-up calls
     assert figures["test_accuracy"] == 0.75 and figures["top1_agreement"] == 0.5
     assert figures["decisive_agreement"] == pytest.approx(2 / 3) and figures["ties"] == 1
-    assert figures["max_abs_diff"] == pytest.approx(0.3, abs=1e-6)
+    assert figures["max_abs_diff"] == pytest.approx(0.5, abs=1e-6)
     assert figures["uncompressed_agreement"] == 0.75
     assert 0 < figures["latency_ms_p50"] <= figures["latency_ms_p99"]
-    wider = measure_artifact(path, x, y, reference, 3, 1, tie_margin=0.25)
-    assert (wider["decisive_agreement"], wider["ties"]) == (1.0, 2)
-    assert "uncompressed_agreement" not in wider
+    for tie_margin, decisive_agreement, ties in [(0.25, 2 / 3, 1), (0.6, 0.0, 3), (0.9, 1.0, 4)]:
+        wider = measure_artifact(path, x, y, reference, 3, 1, tie_margin=tie_margin)
+        assert (wider["decisive_agreement"], wider["ties"]) == (
+            pytest.approx(decisive_agreement),
+            ties,
+        )
+    assert timed[1:] == [(3, 1)] * 3 and "uncompressed_agreement" not in wider
+
+
+def test_two_classes_have_a_margin_and_one_output_is_always_decided():
+    from tfpipeline.export.verify import _top_two_margin
+
+    np.testing.assert_allclose(_top_two_margin(np.array([[0.4, 0.6], [0.9, 0.1]])), [0.2, 0.8])
+    np.testing.assert_array_equal(_top_two_margin(np.full((3, 1), 0.3)), np.ones(3))
 
 
 def test_regression_figures_are_measured_against_the_reference(tmp_path):
