@@ -18,6 +18,7 @@ from tfpipeline._keras import keras, tf
 from tfpipeline.callbacks import check_resumable
 from tfpipeline.cli import main
 from tfpipeline.config import dump_config
+from tfpipeline.errors import TfpipelineError
 from tfpipeline.run_folder import (
     LOCK,
     MANIFEST,
@@ -238,8 +239,9 @@ def test_without_output_a_run_resumes_its_newest_unfinished_folder_or_starts_a_n
     assert choose_run_dir(None, "a: 1\n") == Path("saved_models/20260101-000001")
     assert choose_run_dir(None, "a: 3\n") == Path("saved_models/20260102-030405")
     (tmp_path / "saved_models" / "20260102-030405").mkdir()
-    (tmp_path / "saved_models" / "20260102-030405-2").mkdir()
     assert new_timestamped_dir("sweep-") == Path("saved_models/sweep-20260102-030405")
+    assert new_timestamped_dir() == Path("saved_models/20260102-030405-2")
+    (tmp_path / "saved_models" / "20260102-030405-2").mkdir()
     assert new_timestamped_dir() == Path("saved_models/20260102-030405-3")
 
 
@@ -269,6 +271,9 @@ def test_promote_replaces_a_file_or_a_folder_and_never_follows_a_link(tmp_path):
     promote(staged / "linked", run / "linked")
     assert not (run / "linked").is_symlink() and (run / "linked").read_text() == "new"
     assert (users / "keep.txt").read_text() == "mine"
+    (staged / "first.onnx").write_text("new")
+    promote(staged / "first.onnx", run / "first.onnx")  # nothing there before
+    assert (run / "first.onnx").read_text() == "new"
 
 
 def test_a_keras_model_is_saved_whole_and_leaves_no_temporary(tmp_path):
@@ -280,6 +285,19 @@ def test_a_keras_model_is_saved_whole_and_leaves_no_temporary(tmp_path):
     restored = keras.models.load_model(path)
     for saved, loaded in zip(model.get_weights(), restored.get_weights(), strict=True):
         np.testing.assert_array_equal(saved, loaded)
+    nowhere = tmp_path / "missing" / "model.keras"
+    with pytest.raises(TfpipelineError, match=f"^Writing {nowhere} failed: No such file"):
+        save_keras(model, nowhere)
+
+
+def test_a_recorded_config_of_exactly_the_size_limit_is_read(tmp_path):
+    from tfpipeline._schema import MAX_CONFIG_BYTES
+
+    text = dump_config(load_config())
+    padding = MAX_CONFIG_BYTES - len(text.encode()) - 1
+    (tmp_path / RUN_CONFIG).write_text(text + "#" * padding + "\n")
+    assert (tmp_path / RUN_CONFIG).stat().st_size == MAX_CONFIG_BYTES
+    assert choose_run_dir(tmp_path, text) == tmp_path
 
 
 def test_clean_up_never_reaches_through_a_linked_folder(tmp_path):
@@ -323,6 +341,7 @@ def test_the_changed_keys_are_listed_in_order_four_at_most(tmp_path):
     assert _changed_keys(old, new, "s") == ["s.3", "s.a.y", "s.gone", "s.new"]
     assert _changed_keys([1], [2], "s") == ["s"] and _changed_keys([1], [1], "s") == []
     assert _listed(list("abcd")) == "a, b, c, d"
+    assert _listed(list("abcde")) == "a, b, c, d and 1 more"
     assert _listed(list("abcdef")) == "a, b, c, d and 2 more"
 
 

@@ -291,10 +291,8 @@ def _unfinished_run(config_text: str) -> Path | None:
     """The newest run folder in saved_models/ of this configuration that never finished."""
     if not DEFAULT_OUTPUT_ROOT.is_dir():
         return None
-    candidates = sorted(
-        (p for p in DEFAULT_OUTPUT_ROOT.iterdir() if (p / RUN_CONFIG).is_file()),
-        key=lambda p: p.name,
-        reverse=True,
+    candidates = sorted(  # timestamped names: the newest sorts last
+        (p for p in DEFAULT_OUTPUT_ROOT.iterdir() if (p / RUN_CONFIG).is_file()), reverse=True
     )
     for folder in candidates:
         finished = (folder / MANIFEST).exists()
