@@ -133,3 +133,12 @@ def test_a_split_of_arrays_streams_its_own_samples_with_their_labels():
     assert splits.sizes() == {"train": 80, "val": 10, "test": 10}
     np.testing.assert_array_equal(splits.x_val, x[splits.val.indices])
     np.testing.assert_array_equal(splits.y_test, splits.test.y)
+
+
+def test_an_empty_split_streams_nothing():
+    from tfpipeline.data.split import SplitData
+
+    x = np.arange(200, dtype=np.float32).reshape(100, 2)
+    samples = prepare_data(data_config(source="arrays"), x, _labels()).splits.train.samples
+    empty = SplitData(samples, np.zeros(0, np.int64), np.zeros(0, np.int64))
+    assert len(empty) == 0 and list(empty.dataset().as_numpy_iterator()) == []
