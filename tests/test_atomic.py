@@ -1,6 +1,8 @@
 """Atomic writes interrupted midway: the earlier file or folder stays whole, and no
 temporary is left."""
 
+from pathlib import Path
+
 import pytest
 
 from tfpipeline._atomic import dir_atomic, file_atomic, write_bytes_atomic
@@ -68,3 +70,20 @@ def test_a_folder_that_cannot_be_made_is_named(tmp_path):
             f"Cannot write {target}: its folder {target.parent} cannot be created or written ("
         )
         assert str(failed.value).endswith("). Choose a writable output folder.")
+
+
+def test_a_write_cut_off_by_a_full_disk_keeps_the_earlier_file(tmp_path, monkeypatch):
+    target = tmp_path / "model.tflite"
+    write_bytes_atomic(target, b"the earlier model")
+    real_write = Path.write_bytes
+
+    def half_then_full(self, data):
+        real_write(self, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", half_then_full)
+    with pytest.raises(TfpipelineError, match="No space left on device"):
+        write_bytes_atomic(target, b"the new model, twice as long")
+    monkeypatch.undo()
+    assert target.read_bytes() == b"the earlier model"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]
