@@ -48,11 +48,14 @@ def main() -> None:
         f"{corpus['PASSED']}; not: {sum(corpus.values()) - corpus['PASSED']}"
     )
     statistics = out.split(f"::{HYPOTHESIS_TEST}:", 1)[-1]
-    examples = re.search(r"(\d+) passing examples?, (\d+) failing examples?", statistics)
+    examples = re.search(
+        r"(\d+) passing(?: examples?)?, (\d+) failing(?: examples?)?,? (?:and )?(\d+) invalid",
+        statistics,
+    )
     if examples:
         print(
-            f"random configs (hypothesis): {examples[1]} passing examples, "
-            f"{examples[2]} failing (each loaded or raised ConfigError)"
+            f"random configs (hypothesis): {examples[1]} passing, {examples[2]} failing "
+            f"(each loaded or raised ConfigError), {examples[3]} invalid (rejected while drawn)"
         )
     else:
         print("random configs (hypothesis): no statistics found")
