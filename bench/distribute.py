@@ -36,7 +36,8 @@ import tfpipeline as tp  # noqa: E402
 from tfpipeline.distribute import make_strategy, training_scope  # noqa: E402
 
 
-def samples_per_second(overrides: dict, epochs: int) -> tuple[float, float]:
+def samples_per_second(overrides: dict, epochs: int) -> tuple[float, float, int, int]:
+    """Steady samples/s, test accuracy, global batch size and the model's parameter count."""
     config = tp.load_config(
         overrides={"train.epochs": epochs, "train.early_stopping.enabled": False,
                    "data.clean.constant_features": "ignore", **overrides}
@@ -50,10 +51,10 @@ def samples_per_second(overrides: dict, epochs: int) -> tuple[float, float]:
     x, y = data.splits.test.arrays()
     accuracy = float((model(x).numpy().argmax(1) == y).mean())
     steady = sum(clock.seconds[1:]) / (len(clock.seconds) - 1)
-    return len(data.splits.train) / steady, accuracy
+    return len(data.splits.train) / steady, accuracy, config.train.batch_size, model.count_params()
 
 
-def two_workers(epochs: int) -> tuple[float, float]:
+def two_workers(epochs: int) -> tuple[float, float, int, int]:
     """Runs this script as worker 0 and 1 on 127.0.0.1; returns worker 0's figures."""
     sockets = [socket.socket() for _ in range(2)]
     for sock in sockets:
@@ -87,10 +88,19 @@ def main() -> None:
     mirrored = samples_per_second(
         {"train.distribute": "mirrored", "train.devices": ["/cpu:0", "/cpu:1"]}, args.epochs
     )
-    print(f"none:     {plain[0]:10,.0f} samples/s, test accuracy {plain[1]:.4f}")
     workers = two_workers(args.epochs)
-    print(f"mirrored: {mirrored[0]:10,.0f} samples/s, test accuracy {mirrored[1]:.4f} (2 replicas)")
-    print(f"2 workers:{workers[0]:10,.0f} samples/s, test accuracy {workers[1]:.4f} (2 processes)")
+    print(f"model: {plain[3]:,} parameters; global batch {plain[2]}")
+
+    def line(name: str, figures: tuple, note: str = "") -> None:
+        step_ms = figures[2] / figures[0] * 1000  # seconds per global batch
+        print(
+            f"{name:10s}{figures[0]:10,.0f} samples/s, {step_ms:5.1f} ms a step, "
+            f"test accuracy {figures[1]:.4f}{note}"
+        )
+
+    line("none:", plain)
+    line("mirrored:", mirrored, " (2 replicas)")
+    line("2 workers:", workers, " (2 processes)")
     print(f"mirrored / none: {mirrored[0] / plain[0]:.2f}")
     print(f"2 workers / none: {workers[0] / plain[0]:.2f}")
 

@@ -46,6 +46,8 @@ def main() -> None:
             )
     growth = (peaks[-1] - peaks[1]) / peaks[1]
     print(f"growth of peak memory from run 2 to run {args.runs}: {growth:+.1%} (target <= 10%)")
+    per_run = (peaks[-1] - peaks[1]) / (args.runs - 2)
+    print(f"peak memory added per run after the second: {per_run:+.1f} MB")
 
 
 if __name__ == "__main__":

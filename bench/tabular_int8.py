@@ -8,7 +8,10 @@ quantized with one int8 scale: what every int8 model was before) and once with t
 `auto` (the normalization in float before the first quantize when the features do not share
 one scale). Printed per data set: the Keras model's test accuracy, the float32 and int8
 `.tflite` files' test accuracy in LiteRT, the int8 file's top-1 agreement with Keras (and on
-the samples Keras decides), and the input type `auto` chose. Data: iris, wine, breast
+the samples Keras decides), the test samples Keras scores as ties, whether each run's files
+pass the default verification gate (the runs here turn the int8 agreement check off so that
+both finish; the gate is judged afterwards on their figures), and the input type `auto`
+chose; then, per data set, `auto`'s reason. Data: iris, wine, breast
 cancer, digits (scikit-learn's bundled copies), a penguin-like CSV with `NA` cells and text
 columns and a CSV whose columns differ 1000x (written by the test helpers), and any `--csv`.
 """
@@ -28,6 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from tabular_data import write_penguin_like_csv, write_wide_scale_csv  # noqa: E402
 
 import tfpipeline as tp  # noqa: E402
+from tfpipeline.export import check_artifact  # noqa: E402
+
+DEFAULT_VERIFY = tp.load_config().verify
 
 
 def data_sets(folder: Path, extra: list[str]) -> dict[str, dict]:
@@ -52,7 +58,16 @@ def run(overrides: dict, folder: Path) -> dict:
     config = tp.load_config(overrides={**overrides, "verify.int8_min_agreement": 0.0})
     manifest = tp.Pipeline(config, log=lambda line: None, verbose=0).run(folder)
     by_variant = {a["variant"]: a for a in manifest["artifacts"] if a["format"] == "tflite"}
+    failures = [
+        line
+        for a in manifest["artifacts"]
+        for line in check_artifact(a["path"], a["variant"], a, DEFAULT_VERIFY)
+    ]
     return {
+        "gate": "fails" if failures else "passes",
+        "failures": failures,
+        "ties": by_variant["int8"]["ties"],
+        "reason": manifest["int8_input"]["reason"],
         "keras": manifest["compression"]["test_accuracy"],
         "float32": by_variant["float32"]["test_accuracy"],
         "int8": by_variant["int8"]["test_accuracy"],
@@ -74,9 +89,11 @@ def main() -> None:
     )
     print(
         "| data | test samples | keras | float32 .tflite | int8 before (agreement) "
-        "| int8 after (agreement, on decided) | input after |"
+        "| int8 after (agreement, on decided) | ties | default gate before / after "
+        "| input after |"
     )
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---|")
+    reasons = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for name, overrides in data_sets(folder, args.csv).items():
@@ -87,9 +104,20 @@ def main() -> None:
                 f"| {name} | {after['test']} | {after['keras']:.4f} | {after['float32']:.4f} "
                 f"| {before['int8']:.4f} ({before['agreement']:.4f}) "
                 f"| {after['int8']:.4f} ({after['agreement']:.4f}, {after['decisive']:.4f}) "
-                f"| {after['input']} |",
+                f"| {after['ties']} | {before['gate']} / {after['gate']} | {after['input']} |",
                 flush=True,
             )
+            reasons[name] = after["reason"]
+            for run_name, figures in (("before", before), ("after", after)):
+                for line in figures["failures"]:
+                    reasons[name] += f"\n    default gate, {run_name}: {line}"
+    print(
+        "auto's reasons, and what the default gate refuses (int8 agreement on decided samples "
+        f">= {DEFAULT_VERIFY.int8_min_agreement:g}, test accuracy >= "
+        f"{DEFAULT_VERIFY.min_accuracy:g}, float files as close as the defaults ask):"
+    )
+    for name, reason in reasons.items():
+        print(f"  {name}: {reason}")
 
 
 if __name__ == "__main__":
