@@ -142,3 +142,33 @@ def test_an_empty_split_streams_nothing():
     samples = prepare_data(data_config(source="arrays"), x, _labels()).splits.train.samples
     empty = SplitData(samples, np.zeros(0, np.int64), np.zeros(0, np.int64))
     assert len(empty) == 0 and list(empty.dataset().as_numpy_iterator()) == []
+
+
+def test_a_split_of_image_files_is_decoded_into_arrays(tmp_path):
+    from PIL import Image
+
+    from tfpipeline.data.split import SplitData
+
+    for label, name in enumerate(["cat", "dog"]):
+        (tmp_path / name).mkdir()
+        for i in range(10):
+            pixels = np.full((4, 4, 3), 100 * label + i, dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / name / f"{i}.png")
+    config = data_config(source="image_dir", path=str(tmp_path), image_size=[4, 4], channels=3)
+    train = prepare_data(config).splits.train
+    features, labels = train.arrays()
+    assert features.shape == (16, 4, 4, 3) and features.dtype == np.float32
+    np.testing.assert_array_equal(labels, train.y)
+    # each image is one grey level: 100 * its class + its number, so class and pixel agree
+    np.testing.assert_array_equal(features[:, 0, 0, 0] >= 100, labels == 1)
+    first, first_labels = train.arrays(limit=3)
+    np.testing.assert_array_equal(first, features[:3])
+    np.testing.assert_array_equal(first_labels, labels[:3])
+    empty = SplitData(train.samples, np.zeros(0, np.int64), np.zeros(0, np.int64)).arrays()[0]
+    assert empty.shape == (0, 4, 4, 3) and empty.dtype == np.float32
+
+
+def test_statistics_are_per_feature_unless_asked_per_channel():
+    images = np.random.default_rng(2).uniform(0, 255, size=(6, 4, 4, 3))
+    assert feature_statistics(images).mean.shape == (48,)
+    assert feature_statistics(images, per_channel=True).mean.shape == (3,)
