@@ -172,3 +172,42 @@ def test_statistics_are_per_feature_unless_asked_per_channel():
     images = np.random.default_rng(2).uniform(0, 255, size=(6, 4, 4, 3))
     assert feature_statistics(images).mean.shape == (48,)
     assert feature_statistics(images, per_channel=True).mean.shape == (3,)
+
+
+def test_class_counts_are_checked_against_the_parts_really_cut():
+    def split(counts, fractions, with_test=True):
+        return split_indices(_labels(counts), SplitConfig(*fractions), 0, with_test=with_test)
+
+    split((40, 40, 2), (0.8, 0.0, 0.2))  # two parts: two samples of a class are enough
+    split((40, 40, 2), (0.8, 0.1, 0.1), with_test=False)  # the test set comes from elsewhere
+    split((40, 40, 3), (0.8, 0.1, 0.1))  # three parts, three samples
+    with pytest.raises(DataError, match="Class 2 has 2 sample"):
+        split((40, 40, 2), (0.8, 0.1, 0.1))
+    train, val, test = split((10, 10, 10), (0.8, 0.1, 0.1))  # 3 test samples for 3 classes
+    assert len(test) == 3 and len(val) == 3
+    _, val, test = split((9, 9, 9), (0.8, 0.1, 0.1), with_test=False)  # val: 1/9 of 27
+    assert len(val) == 3 and len(test) == 0
+    with pytest.raises(DataError) as small:
+        split((10, 10, 10), (0.9, 0.05, 0.05))
+    assert str(small.value) == (
+        "The test split (0.05 of 30 samples) is smaller than the number of classes (3), so it "
+        "cannot hold every class. Raise `data.split.test` or add data."
+    )
+
+
+def test_statistics_of_streamed_image_files_equal_numpys(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    for name in ("cat", "dog"):
+        (tmp_path / name).mkdir()
+        for i in range(10):
+            pixels = rng.integers(0, 255, (4, 4, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / name / f"{i}.png")
+    config = data_config(source="image_dir", path=str(tmp_path), image_size=[4, 4], channels=3)
+    train = prepare_data(config).splits.train
+    images = train.arrays()[0].astype(np.float64)
+    stats = feature_statistics(train, per_channel=True, batch=4)
+    np.testing.assert_allclose(stats.mean, images.mean(axis=(0, 1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(stats.variance, images.var(axis=(0, 1, 2)), rtol=1e-4)
+    np.testing.assert_array_equal(stats.maximum, images.max(axis=(0, 1, 2)))
