@@ -350,3 +350,67 @@ def test_an_override_value_may_hold_an_equals_sign_and_its_errors_name_it():
     assert load_config(overrides=["data.path=a=b.csv"]).data.path == "a=b.csv"
     with pytest.raises(ConfigError, match=r"the value of override 'train.epochs' is not valid"):
         load_config(overrides=["train.epochs=[1"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["compress.prune.initial_sparsity=0.75"], "must be below `sparsity` (0.75)"),
+        (["compress.prune.begin_epoch=12"], "Received: begin_epoch=12.0, end_epoch=None"),
+        (["compress.prune.end_epoch=21"], "end_epoch=21.0, epochs=20"),
+        (
+            ["export.onnx=false", "export.onnx_int8=true"],
+            "Config keys `export.onnx_optimized` and `export.onnx_int8` make copies of the "
+            "ONNX model: they need `export.onnx: true`.",
+        ),
+        (
+            ["export.android=true", "export.tflite=[]"],
+            "Config key `export.android` needs at least one `export.tflite` variant.",
+        ),
+        (
+            ["export.tflite=[float32]", "export.android_variant=int8"],
+            "Config key `export.android_variant` is 'int8', which `export.tflite` does not export "
+            "(float32); add it there or choose one of those.",
+        ),
+        (["train.optimizer=5"], "Received: train.optimizer=5"),
+        (["train.optimizer=zzzzzz"], "rmsprop. Received: train.optimizer='zzzzzz'"),
+        (["train.epochs={a: 1}"], "`train.epochs` must be an integer"),
+        (["train.learning_rate=fast"], "`train.learning_rate` must be a number"),
+        (["compress.prune.enabled=3"], "`compress.prune.enabled` must be true or false"),
+        (["data.path=[1]"], "`data.path` must be a string"),
+        (["model.hidden_units=[a]"], "`model.hidden_units[0]` must be an integer"),
+        (["train.early_stopping=3"], "`train.early_stopping` must be a mapping"),
+    ],
+)
+def test_edges_of_the_cross_key_rules_and_the_type_names(overrides, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=overrides)
+    assert expected in str(info.value)
+    if "optimizer" in overrides[0]:  # nothing close to suggest: the message ends there
+        assert str(info.value).endswith(expected) and "Did you mean" not in str(info.value)
+
+
+def test_cross_key_rules_accept_their_limits():
+    load_config(overrides=["compress.prune.end_epoch=20", "compress.prune.begin_epoch=19"])
+    load_config(overrides=["export.onnx=false", "export.onnx_optimized=false"])
+    load_config(overrides=["export.android=false", "export.tflite=[]"])
+    load_config(overrides=["export.tflite=[int8]", "export.android_variant=int8"])
+
+
+def test_yaml_errors_name_their_source():
+    from tfpipeline._schema import _MAX_DEPTH, MAX_CONFIG_BYTES, parse_yaml
+
+    with pytest.raises(ConfigError, match=r"^<string> is not valid YAML"):
+        parse_yaml("a: [1")
+    with pytest.raises(ConfigError) as large:
+        parse_yaml("#" * (MAX_CONFIG_BYTES + 1), "big.yaml")
+    assert str(large.value) == (
+        f"big.yaml is too large for a config: at most {MAX_CONFIG_BYTES:,} bytes (256 KiB). "
+        f"Received: {MAX_CONFIG_BYTES + 1:,} bytes"
+    )
+    siblings = "[[1], [2], [3], "  # depth is counted back down after each sibling
+    deep = "[[[" + siblings + "[" * (_MAX_DEPTH - 4) + "1" + "]" * (_MAX_DEPTH - 3) + "]]]"
+    with pytest.raises(ConfigError, match=f"nested deeper than {_MAX_DEPTH} levels"):
+        parse_yaml(deep)
+    fits = "[[[" + siblings + "[" * (_MAX_DEPTH - 5) + "1" + "]" * (_MAX_DEPTH - 4) + "]]]"
+    assert parse_yaml(fits) is not None
