@@ -414,3 +414,106 @@ def test_yaml_errors_name_their_source():
         parse_yaml(deep)
     fits = "[[[" + siblings + "[" * (_MAX_DEPTH - 5) + "1" + "]" * (_MAX_DEPTH - 4) + "]]]"
     assert parse_yaml(fits) is not None
+
+
+REGRESSION = ["data.name=diabetes", "data.task=regression"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            ["train.early_stopping.monitor=val_mae"],
+            "Config key `train.early_stopping.monitor` cannot be 'val_mae' for `data.task: "
+            "classification`: the metrics logged are loss, accuracy (and their val_ forms).",
+        ),
+        (
+            [*REGRESSION, "train.reduce_on_plateau.monitor=accuracy"],
+            "Config key `train.reduce_on_plateau.monitor` cannot be 'accuracy' for `data.task: "
+            "regression`: the metrics logged are loss, mae (and their val_ forms).",
+        ),
+        (
+            ["train.reduce_on_plateau.enabled=true", "train.schedule.kind=exponential"],
+            "`train.reduce_on_plateau` needs `train.schedule.kind: constant`: a schedule already "
+            "sets the rate every step. Received: kind='exponential'",
+        ),
+        (
+            ["train.schedule.kind=step", "train.schedule.boundaries=[2]"],
+            "Config keys `train.schedule.boundaries` and `train.schedule.values` go together.",
+        ),
+        (
+            ["train.schedule.kind=step", "train.schedule.values=[0.1]"],
+            "Config keys `train.schedule.boundaries` and `train.schedule.values` go together.",
+        ),
+        (
+            [
+                "train.schedule.kind=step",
+                "train.schedule.boundaries=[2]",
+                "train.schedule.values=[1]",
+            ],
+            "Config key `train.schedule.values` must hold one more rate than `boundaries` has "
+            "epochs. Received: boundaries=[2], values=[1.0]",
+        ),
+        (
+            [
+                "train.schedule.kind=step",
+                "train.schedule.boundaries=[3, 2]",
+                "train.schedule.values=[1, 0.5, 0.1]",
+            ],
+            "Config key `train.schedule.boundaries` must be increasing epochs. Received: [3, 2]",
+        ),
+        (
+            ["data.source=csv"],
+            "Config key `data.path` is required when `data.source` is 'csv' (the CSV file). "
+            "Received: data.path=None",
+        ),
+        (
+            ["data.source=tfrecord", "data.path=x.tfrecord"],
+            "Config key `data.features` must list at least one feature when `data.source` is "
+            "'tfrecord'",
+        ),
+        (
+            ["data.image_size=[8]"],
+            "Config key `data.image_size` must be [height, width]. Received: data.image_size=[8]",
+        ),
+        (
+            ["data.name=diabetes"],
+            "The built-in data set 'diabetes' is for regression: set `data.task: regression`. "
+            "Received: data.task='classification'",
+        ),
+        (
+            ["data.task=regression"],
+            "The built-in data set 'digits' is for classification: set `data.task: "
+            "classification`. Received: data.task='regression'",
+        ),
+        (
+            [*REGRESSION, "data.class_weight=balanced"],
+            "Config key `data.class_weight` applies to classification only; set it to null for "
+            "`data.task: regression`. Received: data.class_weight='balanced'",
+        ),
+        (["compress.prune.sparsity_m_by_n=[2, 4, 8]"], "Received: sparsity_m_by_n=[2, 4, 8]"),
+        (["compress.prune.sparsity_m_by_n=[4, 4]"], "Received: sparsity_m_by_n=[4, 4]"),
+        (["data.split.train=0.79999"], "0.79999 + 0.1 + 0.1 = 0.99999"),
+        (
+            ["train.schedule.kind.deeper=1"],
+            "Config key `train.schedule.kind` is a value, not a section; cannot set "
+            "`train.schedule.kind.deeper`.",
+        ),
+    ],
+)
+def test_each_rule_across_keys_refuses_with_its_message(overrides, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=overrides)
+    assert expected in str(info.value)
+
+
+def test_rules_across_keys_accept_what_they_allow():
+    load_config(overrides=[*REGRESSION, "train.early_stopping.monitor=val_mae"])
+    load_config(overrides=["train.reduce_on_plateau.monitor=val_accuracy"])
+    load_config(overrides=["train.reduce_on_plateau.enabled=true", "train.schedule.kind=constant"])
+    steps = ["train.schedule.boundaries=[2, 4]", "train.schedule.values=[1, 0.5, 0.1]"]
+    assert load_config(overrides=["train.schedule.kind=step", *steps]).train.schedule.values
+    assert load_config(overrides=["compress.prune.sparsity_m_by_n=[2, 4]"])
+    assert load_config(overrides=["data.split.train=0.8000001"])  # a rounding slip is forgiven
+    with pytest.raises(ConfigError, match=r"Config key `train.schedule` must be a mapping\."):
+        load_config({"train": {"schedule": 3}}, overrides=["train.schedule.kind=constant"])
