@@ -3,6 +3,8 @@
 import json
 import subprocess
 import sys
+from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -60,8 +62,20 @@ def test_every_command_lists_its_options_and_defaults(command, shown):
 
 
 def test_console_script_is_installed():
-    result = subprocess.run(["tfpipeline", "--version"], capture_output=True, text=True)
-    assert result.returncode == 0 and result.stdout.startswith("tfpipeline ")
+    """The `tfpipeline` command that `pip install` put beside this Python runs, whatever PATH
+    holds (another environment's `tfpipeline` may come first on it, or none at all)."""
+    try:
+        distribution = metadata.distribution("tfpipeline")
+    except metadata.PackageNotFoundError:
+        pytest.skip("tfpipeline is not installed here (pip install -e .): no console script")
+    scripts = [e for e in distribution.entry_points if e.group == "console_scripts"]
+    assert [(e.name, e.value) for e in scripts] == [("tfpipeline", "tfpipeline.cli:main")]
+    folder = Path(sys.executable).parent  # the environment's bin/ (Scripts\ on Windows)
+    script = folder / ("tfpipeline.exe" if sys.platform == "win32" else "tfpipeline")
+    assert script.is_file(), f"tfpipeline is installed but its console script {script} is missing"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == f"tfpipeline {distribution.version}"
 
 
 @pytest.mark.parametrize(
