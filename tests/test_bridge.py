@@ -92,7 +92,10 @@ def test_unsupported_layers_and_subclassed_models_are_refused():
         from_keras3(Custom())
 
 
-def test_a_keras3_model_is_trained_pruned_quantized_exported_and_verified(digits, tmp_path):
+def test_a_keras3_model_is_trained_pruned_quantized_exported_and_verified(
+    digits, tmp_path, logistic_accuracy
+):
+    keras.utils.set_random_seed(0)  # Keras 3's initial weights and shuffling
     model = keras.Sequential(
         [keras.Input((64,)), L.Rescaling(1 / 16.0), L.Dense(64, activation="relu"),
          L.Dense(10, activation="softmax")]
@@ -102,7 +105,8 @@ def test_a_keras3_model_is_trained_pruned_quantized_exported_and_verified(digits
     model.fit(x_train, y_train, epochs=8, batch_size=32, verbose=0)  # trained in Keras 3
     x, y = digits.splits.test.arrays()
     keras3_accuracy = np.mean(model.predict(x, verbose=0).argmax(1) == y)
-    assert keras3_accuracy > 0.85
+    # Measured: 0.933 (0.95 from other initial weights) against the logistic regression's 0.972.
+    assert keras3_accuracy >= logistic_accuracy - 0.06
 
     wrapped, callbacks = apply_pruning(model, 0.5, end_step=40)  # rebuilt by the bridge
     config = load_config(overrides={"train.epochs": 2, "train.learning_rate": 5e-4})
@@ -137,15 +141,26 @@ def test_a_keras3_model_that_the_bridge_cannot_rebuild_exports_through_its_own_g
         np.testing.assert_allclose(load_predictor(path).predict(x), expected, atol=1e-5)
 
 
-def test_the_pipeline_takes_a_keras3_model(tmp_path, tiny_config):
+def test_the_pipeline_takes_a_keras3_model(tmp_path, tiny_config, logistic_accuracy):
+    keras.utils.set_random_seed(0)  # Keras 3 draws the initial weights the bridge copies
     model = keras.Sequential(
         [keras.Input((64,)), L.Rescaling(1 / 16.0), L.Dense(32, activation="relu"),
          L.Dense(10, activation="softmax")]
     )  # fmt: skip
     config = load_config(
         tiny_config.to_dict(),
-        overrides={"model.kind": "custom", "export": {"saved_model": False, "onnx": False}},
+        overrides={
+            "model.kind": "custom",
+            "train.learning_rate": 0.005,
+            "export": {"saved_model": False, "onnx": False},
+        },
     )
     manifest = Pipeline(config, log=lambda line: None, verbose=0).run(tmp_path / "run", model=model)
     assert manifest["model_source"] == "Keras 3 model, rebuilt as tf_keras by the bridge"
-    assert manifest["status"] == "passed" and manifest["keras_test_accuracy"] > 0.5
+    assert manifest["status"] == "passed"
+    # Four epochs of a 32-unit model: measured 0.939 (0.956 from other initial weights)
+    # against the logistic regression's 0.972; pruned to 75%, 0.922.
+    assert manifest["keras_test_accuracy"] >= logistic_accuracy - 0.06
+    float32, int8 = manifest["artifacts"]
+    assert float32["test_accuracy"] == manifest["compression"]["test_accuracy"]
+    assert int8["test_accuracy"] >= float32["test_accuracy"] - 0.03

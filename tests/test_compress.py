@@ -46,7 +46,10 @@ def test_clustered_kernels_hold_at_most_n_values_after_stripping(trained, digits
     accuracy = np.mean(
         predict_probabilities(stripped, digits.splits.x_test).argmax(1) == digits.splits.y_test
     )
-    assert accuracy > 0.8
+    trained_accuracy = np.mean(
+        predict_probabilities(trained, digits.splits.x_test).argmax(1) == digits.splits.y_test
+    )
+    assert accuracy >= trained_accuracy - 0.02  # 8 values a kernel: measured 0.961 and 0.967
     for old, new in zip(before, trained.get_weights(), strict=True):
         np.testing.assert_array_equal(old, new)  # the trained model is left as it was
 

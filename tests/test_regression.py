@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import r2_score
 from tabular_data import write_cars_like_csv
 
 from tfpipeline import (
@@ -61,7 +63,13 @@ def test_diabetes_beats_the_mean_predictor_in_the_default_settings(tmp_path):
     manifest = Pipeline(config, log=lambda line: None, verbose=0).run(tmp_path / "run")
     evaluation = manifest["evaluation"]
     assert evaluation["mae"] <= 0.8 * evaluation["baseline"]["mae"], evaluation
-    assert evaluation["r2"] > 0.3
+    # Against a linear regression on the same split (measured: MAE 37.8 against 41.4, R² 0.59
+    # against 0.56).
+    data = prepare_data(config.data)
+    x_test, y_test = data.splits.test.arrays()
+    linear = LinearRegression().fit(*data.splits.train.arrays()).predict(x_test)
+    assert evaluation["mae"] <= 1.1 * np.mean(np.abs(linear - y_test)), evaluation
+    assert evaluation["r2"] >= r2_score(y_test, linear) - 0.05, evaluation
     for artifact in manifest["artifacts"]:
         assert artifact["test_mae"] < artifact["baseline_test_mae"] == evaluation["baseline"]["mae"]
     report = (tmp_path / "run" / "report.md").read_text()

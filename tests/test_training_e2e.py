@@ -73,7 +73,7 @@ def test_a_killed_run_resumes_from_its_last_epoch_and_ends_as_an_uninterrupted_o
     assert a["artifacts"][0]["sha256"] == b["artifacts"][0]["sha256"]
 
 
-def test_a_cnn_on_images_exports_to_int8_cleanly(tmp_path):
+def test_a_cnn_on_images_exports_to_int8_cleanly(tmp_path, logistic_accuracy):
     config = load_config(
         overrides={
             "data.as_images": True,
@@ -88,7 +88,7 @@ def test_a_cnn_on_images_exports_to_int8_cleanly(tmp_path):
     )
     manifest = Pipeline(config, log=lambda line: None, verbose=0).run(tmp_path / "run")
     assert manifest["status"] == "passed"
-    assert manifest["keras_test_accuracy"] > 0.8
+    assert manifest["keras_test_accuracy"] >= logistic_accuracy - 0.02  # measured: 0.989
     int8 = next(a for a in manifest["artifacts"] if a["variant"] == "int8")
     assert int8["top1_agreement"] >= 0.97
     assert manifest["compression"]["prune"]["sparsity"]["conv_1"] == pytest.approx(0.75, abs=0.01)
@@ -96,7 +96,7 @@ def test_a_cnn_on_images_exports_to_int8_cleanly(tmp_path):
     assert set(manifest["evaluation"]["per_class"]) == {str(i) for i in range(10)}
 
 
-def test_the_seed_example_runs_as_a_custom_model(tmp_path):
+def test_the_seed_example_runs_as_a_custom_model(tmp_path, logistic_accuracy):
     from tensorflow.keras import layers, models
 
     model = models.Sequential()
@@ -119,7 +119,8 @@ def test_the_seed_example_runs_as_a_custom_model(tmp_path):
     replaced = next(line for line in lines if "compile()" in line)  # said, not silent
     assert "(optimizer SGD, loss categorical_crossentropy) is replaced" in replaced
     assert "optimizer adam at learning rate 0.001" in replaced
-    assert manifest["keras_test_accuracy"] > 0.85  # raw 0-16 pixels: nothing was added
+    # Raw 0-16 pixels (nothing was added): measured 0.972, as the logistic regression.
+    assert manifest["keras_test_accuracy"] >= logistic_accuracy - 0.03
     with pytest.raises(ConfigError, match="needs your model"):
         Pipeline(config).run(tmp_path / "other")
     with pytest.raises(ConfigError, match="set `model.kind: custom`"):
