@@ -1,6 +1,7 @@
 """Deployment: every variant through Predictor, the Android bundle, the gate, the commands."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from tfpipeline import (
     UnsupportedModelError,
     export_tflite,
     load_config,
+    prepare_data,
 )
 from tfpipeline._keras import keras, tf
 from tfpipeline.export.tflite import float_ops, tflite_ops
@@ -231,3 +233,42 @@ def test_verify_predict_and_benchmark_commands(full_run, tmp_path, digits):
     assert timed.returncode == 0, timed.stderr[-2000:]
     assert "| model_int8.tflite" in timed.stdout.replace(str(run_dir) + "/", "")
     assert "(Keras predict)" in timed.stdout and "(Keras direct call)" in timed.stdout
+
+
+def test_verify_judges_the_data_and_the_reference_it_is_given(full_run, tmp_path):
+    """`verify --data CSV --reference MODEL`: figures of that data's test split, against that
+    model's outputs, each as the runtimes give them."""
+    from sklearn.datasets import load_digits
+
+    run_dir, _ = full_run
+    digits = load_digits()  # every third image: other data than the run's, split its own way
+    header = [f"pixel_{i}_{j}" for i in range(8) for j in range(8)] + ["label"]
+    rows = [",".join(header)] + [
+        ",".join(f"{v:g}" for v in (*pixels, label))
+        for pixels, label in zip(digits.data[1::3], digits.target[1::3], strict=True)
+    ]
+    data = tmp_path / "thirds.csv"
+    data.write_text("\n".join(rows) + "\n")
+    model, reference = run_dir / "model_int8.tflite", run_dir / "model_float16.tflite"
+    result = tfpipeline_cli(
+        "verify", model, "--data", data, "--reference", reference,
+        "--set", "verify.latency_runs=5",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    printed = dict(re.findall(r"^  (\w+): (\S+)$", result.stdout, flags=re.M))
+
+    config = load_config(
+        run_dir / "run_config.yaml", overrides=["data.source=csv", f"data.path={data}"]
+    )
+    x, y = prepare_data(config.data).splits.test.arrays()
+    outputs = Predictor.load(model).predict(x)
+    expected = Predictor.load(reference).predict(x)
+    assert f"reference: {reference} (float outputs compared)" in result.stdout
+    assert f"{model} (int8) on {len(y)} test samples of thirds:" in result.stdout
+    assert len(y) == 60  # a tenth of the 599 rows, not the run's 180 test samples
+    assert float(printed["test_accuracy"]) == pytest.approx(np.mean(outputs.argmax(1) == y))
+    agreement = np.mean(outputs.argmax(1) == expected.argmax(1))
+    assert float(printed["top1_agreement"]) == pytest.approx(agreement, rel=1e-5)
+    difference = np.abs(outputs - expected).max()  # float16's outputs, not the SavedModel's
+    assert float(printed["max_abs_diff"]) == pytest.approx(difference, rel=1e-5)
+    assert result.stdout.rstrip().endswith("passed")
