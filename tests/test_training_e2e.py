@@ -155,3 +155,67 @@ def test_a_run_killed_during_export_leaves_no_unverified_model_and_resumes(tmp_p
     assert manifest["status"] == "passed" and len(manifest["artifacts"]) == 4
     assert all((run_dir / name).exists() for name in exported)
     assert not list(run_dir.glob(".tfpipeline-*")) and not list(tmp_path.glob(".tfpipeline-*"))
+
+
+class Killed(Exception):
+    """Stands for the SIGKILL that ends a run in the middle of training."""
+
+
+def test_a_killed_run_without_output_resumes_in_the_newest_unfinished_run_of_its_config(
+    tmp_path, monkeypatch
+):
+    from tfpipeline import build_model, dump_config, prepare_data, train
+    from tfpipeline._keras import keras
+    from tfpipeline.callbacks import resume_epoch
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(
+        overrides={
+            "train.epochs": 4,
+            "train.early_stopping.enabled": False,
+            "compress.prune.enabled": False,
+            "export": {"saved_model": False, "onnx": False, "keras": False},
+            "export.tflite": ["float32"],
+            "verify.latency_runs": 2,
+            "verify.latency_warmup": 0,
+        }
+    )
+    text = dump_config(config)
+    other = dump_config(load_config(config.to_dict(), overrides={"train.epochs": 5}))
+    runs = tmp_path / "saved_models"
+    folders = {  # by name, oldest first; the run to resume is the newest unfinished of its config
+        "20260101-000000": text,  # unfinished too, but older
+        "20260102-000000": text,  # killed during training: resumed
+        "20260103-000000": text,  # finished
+        "20260104-000000": other,  # unfinished, another config
+    }
+    for name, config_text in folders.items():
+        (runs / name).mkdir(parents=True)
+        (runs / name / "run_config.yaml").write_text(config_text)
+    (runs / "20260103-000000" / "manifest.json").write_text("{}")
+    killed = runs / "20260102-000000"
+
+    class KilledInEpoch3(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise Killed
+
+    keras.utils.set_random_seed(config.train.seed)  # as the run itself starts
+    data = prepare_data(config.data)
+    model = build_model(config.model, data, seed=config.train.seed)
+    with pytest.raises(Killed):
+        train(model, data, config.train, run_dir=killed, callbacks=[KilledInEpoch3()], verbose=0)
+    finished = resume_epoch(killed / "training_state")
+    assert 1 <= finished < 4
+
+    pipeline = Pipeline(config, log=lambda line: None, verbose=0)
+    manifest = pipeline.run()  # no output folder: the same command, started again
+    assert pipeline.run_dir.resolve() == killed.resolve()
+    assert sorted(p.name for p in runs.iterdir()) == sorted(folders)  # no new run folder
+    assert json.loads((killed / "manifest.json").read_text()) == manifest
+    assert manifest["status"] == "passed"
+    assert manifest["training"]["resumed_from_epoch"] == finished
+    assert manifest["training"]["epochs_run"] == len(manifest["training"]["history"]["loss"]) == 4
+    assert (runs / "20260103-000000" / "manifest.json").read_text() == "{}"
+    for name in ("20260101-000000", "20260104-000000"):  # left as they were
+        assert [p.name for p in (runs / name).iterdir()] == ["run_config.yaml"]
