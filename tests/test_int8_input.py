@@ -159,3 +159,46 @@ def test_a_missed_int8_model_says_where_its_error_comes_from(wide, tmp_path):
     assert "normalization" in worst["tensor"] and worst["rmse_over_scale"] > 1
     report = (tmp_path / "run" / "report.md").read_text()
     assert "Why `model_int8.tflite` missed:" in report and "- input feature `tiny`" in report
+
+
+def _model_with(extra=None):
+    """Normalization -> Dense -> (an op with no int8 kernel) -> softmax, on features whose
+    ranges differ 1000x; and calibration samples for it."""
+    from tfpipeline._keras import keras
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32") * [1, 10, 100, 1000]
+    normalization = keras.layers.Normalization(name="normalization")
+    normalization.adapt(x)
+    inputs = keras.Input((4,), name="features")
+    hidden = keras.layers.Dense(8, name="dense")(normalization(inputs))
+    if extra is not None:
+        hidden = keras.layers.Lambda(extra, name="wave")(hidden)
+    outputs = keras.layers.Dense(3, activation="softmax", name="probabilities")(hidden)
+    return keras.Model(inputs, outputs), x
+
+
+def _float_op_warnings(model, path, calibration, float_layers=()):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export_tflite(model, path, "int8", calibration, float_layers=float_layers)
+    return [str(w.message) for w in caught if "compute in float" in str(w.message)]
+
+
+def test_an_int8_model_with_ops_left_in_float_warns_naming_them(tmp_path):
+    from tfpipeline._keras import tf
+    from tfpipeline.export.tflite import float_ops
+
+    # LiteRT has no int8 SIN: it stays float, and is named. The normalization, kept in float
+    # on purpose (`float_layers`), is not.
+    model, x = _model_with(tf.math.sin)
+    path = tmp_path / "sin_int8.tflite"
+    assert _float_op_warnings(model, path, x, float_layers=["normalization"]) == [
+        "sin_int8.tflite: op(s) SIN compute in float in the int8 model. They run slower and "
+        "need float support on the device."
+    ]
+    assert float_ops(tflite_ops(path)) == ["SUB", "MUL", "SIN"]  # the manifest's `float_ops`
+
+    model, x = _model_with()  # integer throughout: nothing to say
+    assert _float_op_warnings(model, tmp_path / "int8.tflite", x) == []
