@@ -2,11 +2,13 @@
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,30 +40,80 @@ SHORT = [
 
 
 def free_addresses(count=2):
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    addresses = ",".join(f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets)
-    for sock in sockets:
-        sock.close()
-    return addresses
+    """`count` free 127.0.0.1 addresses, on ports below the system's ephemeral range.
+
+    A port the system hands out (a bind to port 0) and that is released again before the
+    worker binds it may meanwhile go to any process, or become the source port of an
+    outgoing connection, even one of the chief's while it connects to the peer that is not
+    up yet. Below the ephemeral range a port is only taken by a process that asks for it
+    by its number."""
+    low, high = ephemeral_ports()
+    candidates = range(10000, low) if low > 11000 else range(high + 1, 65536)
+    ports = []
+    while len(ports) < count:
+        port = random.choice(candidates)  # unseeded: two test runs pick different ports
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:  # in use
+                continue
+        if port not in ports:
+            ports.append(port)
+    return ",".join(f"127.0.0.1:{port}" for port in ports)
 
 
-def start_workers(tmp_path, output, overrides=(), tag="run"):
-    """Starts worker 0 and worker 1 with the same command; temporary files go under tmp/."""
-    addresses = free_addresses()
+def ephemeral_ports():
+    """The range the system hands out ports from itself (Linux; else the IANA range)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
+def start_workers(tmp_path, output, overrides=(), tag="run", attempts=3):
+    """Starts worker 0 and worker 1 with the same command; temporary files go under tmp/.
+
+    Returns once both have started their servers (or one has ended). A port that another
+    process took after it was checked stops a worker with "Could not start gRPC server":
+    then both are stopped and started again on other ports.
+    """
     env = {**QUIET, "TMPDIR": str(tmp_path / "tmp")}
     (tmp_path / "tmp").mkdir(exist_ok=True)
     sets = [arg for override in overrides for arg in ("--set", override)]
-    workers = []
-    for index in range(2):
-        command = [sys.executable, "-m", "tfpipeline", "run", "--output", str(output)]
-        command += ["--workers", addresses, "--worker-index", str(index), *sets]
-        log = open(tmp_path / f"{tag}-worker{index}.log", "w")  # noqa: SIM115 (kept by Popen)
-        workers.append(
-            subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
-        )
-    return workers
+    logs = [tmp_path / f"{tag}-worker{index}.log" for index in range(2)]
+    for _ in range(attempts):
+        addresses = free_addresses()
+        workers = []
+        for index, log in enumerate(logs):
+            command = [sys.executable, "-m", "tfpipeline", "run", "--output", str(output)]
+            command += ["--workers", addresses, "--worker-index", str(index), *sets]
+            with open(log, "w") as handle:  # the child keeps its own copy of the descriptor
+                workers.append(
+                    subprocess.Popen(
+                        command, cwd=tmp_path, env=env, stdout=handle, stderr=subprocess.STDOUT
+                    )
+                )
+        if not port_taken(workers, logs):
+            return workers
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+    pytest.fail(f"{attempts} times a worker's port was taken before it could bind it")
+
+
+def port_taken(workers, logs, timeout=300):
+    """Whether a worker stopped because its port was taken; `False` once both serve (they
+    log the data stage after their servers start) or one ended for another reason."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        texts = [log.read_text() for log in logs]
+        if any(worker.poll() is not None for worker in workers):
+            return any("Could not start gRPC server" in text for text in texts)
+        if all("[1/7] data:" in text for text in texts):
+            return False
+        time.sleep(0.1)
+    return False
 
 
 def finish(workers, timeout=600):
