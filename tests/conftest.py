@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# The package under test is this checkout's, here and in every child process (the command
+# line, notebook kernels, workers), wherever pytest was started and whatever other copy of
+# tfpipeline is installed: a child that runs in a temporary folder would otherwise import
+# the installed one.
+ROOT = str(Path(__file__).resolve().parents[1])
+sys.path.insert(0, ROOT)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
 
 import tfpipeline  # noqa: E402  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
