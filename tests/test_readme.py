@@ -47,7 +47,8 @@ def _check_keras3_pruning(ns):
 
 def _check_sweep(ns):
     result = ns["result"]
-    assert result.chosen["test_accuracy"] >= result.baseline["test_accuracy"] - 0.02
+    # chosen on the validation split, within the example's 2 points of the float32 file
+    assert result.chosen["val_accuracy"] >= result.baseline["val_accuracy"] - 0.02
     assert result.chosen["gzip_compression_ratio"] > 2  # pruned 75% and int8
     assert (Path("saved_models/my-sweep") / "sweep.md").is_file()
 
