@@ -517,3 +517,45 @@ def test_rules_across_keys_accept_what_they_allow():
     assert load_config(overrides=["data.split.train=0.8000001"])  # a rounding slip is forgiven
     with pytest.raises(ConfigError, match=r"Config key `train.schedule` must be a mapping\."):
         load_config({"train": {"schedule": 3}}, overrides=["train.schedule.kind=constant"])
+
+
+def test_a_value_alias_means_its_choice_and_only_for_its_own_type():
+    assert load_config(overrides=["train.mixed_precision=true"]).train.mixed_precision == (
+        "mixed_float16"
+    )
+    assert load_config(overrides=["train.mixed_precision=false"]).train.mixed_precision == "none"
+    assert load_config(overrides=["train.mixed_precision=bfloat16"]).train.mixed_precision == (
+        "mixed_bfloat16"
+    )
+    with pytest.raises(ConfigError, match="must be a string. Received: train.mixed_precision=1"):
+        load_config(overrides=["train.mixed_precision=1"])  # 1 == True, but not a boolean
+
+
+def test_a_list_of_mappings_builds_each_item_and_names_a_bad_one():
+    features = "[{name: pixels, dtype: float32, shape: [4]}, {name: tag, dtype: int64}]"
+    config = load_config(
+        overrides=["data.source=tfrecord", "data.path=x.tfrecord", f"data.features={features}"]
+    )
+    assert [(f.name, f.dtype, f.shape) for f in config.data.features] == [
+        ("pixels", "float32", [4]),
+        ("tag", "int64", []),
+    ]
+    with pytest.raises(ConfigError, match=r"`data.features\[1\].dtype` must be one of"):
+        load_config(overrides=["data.features=[{name: a}, {name: b, dtype: text}]"])
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("train.learning_rate=fast", "must be a number. Received: train.learning_rate='fast'"),
+        ("train.learning_rate=.inf", "must be a finite number. Received: train.learning_rate=inf"),
+        ("compress.prune.enabled=3", "must be true or false. Received: compress.prune.enabled=3"),
+        ("export.tflite=float32", "must be a list of strings. Received: export.tflite='float32'"),
+        ("model.hidden_units=3", "must be a list of integers. Received: model.hidden_units=3"),
+        ("data.features=3", "must be a list of mappings. Received: data.features=3"),
+    ],
+)
+def test_a_type_error_names_the_type_and_shows_the_value(override, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=[override])
+    assert str(info.value).endswith(expected)
