@@ -553,6 +553,12 @@ def test_a_list_of_mappings_builds_each_item_and_names_a_bad_one():
         ("export.tflite=float32", "must be a list of strings. Received: export.tflite='float32'"),
         ("model.hidden_units=3", "must be a list of integers. Received: model.hidden_units=3"),
         ("data.features=3", "must be a list of mappings. Received: data.features=3"),
+        ("train.schedule.values=3", "must be a list of numbers. Received: train.schedule.values=3"),
+        (
+            "data.source=image_dir",
+            "(the folder with one sub-folder per class). Received: data.path=None",
+        ),
+        ("data.source=tfrecord", "(the TFRecord file or glob pattern). Received: data.path=None"),
     ],
 )
 def test_a_type_error_names_the_type_and_shows_the_value(override, expected):
