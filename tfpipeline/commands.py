@@ -15,6 +15,8 @@ import numpy as np
 from tfpipeline.data.images import IMAGE_SUFFIXES
 from tfpipeline.data.tabular import check_column_names, csv_rows, is_number, read_csv_table
 from tfpipeline.errors import ConfigError, DataError, UnsupportedModelError, not_a_file
+from tfpipeline.record import MalformedRecordError, read_json_object, read_record
+from tfpipeline.run_folder import MANIFEST, MODEL_CARD, SAVED_MODEL, RunFolder, tflite_file
 
 DATA_SOURCES = {".csv": "csv", ".tfrecord": "tfrecord", ".tfrecords": "tfrecord"}
 
@@ -27,7 +29,7 @@ def config_for_model(model: Path, config_file: Path | None, overrides, data: Pat
     """
     from tfpipeline.config import load_config
 
-    run_config = _run_folder(model) / "run_config.yaml"
+    run_config = RunFolder(model.parent).config_file
     source = config_file or (run_config if run_config.is_file() else None)
     overrides = list(overrides)
     if data is not None:
@@ -248,10 +250,6 @@ def benchmark_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _run_folder(model: Path) -> Path:
-    return model.parent
-
-
 def _data_overrides(data: Path) -> list[str]:
     if data.is_dir():
         return ["data.source=image_dir", f"data.path={json.dumps(str(data))}"]
@@ -266,18 +264,17 @@ def _data_overrides(data: Path) -> list[str]:
 
 def _recorded_variant(model: Path) -> str | None:
     """The variant the run's manifest or the bundle's model card records for `model`."""
-    from tfpipeline.inference import _read_json  # refuses unreadable and non-object JSON
-
-    manifest = _run_folder(model) / "manifest.json"
-    card = _run_folder(model) / "model_card.json"
+    folder = RunFolder(model.parent)
     try:
-        if manifest.is_file():
-            for artifact in _read_json(manifest).get("artifacts", []):
-                if artifact.get("path") == model.name:
-                    return str(artifact.get("variant"))
+        artifact = (
+            read_record(folder.manifest).artifact(model.name) if folder.manifest.is_file() else None
+        )
+        if artifact is not None:
+            return artifact.variant
+        card = folder.file(MODEL_CARD)
         if card.is_file():
-            return str(_read_json(card).get("model", {}).get("variant"))
-    except (AttributeError, TypeError):  # a malformed record: judged by the file's name
+            return str(read_json_object(card).get("model", {}).get("variant"))
+    except (AttributeError, TypeError, MalformedRecordError):  # judged by the file's name
         return None
     return None
 
@@ -295,8 +292,8 @@ def _default_reference(model: Path) -> Path | None:
     model the user did not name is never loaded from a folder someone else may have filled."""
     if not _recorded_in_manifest(model):
         return None
-    for name in ("saved_model", "model_float32.tflite"):
-        candidate = _run_folder(model) / name
+    for name in (SAVED_MODEL, tflite_file("float32")):
+        candidate = model.parent / name
         if (
             candidate.exists()
             and candidate.resolve() != model.resolve()
@@ -316,7 +313,7 @@ def _recorded_in_manifest(path: Path) -> bool:
         recorded = _recorded_sha256(path)
     except TfpipelineError:  # a malformed record vouches for nothing
         return False
-    if recorded is None or recorded[0].name != "manifest.json":
+    if recorded is None or recorded[0].name != MANIFEST:
         return False
     return sha256_of(path) == recorded[1]
 

@@ -12,15 +12,15 @@ record of the model card or manifest beside the model.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from tfpipeline.errors import DataError, TfpipelineError, UnsupportedModelError
+from tfpipeline.record import read_json_object, read_record
+from tfpipeline.run_folder import MODEL_CARD, RunFolder
 
 DEFAULT_BATCH_SIZE = 256
-MODEL_CARD = "model_card.json"
 
 
 class Predictor:
@@ -335,18 +335,14 @@ def check_recorded_sha256(path: Path) -> None:
 
 
 def _recorded_sha256(path: Path) -> tuple[Path, str] | None:
-    folder = path.parent
-    manifest = folder / "manifest.json"
-    if manifest.is_file():
-        artifacts = _read_json(manifest).get("artifacts", [])
-        for artifact in artifacts if isinstance(artifacts, list) else [None]:
-            if not isinstance(artifact, dict):
-                raise TfpipelineError(f"{manifest} is malformed: `artifacts` must list objects.")
-            if artifact.get("path") == path.name and "sha256" in artifact:
-                return manifest, _sha256_text(artifact["sha256"], manifest)
-    card = folder / MODEL_CARD
+    folder = RunFolder(path.parent)
+    if folder.manifest.is_file():
+        artifact = read_record(folder.manifest).artifact(path.name)
+        if artifact is not None and artifact.sha256 is not None:
+            return folder.manifest, artifact.sha256
+    card = folder.file(MODEL_CARD)
     if card.is_file():
-        model = _read_json(card).get("model", {})
+        model = read_json_object(card).get("model", {})
         if not isinstance(model, dict):
             raise TfpipelineError(f"{card} is malformed: `model` must be an object.")
         if model.get("file") == path.name and "sha256" in model:
@@ -360,20 +356,8 @@ def _sha256_text(value, source: Path) -> str:
     return value
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        record = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:  # unreadable, not JSON, too deep
-        raise TfpipelineError(f"Cannot read {path}: {type(exc).__name__}: {exc}") from None
-    if not isinstance(record, dict):
-        raise TfpipelineError(
-            f"{path} must hold a JSON object; it holds a {type(record).__name__}."
-        )
-    return record
-
-
 def _read_labels(path: Path) -> list[str] | None:
-    labels = path.parent / "labels.txt"
+    labels = RunFolder(path.parent).labels
     if not labels.is_file():
         return None
     try:
@@ -387,12 +371,13 @@ def _read_labels(path: Path) -> list[str] | None:
 def _read_input_record(path: Path) -> dict | None:
     """The input record (see `describe_input`) of the bundle's model card or the run's
     manifest beside the model, or `None`."""
-    card, manifest = path.parent / MODEL_CARD, path.parent / "manifest.json"
+    folder = RunFolder(path.parent)
+    card = folder.file(MODEL_CARD)
     if card.is_file():
-        source, record = card, _read_json(card).get("input")
-    elif manifest.is_file():
-        source, data = manifest, _read_json(manifest).get("data")
-        record = data.get("input") if isinstance(data, dict) else None
+        source, record = card, read_json_object(card).get("input")
+    elif folder.manifest.is_file():
+        data = read_record(folder.manifest).data
+        source, record = folder.manifest, None if data is None else data.input
     else:
         return None
     if record is not None and not isinstance(record, dict):

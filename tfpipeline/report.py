@@ -1,11 +1,11 @@
-"""The run's record: file figures, `manifest.json`, `report.md` and the printed summary."""
+"""The human report of a run (`report.md`, the printed artifacts table) and the figures
+the record holds about each file (sizes, digests, library versions)."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import io
-import json
 import os
 import platform
 import tarfile
@@ -15,6 +15,8 @@ from typing import Any
 
 from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline.errors import TfpipelineError
+from tfpipeline.record import ArtifactRecord, CompressionRecord, RunRecord
+from tfpipeline.run_folder import CONFUSION_MATRIX, RunFolder
 
 LIBRARIES = (
     "tfpipeline",
@@ -145,32 +147,25 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def write_manifest(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
-    """Writes `manifest.json` atomically into the run folder."""
-    text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
-    return write_bytes_atomic(Path(run_dir) / "manifest.json", text.encode("utf-8"))
-
-
-def artifact_table(artifacts: list[dict[str, Any]]) -> str:
+def artifact_table(artifacts: list[ArtifactRecord]) -> str:
     """Returns the artifacts as a Markdown table (also readable as plain text)."""
-    regression = bool(artifacts) and "test_mae" in artifacts[0]
+    regression = bool(artifacts) and "test_mae" in artifacts[0].figures
     scores = "test MAE | keras MAE" if regression else "test acc | agreement"
     header = (
         f"| artifact | size | gzip | {scores} | max abs diff | p50 ms | p95 ms | p99 ms "
         "| batch-32/s | check |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     )
-    rows = []
-    for a in artifacts:
-        pair = ("test_mae", "keras_test_mae") if regression else ("test_accuracy", "top1_agreement")
-        rows.append(
-            f"| {a['path']} | {_kib(a['size_bytes'])} | {_kib(a['gzip_bytes'])} "
-            f"| {a[pair[0]]:.4f} | {a[pair[1]]:.4f} | {a['max_abs_diff']:.2e} "
-            f"| {a['latency_ms_p50']:.3f} | {a['latency_ms_p95']:.3f} "
-            f"| {a.get('latency_ms_p99', float('nan')):.3f} "
-            f"| {a.get('batch32_samples_per_s', float('nan')):,.0f} "
-            f"| {'pass' if a['passed'] else 'FAIL'} |"
-        )
+    pair = ("test_mae", "keras_test_mae") if regression else ("test_accuracy", "top1_agreement")
+    rows = [
+        f"| {a.path} | {_kib(a.size_bytes)} | {_kib(a.gzip_bytes)} "
+        f"| {a.figure(pair[0]):.4f} | {a.figure(pair[1]):.4f} | {a.figure('max_abs_diff'):.2e} "
+        f"| {a.figure('latency_ms_p50'):.3f} | {a.figure('latency_ms_p95'):.3f} "
+        f"| {a.figure('latency_ms_p99'):.3f} "
+        f"| {a.figure('batch32_samples_per_s'):,.0f} "
+        f"| {'pass' if a.passed else 'FAIL'} |"
+        for a in artifacts
+    ]
     return "\n".join([*header, *rows])
 
 
@@ -178,36 +173,65 @@ def _kib(size: int) -> str:
     return f"{size / 1024:.1f} KiB"
 
 
-def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
+def write_report(folder: RunFolder, record: RunRecord) -> Path:
     """Writes `report.md`: summary, data, training, compression and the artifacts table."""
-    data, training = manifest["data"], manifest["training"]
+    data, training = record.data, record.training
     lines = [
-        f"# tfpipeline run `{manifest['run_name']}`",
+        f"# tfpipeline run `{record.run_name}`",
         "",
-        f"Status: **{manifest['status']}**, in {manifest['duration_s']:.1f} s.",
+        f"Status: **{record.status}**, in {record.duration_s:.1f} s.",
         "",
         "## Data",
         "",
-        f"- Data set: `{data['name']}` ({data['task']}), features of shape "
-        f"{tuple(data['feature_shape'])}"
-        + (f", {data['num_classes']} classes." if data["num_classes"] else "."),
-        f"- Cleaning: {data['cleaning']['summary']}.",
-        "- Splits: "
-        + ", ".join(f"{name} {size}" for name, size in data["split_sizes"].items())
-        + ".",
+        f"- Data set: `{data.name}` ({data.task}), features of shape "
+        f"{tuple(data.feature_shape)}"
+        + (f", {data.num_classes} classes." if data.num_classes else "."),
+        f"- Cleaning: {data.cleaning['summary']}.",
+        "- Splits: " + ", ".join(f"{name} {size}" for name, size in data.split_sizes.items()) + ".",
         "",
         "## Training",
         "",
-        f"- Epochs run: {training['epochs_run']}, stopped early: {training['stopped_early']}, "
-        f"best epoch: {training['best_epoch']}.",
-        f"- Keras model on the test split: {_scores(manifest, 'keras_test_')}.",
+        f"- Epochs run: {training.epochs_run}, stopped early: {training.stopped_early}, "
+        f"best epoch: {training.best_epoch}.",
+        f"- Keras model on the test split: {scores_line(record.keras_test)}.",
     ]
-    if training.get("resumed_from_epoch"):
-        lines.append(f"- Resumed after epoch {training['resumed_from_epoch']} of a killed run.")
-    evaluation = manifest.get("evaluation") or {}
+    if training.resumed_from_epoch:
+        lines.append(f"- Resumed after epoch {training.resumed_from_epoch} of a killed run.")
+    lines += _evaluation_lines(record.evaluation or {}, record.compression)
+    if record.compression:
+        lines += ["", "## Compression", "", *_compression_lines(record.compression)]
+    lines += ["", "## Artifacts", "", artifact_table(record.artifacts)]
+    keras_timing = record.keras_latency
+    if keras_timing:
+        lines += [
+            "",
+            f"The Keras model on one sample: `predict` p50 {keras_timing['predict_ms_p50']:.3f} "
+            f"ms, direct call p50 {keras_timing['call_ms_p50']:.3f} ms (same machine, same "
+            "run).",
+        ]
+    ratios = [a for a in record.artifacts if a.compression_ratio is not None]
+    if ratios:
+        lines += ["", "Size against the uncompressed model's float32 `.tflite` (raw / gzip):", ""]
+        lines += [
+            f"- {a.path}: {a.compression_ratio:.2f}x / {a.gzip_compression_ratio:.2f}x smaller"
+            for a in ratios
+        ]
+    lines += _failure_lines(record)
+    lines += [
+        "",
+        "Accuracy and agreement are measured on the test split in each artifact's own runtime "
+        "(LiteRT for .tflite, onnxruntime for .onnx, TensorFlow for the SavedModel); agreement "
+        "is top-1 agreement with the Keras model; latency is one sample per call.",
+        "",
+    ]
+    return write_bytes_atomic(folder.report_md, "\n".join(lines).encode("utf-8"))
+
+
+def _evaluation_lines(evaluation: dict[str, Any], compression) -> list[str]:
+    lines = []
     if "baseline" in evaluation:
         lines += ["", "## Evaluation (test split)", ""]
-        lines += baseline_table(evaluation, manifest.get("compression"))
+        lines += baseline_table(evaluation, compression)
     if "per_class" in evaluation:
         lines += [
             "",
@@ -222,40 +246,19 @@ def write_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
             f"| {c['support']} |"
             for name, c in evaluation["per_class"].items()
         ]
-        lines += ["", "![confusion matrix](confusion_matrix.png)"]
-    if manifest.get("compression"):
-        lines += ["", "## Compression", "", *_compression_lines(manifest["compression"])]
-    lines += ["", "## Artifacts", "", artifact_table(manifest["artifacts"])]
-    keras_timing = manifest.get("keras_latency")
-    if keras_timing:
-        lines += [
-            "",
-            f"The Keras model on one sample: `predict` p50 {keras_timing['predict_ms_p50']:.3f} "
-            f"ms, direct call p50 {keras_timing['call_ms_p50']:.3f} ms (same machine, same "
-            "run).",
-        ]
-    ratios = [a for a in manifest["artifacts"] if "compression_ratio" in a]
-    if ratios:
-        lines += ["", "Size against the uncompressed model's float32 `.tflite` (raw / gzip):", ""]
-        lines += [
-            f"- {a['path']}: {a['compression_ratio']:.2f}x / {a['gzip_compression_ratio']:.2f}x "
-            "smaller"
-            for a in ratios
-        ]
-    if manifest["failures"]:
-        lines += ["", "## Verification failures", ""] + [f"- {f}" for f in manifest["failures"]]
-        for artifact in manifest["artifacts"]:
-            if "diagnosis" in artifact:
-                lines += ["", f"Why `{artifact['path']}` missed:", ""]
-                lines += diagnosis_lines(artifact["diagnosis"])
-    lines += [
-        "",
-        "Accuracy and agreement are measured on the test split in each artifact's own runtime "
-        "(LiteRT for .tflite, onnxruntime for .onnx, TensorFlow for the SavedModel); agreement "
-        "is top-1 agreement with the Keras model; latency is one sample per call.",
-        "",
-    ]
-    return write_bytes_atomic(Path(run_dir) / "report.md", "\n".join(lines).encode("utf-8"))
+        lines += ["", f"![confusion matrix]({CONFUSION_MATRIX})"]
+    return lines
+
+
+def _failure_lines(record: RunRecord) -> list[str]:
+    if not record.failures:
+        return []
+    lines = ["", "## Verification failures", ""] + [f"- {f}" for f in record.failures]
+    for artifact in record.artifacts:
+        if artifact.diagnosis is not None:
+            lines += ["", f"Why `{artifact.path}` missed:", ""]
+            lines += diagnosis_lines(artifact.diagnosis)
+    return lines
 
 
 def diagnosis_lines(diagnosis: dict[str, Any]) -> list[str]:
@@ -273,7 +276,9 @@ def diagnosis_lines(diagnosis: dict[str, Any]) -> list[str]:
     return [*lines, f"- Fix: {diagnosis['fix']}"]
 
 
-def baseline_table(evaluation: dict[str, Any], compression: dict | None = None) -> list[str]:
+def baseline_table(
+    evaluation: dict[str, Any], compression: CompressionRecord | None = None
+) -> list[str]:
     """The model's test scores beside the classical baseline's, as Markdown lines (with the
     compressed model's, which every exported file is, when compression ran)."""
     baseline = evaluation["baseline"]
@@ -285,7 +290,7 @@ def baseline_table(evaluation: dict[str, Any], compression: dict | None = None) 
         what = f"most frequent class (always {baseline['value']!r})"
     rows = [("trained model", evaluation)]
     if compression:
-        shipped = {key: compression.get(f"test_{key}", float("nan")) for key, _ in names}
+        shipped = {key: compression.test_scores.get(key, float("nan")) for key, _ in names}
         rows.append(("compressed model (every exported file)", shipped))
     rows.append((f"baseline: {what}", baseline))
     lines = [
@@ -309,11 +314,10 @@ def _figure(value: float) -> str:
     return f"{value:.4f}" if abs(value) < 1 else f"{value:.4g}"
 
 
-def _scores(record: dict[str, Any], prefix: str) -> str:
+def scores_line(scores: dict[str, float]) -> str:
+    """Scores as `name value, ...` (four decimals; only the float ones)."""
     return ", ".join(
-        f"{key[len(prefix) :]} {value:.4f}"
-        for key, value in record.items()
-        if key.startswith(prefix) and isinstance(value, float)
+        f"{name} {value:.4f}" for name, value in scores.items() if isinstance(value, float)
     )
 
 
@@ -324,23 +328,25 @@ _TECHNIQUE_NAMES = {
 }
 
 
-def _compression_lines(compression: dict[str, Any]) -> list[str]:
+def _compression_lines(compression: CompressionRecord) -> list[str]:
     lines = []
-    for step in compression["steps"]:
+    for step in compression.steps:
         unique = max(step["unique_weights"].values(), default=0)
         lines.append(
             f"- {_TECHNIQUE_NAMES[step['technique']]}, fine-tuned "
             f"{step['fine_tuning']['epochs_run']} epochs: kernel sparsity "
             f"{_sparsity_text(step['sparsity'])}; at most {unique:,} distinct values per kernel."
         )
-    lines.append(f"- Compressed Keras model on the test split: {_scores(compression, 'test_')}.")
-    if "prune" in compression["techniques"]:
+    lines.append(
+        f"- Compressed Keras model on the test split: {scores_line(compression.test_scores)}."
+    )
+    if "prune" in compression.techniques:
         lines.append(
-            f"- Overall sparsity of the kernels: {compression['overall_sparsity']:.1%}. Pruning "
+            f"- Overall sparsity of the kernels: {compression.overall_sparsity:.1%}. Pruning "
             "shrinks the gzip size, not the raw `.tflite` size: the zeros are still stored, "
             "they only compress well (see the compression ratios below)."
         )
-    if "qat" in compression["techniques"]:
+    if "qat" in compression.techniques:
         lines.append(
             "- The model was trained quantization-aware: its `int8` `.tflite` is the one "
             "to ship; float variants of it carry the learned quantization as extra ops."

@@ -11,9 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from tfpipeline._atomic import write_bytes_atomic
+from tfpipeline.record import (
+    ArtifactRecord,
+    CompressionRecord,
+    DataSummary,
+    RunRecord,
+    TrainingRecord,
+)
 from tfpipeline.report import baseline_table, diagnosis_lines
+from tfpipeline.run_folder import RunFolder
 
-HTML_REPORT = "report.html"
 SECTIONS = ("Summary", "Data", "Training", "Evaluation", "Compression", "Artifacts", "Environment")
 
 _STYLE = """
@@ -27,86 +34,80 @@ img { max-width: 100%; }
 """
 
 
-def write_html_report(run_dir: str | Path, manifest: dict[str, Any]) -> Path:
-    """Writes `report.html` (atomically) from the manifest and the run folder's images.
+def write_html_report(folder: RunFolder, record: RunRecord) -> Path:
+    """Writes `report.html` (atomically) from the run record and the run folder's images.
 
     Sections: summary, data (class balance chart, cleaning counts), training (loss,
     accuracy and learning-rate curves, the restored epoch marked), evaluation (confusion
     matrix), compression, artifacts (table and size-against-accuracy chart), environment.
     """
-    run_dir = Path(run_dir)
     body = [
-        f"<h1>tfpipeline run <code>{_e(manifest['run_name'])}</code></h1>",
-        *_summary(manifest),
-        *_data(manifest),
-        *_training(manifest),
-        *_evaluation(run_dir, manifest),
-        *_compression(manifest),
-        *_artifacts(manifest),
-        *_environment(manifest),
+        f"<h1>tfpipeline run <code>{_e(record.run_name)}</code></h1>",
+        *_summary(record),
+        *_data(record.data),
+        *_training(record),
+        *_evaluation(folder.confusion_matrix, record),
+        *_compression(record.compression),
+        *_artifacts(record.artifacts),
+        *_environment(record.versions),
     ]
     page = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>tfpipeline run {_e(manifest['run_name'])}</title><style>{_STYLE}</style>"
+        f"<title>tfpipeline run {_e(record.run_name)}</title><style>{_STYLE}</style>"
         "</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
-    return write_bytes_atomic(run_dir / HTML_REPORT, page.encode("utf-8"))
+    return write_bytes_atomic(folder.report_html, page.encode("utf-8"))
 
 
-def _summary(manifest) -> list[str]:
-    status = manifest["status"]
-    passed = sum(a["passed"] for a in manifest["artifacts"])
+def _summary(record: RunRecord) -> list[str]:
+    status = record.status
+    passed = sum(a.passed for a in record.artifacts)
     lines = [
         "<section id='summary'><h2>Summary</h2>",
         f"<p>Status: <span class='{status}'>{_e(status)}</span>, in "
-        f"{manifest['duration_s']:.1f} s, created {_e(manifest['created'])} by tfpipeline "
-        f"{_e(manifest['tfpipeline_version'])}. {passed} of {len(manifest['artifacts'])} "
+        f"{record.duration_s:.1f} s, created {_e(record.created)} by tfpipeline "
+        f"{_e(record.tfpipeline_version)}. {passed} of {len(record.artifacts)} "
         "artifacts passed verification.</p>",
     ]
-    if manifest["failures"]:
-        lines.append("<ul>" + "".join(f"<li>{_e(f)}</li>" for f in manifest["failures"]) + "</ul>")
-    for artifact in manifest["artifacts"]:
-        if "diagnosis" in artifact:
-            items = [line[2:] for line in diagnosis_lines(artifact["diagnosis"])]
-            lines.append(f"<p>Why <code>{_e(artifact['path'])}</code> missed:</p>")
+    if record.failures:
+        lines.append("<ul>" + "".join(f"<li>{_e(f)}</li>" for f in record.failures) + "</ul>")
+    for artifact in record.artifacts:
+        if artifact.diagnosis is not None:
+            items = [line[2:] for line in diagnosis_lines(artifact.diagnosis)]
+            lines.append(f"<p>Why <code>{_e(artifact.path)}</code> missed:</p>")
             lines.append("<ul>" + "".join(f"<li>{_e(item)}</li>" for item in items) + "</ul>")
     return [*lines, "</section>"]
 
 
-def _data(manifest) -> list[str]:
-    data = manifest["data"]
-    cleaning = data["cleaning"]
+def _data(data: DataSummary) -> list[str]:
+    cleaning = data.cleaning
     lines = [
         "<section id='data'><h2>Data</h2>",
-        f"<p>Data set <code>{_e(data['name'])}</code> ({_e(data['task'])}), features of shape "
-        f"{_e(tuple(data['feature_shape']))}, normalization {_e(data['normalization'])}.</p>",
+        f"<p>Data set <code>{_e(data.name)}</code> ({_e(data.task)}), features of shape "
+        f"{_e(tuple(data.feature_shape))}, normalization {_e(data.normalization)}.</p>",
         f"<p>Cleaning: {_e(cleaning['summary'])}.</p>",
-        _table(["split", "samples"], [[k, v] for k, v in data["split_sizes"].items()]),
+        _table(["split", "samples"], [[k, v] for k, v in data.split_sizes.items()]),
     ]
-    if data.get("class_counts"):
+    if data.class_counts:
         lines.append(_image(_class_balance_png(data), "class balance per split"))
     return [*lines, "</section>"]
 
 
-def _training(manifest) -> list[str]:
-    training = manifest["training"]
-    keras_scores = ", ".join(
-        f"{k.removeprefix('keras_test_')} {v:.4f}"
-        for k, v in manifest.items()
-        if k.startswith("keras_test_")
-    )
+def _training(record: RunRecord) -> list[str]:
+    training = record.training
+    keras_scores = ", ".join(f"{k} {v:.4f}" for k, v in record.keras_test.items())
     return [
         "<section id='training'><h2>Training</h2>",
-        f"<p>{training['epochs_run']} epochs, stopped early: {training['stopped_early']}, "
-        f"weights of epoch {training['best_epoch']} kept. Keras model on the test split: "
+        f"<p>{training.epochs_run} epochs, stopped early: {training.stopped_early}, "
+        f"weights of epoch {training.best_epoch} kept. Keras model on the test split: "
         f"{_e(keras_scores)}.</p>",
         _image(_training_png(training), "training curves"),
         "</section>",
     ]
 
 
-def _evaluation(run_dir: Path, manifest) -> list[str]:
-    evaluation = manifest.get("evaluation") or {}
+def _evaluation(matrix: Path, record: RunRecord) -> list[str]:
+    evaluation = record.evaluation or {}
     lines = ["<section id='evaluation'><h2>Evaluation</h2>"]
     if "per_class" in evaluation:
         lines.append(
@@ -118,53 +119,50 @@ def _evaluation(run_dir: Path, manifest) -> list[str]:
             for name, c in evaluation["per_class"].items()
         ]
         lines.append(_table(["class", "precision", "recall", "F1", "support"], rows))
-        matrix = run_dir / "confusion_matrix.png"
         if matrix.is_file():
             lines.append(_image(matrix.read_bytes(), "confusion matrix"))
     if "baseline" in evaluation:
-        lines_md = baseline_table(evaluation, manifest.get("compression"))
+        lines_md = baseline_table(evaluation, record.compression)
         table = [line for line in lines_md if line.startswith("| ")]
         rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table]
         lines.append(_table(rows[0], rows[1:]))
     return [*lines, "</section>"]
 
 
-def _compression(manifest) -> list[str]:
-    compression = manifest.get("compression")
+def _compression(compression: CompressionRecord | None) -> list[str]:
     lines = ["<section id='compression'><h2>Compression</h2>"]
     if not compression:
         return [*lines, "<p>No compression technique was enabled.</p>", "</section>"]
     lines.append(
-        f"<p>Techniques, in order: {_e(' → '.join(compression['techniques']))}. Overall "
-        f"kernel sparsity {compression['overall_sparsity']:.1%}. Pruning shrinks the gzip "
+        f"<p>Techniques, in order: {_e(' → '.join(compression.techniques))}. Overall "
+        f"kernel sparsity {compression.overall_sparsity:.1%}. Pruning shrinks the gzip "
         "size, not the raw <code>.tflite</code> size.</p>"
     )
     rows = [
-        [layer, f"{compression['sparsity'][layer]:.1%}", compression["unique_weights"][layer]]
-        for layer in compression["sparsity"]
+        [layer, f"{compression.sparsity[layer]:.1%}", compression.unique_weights[layer]]
+        for layer in compression.sparsity
     ]
     lines.append(_table(["layer", "zeros", "distinct values"], rows))
     return [*lines, "</section>"]
 
 
-def _artifacts(manifest) -> list[str]:
-    artifacts = manifest["artifacts"]
-    regression = bool(artifacts) and "test_mae" in artifacts[0]
+def _artifacts(artifacts: list[ArtifactRecord]) -> list[str]:
+    regression = bool(artifacts) and "test_mae" in artifacts[0].figures
     score, agree = (
         ("test_mae", "keras_test_mae") if regression else ("test_accuracy", "top1_agreement")
     )
     rows = [
         [
-            a["path"],
-            a["format"],
-            a["variant"],
-            f"{a['size_bytes'] / 1024:.1f} KiB",
-            f"{a['gzip_bytes'] / 1024:.1f} KiB",
-            f"{a[score]:.4f}",
-            f"{a[agree]:.4f}",
-            f"{a['latency_ms_p50']:.3f}",
-            f"{a['latency_ms_p95']:.3f}",
-            "pass" if a["passed"] else "FAIL (removed)",
+            a.path,
+            a.format,
+            a.variant,
+            f"{a.size_bytes / 1024:.1f} KiB",
+            f"{a.gzip_bytes / 1024:.1f} KiB",
+            f"{a.figure(score):.4f}",
+            f"{a.figure(agree):.4f}",
+            f"{a.figure('latency_ms_p50'):.3f}",
+            f"{a.figure('latency_ms_p95'):.3f}",
+            "pass" if a.passed else "FAIL (removed)",
         ]
         for a in artifacts
     ]
@@ -176,8 +174,8 @@ def _artifacts(manifest) -> list[str]:
     return [*lines, "</section>"]
 
 
-def _environment(manifest) -> list[str]:
-    rows = [[name, version] for name, version in manifest["versions"].items()]
+def _environment(versions: dict[str, str]) -> list[str]:
+    rows = [[name, version] for name, version in versions.items()]
     rows += [["machine", platform.machine()], ["CPUs", os.cpu_count()], ["CPU", _cpu_name()]]
     return [
         "<section id='environment'><h2>Environment</h2>",
@@ -186,12 +184,12 @@ def _environment(manifest) -> list[str]:
     ]
 
 
-def _class_balance_png(data) -> bytes:
+def _class_balance_png(data: DataSummary) -> bytes:
     plt = _pyplot()
-    names = data["class_names"]
+    names = data.class_names
     fig, ax = plt.subplots(figsize=(min(12, 3 + 0.5 * len(names)), 3.5))
-    width = 0.8 / len(data["class_counts"])
-    for i, (split, counts) in enumerate(data["class_counts"].items()):
+    width = 0.8 / len(data.class_counts)
+    for i, (split, counts) in enumerate(data.class_counts.items()):
         positions = [j + i * width for j in range(len(names))]
         ax.bar(positions, [counts[n] for n in names], width, label=split)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], names, rotation=45)
@@ -201,9 +199,9 @@ def _class_balance_png(data) -> bytes:
     return _png(fig)
 
 
-def _training_png(training) -> bytes:
+def _training_png(training: TrainingRecord) -> bytes:
     plt = _pyplot()
-    history = training["history"]
+    history = training.history
     metric = next((m for m in ("accuracy", "mae") if m in history), None)
     panels = ["loss", *([metric] if metric else []), "learning_rate"]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3))
@@ -211,19 +209,20 @@ def _training_png(training) -> bytes:
         for key in (name, f"val_{name}"):
             if key in history:
                 ax.plot(range(1, len(history[key]) + 1), history[key], label=key)
-        ax.axvline(training["best_epoch"], color="grey", linestyle="--", label="kept epoch")
+        ax.axvline(training.best_epoch, color="grey", linestyle="--", label="kept epoch")
         ax.set_xlabel("epoch")
         ax.set_title(name.replace("_", " "))
         ax.legend(fontsize=7)
     return _png(fig)
 
 
-def _size_accuracy_png(artifacts) -> bytes:
+def _size_accuracy_png(artifacts: list[ArtifactRecord]) -> bytes:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for a in artifacts:
-        ax.scatter(a["gzip_bytes"] / 1024, 100 * a["test_accuracy"])
-        ax.annotate(a["path"], (a["gzip_bytes"] / 1024, 100 * a["test_accuracy"]), fontsize=7)
+        point = (a.gzip_bytes / 1024, 100 * a.figure("test_accuracy"))
+        ax.scatter(*point)
+        ax.annotate(a.path, point, fontsize=7)
     ax.set_xlabel("gzip size (KiB)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Size against accuracy, measured in each runtime")

@@ -18,12 +18,31 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tfpipeline._atomic import TEMP_PREFIX, named_write_errors, remove_path, replace_folder
+from tfpipeline._atomic import (
+    TEMP_PREFIX,
+    named_write_errors,
+    remove_path,
+    replace_folder,
+    write_bytes_atomic,
+)
+from tfpipeline._text import listed
 from tfpipeline.errors import ConfigError
 
 DEFAULT_OUTPUT_ROOT = Path("saved_models")
+# The run folder's layout: every name a run gives a file of its folder is spelled here.
 RUN_CONFIG = "run_config.yaml"  # written first: marks the folder as this config's run
 MANIFEST = "manifest.json"  # written last: marks the run as finished
+LABELS = "labels.txt"  # class names, one per line (also in the Android bundle)
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+CONFUSION_MATRIX = "confusion_matrix.png"
+KERAS_FILE = "model.keras"  # the trained model before compression, for further training
+ANDROID_DIR = "android"  # the bundle an app ships
+SAVED_MODEL = "saved_model"
+ONNX_FILE = "model.onnx"  # the optimized and int8 ONNX files are made from this one
+ONNX_OPTIMIZED = "model_optimized.onnx"
+ONNX_INT8 = "model_int8.onnx"
+MODEL_CARD = "model_card.json"  # the Android bundle's description of its model
 STAGING = f"{TEMP_PREFIX}staging"  # exports wait here until they have passed verification
 LOCK = ".tfpipeline.lock"  # held by the one process working in the folder
 # Sections whose work a resumed run keeps; a change to any of them would mix two runs.
@@ -31,10 +50,15 @@ RESUMED_SECTIONS = ("data", "model", "train")
 # What a run writes in its folder (see the README's run folder), as shell patterns: anything
 # else there is the user's, and a folder holding it is refused rather than replaced.
 RUN_NAMES = (
-    RUN_CONFIG, MANIFEST, "labels.txt", "report.md", "report.html", "*.png",
+    RUN_CONFIG, MANIFEST, LABELS, REPORT_MD, REPORT_HTML, "*.png",
     "training_log.csv", "checkpoints", "training_state", "tensorboard",
-    "saved_model", "model*.tflite", "model*.onnx", "model.keras", "android",
+    SAVED_MODEL, "model*.tflite", "model*.onnx", KERAS_FILE, ANDROID_DIR,
 )  # fmt: skip
+
+
+def tflite_file(variant: str) -> str:
+    """The name of a run's `.tflite` file of `variant`."""
+    return f"model_{variant}.tflite"
 
 
 def new_timestamped_dir(prefix: str = "") -> Path:
@@ -140,7 +164,7 @@ def check_own_folder(folder: Path, marker: str, names: tuple[str, ...] = ()) -> 
     if foreign:
         raise ConfigError(
             f"Output folder {folder} already holds files that tfpipeline did not write "
-            f"({_listed(foreign)}); choose a new or empty folder, so that nothing of yours "
+            f"({listed(foreign)}); choose a new or empty folder, so that nothing of yours "
             "is overwritten."
         )
 
@@ -173,7 +197,7 @@ def check_same_config(run_dir: Path, config_text: str) -> None:
     ]
     if changed:
         raise ConfigError(
-            f"{run_dir} holds an unfinished run of another config (changed: {_listed(changed)}); "
+            f"{run_dir} holds an unfinished run of another config (changed: {listed(changed)}); "
             "resuming "
             "it would mix two runs. Run with its own config to resume it, pass --overwrite "
             "to start afresh there, or choose another --output folder."
@@ -267,11 +291,6 @@ def _holder_text(text: str) -> str:
         return "holder unknown"
 
 
-def _listed(names: list[str], shown: int = 4) -> str:
-    more = len(names) - shown
-    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
-
-
 def _is_own_name(name: str) -> bool:
     return name.startswith(TEMP_PREFIX) or name == LOCK
 
@@ -299,3 +318,111 @@ def _unfinished_run(config_text: str) -> Path | None:
         if not finished and (folder / RUN_CONFIG).read_text("utf-8") == config_text:
             return folder
     return None
+
+
+class RunFolder:
+    """A run's folder: the path of each file a run writes there, and the steps of its life
+    that the pipeline takes (create, write the config and labels, stage exports, promote or
+    discard each, replace an earlier run).
+
+    Args:
+        path: the folder.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def file(self, name: str) -> Path:
+        """The path of a file of the folder (an artifact's name, or a layout name above)."""
+        return self.path / name
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / RUN_CONFIG
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / MANIFEST
+
+    @property
+    def labels(self) -> Path:
+        return self.path / LABELS
+
+    @property
+    def report_md(self) -> Path:
+        return self.path / REPORT_MD
+
+    @property
+    def report_html(self) -> Path:
+        return self.path / REPORT_HTML
+
+    @property
+    def confusion_matrix(self) -> Path:
+        return self.path / CONFUSION_MATRIX
+
+    @property
+    def keras_file(self) -> Path:
+        return self.path / KERAS_FILE
+
+    @property
+    def android(self) -> Path:
+        return self.path / ANDROID_DIR
+
+    @property
+    def staging(self) -> Path:
+        return self.path / STAGING
+
+    def create(self) -> None:
+        """Creates the folder (or takes a killed run's, removing its temporary files).
+
+        Raises:
+            ConfigError: if it cannot be created, naming why.
+        """
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            remove_leftovers(self.path)  # a killed run's temporary files, never its artifacts
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot create the run folder {self.path}: {exc.strerror or exc}. Choose a "
+                "writable --output folder."
+            ) from None
+
+    def write_config(self, config_text: str) -> None:
+        """Writes the run's config: from here on the folder is this config's run."""
+        write_bytes_atomic(self.config_file, config_text.encode("utf-8"))
+
+    def write_labels(self, class_names) -> None:
+        """Writes the class names, one per line (nothing for a regression)."""
+        if class_names:
+            write_labels(self.labels, class_names)
+
+    def start_staging(self) -> Path:
+        """An empty staging folder: exports wait there until they have passed."""
+        remove_path(self.staging)
+        self.staging.mkdir()
+        return self.staging
+
+    def promote(self, staged: Path) -> Path:
+        """Moves a verified file from the staging folder to its place in the folder."""
+        return promote(staged, self.path / staged.name)
+
+    def discard(self, staged: Path) -> None:
+        """Removes a file that failed: from staging, and from the folder (an earlier,
+        killed attempt's)."""
+        remove_path(staged)
+        remove_path(self.path / staged.name)
+
+    def end_staging(self) -> None:
+        remove_path(self.staging)
+
+
+def write_labels(path: Path, class_names) -> Path:
+    """Writes class names, one per line, atomically (a run's or a bundle's `labels.txt`)."""
+    return write_bytes_atomic(path, ("\n".join(class_names) + "\n").encode("utf-8"))

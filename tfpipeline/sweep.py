@@ -20,23 +20,27 @@ from typing import Any
 import numpy as np
 
 from tfpipeline._atomic import remove_path, write_bytes_atomic
-from tfpipeline._keras import keras, releasing_traced_gradients, require_tf_keras_model, tf
+from tfpipeline._keras import keras, releasing_traced_gradients, require_tf_keras_model
 from tfpipeline.compress import compress_model, overall_sparsity
 from tfpipeline.config import TFLITE_VARIANTS, CompressConfig, PipelineConfig, dump_config
-from tfpipeline.data import PreparedData, prepare_data
 from tfpipeline.errors import ConfigError
-from tfpipeline.export import export_tflite, measure_artifact
-from tfpipeline.export.android import ANDROID_DIR
-from tfpipeline.export.int8_input import plan_int8_input
+from tfpipeline.export.plan import ExportSettings, ExportTarget
 from tfpipeline.inference import load_predictor
-from tfpipeline.models import build_model
+from tfpipeline.record import size_ratios
 from tfpipeline.report import file_stats
 from tfpipeline.run_folder import (
+    ANDROID_DIR,
     check_own_folder,
     new_timestamped_dir,
     remove_leftovers,
     run_lock,
 )
+from tfpipeline.stages.data import data_stage
+from tfpipeline.stages.log import StageLog
+from tfpipeline.stages.model import model_stage
+from tfpipeline.stages.seed import seed_run
+from tfpipeline.stages.train import train_stage
+from tfpipeline.stages.verify import measure
 from tfpipeline.sweep_bundle import BUNDLE_DIR, bundle_variant
 from tfpipeline.sweep_report import (
     SWEEP_CONFIG,
@@ -47,7 +51,7 @@ from tfpipeline.sweep_report import (
     sweep_table,
     write_sweep_outputs,
 )
-from tfpipeline.training import predict_probabilities, train
+from tfpipeline.training import predict_probabilities
 
 # A recipe is the techniques applied in turn, each with its strength:
 # (("prune", 0.9), ("cluster", 16), ("qat", None)) is PCQAT at 90% sparsity and 16 clusters.
@@ -212,97 +216,102 @@ def compress_sweep(
     with run_lock(run_dir):  # one process per sweep folder; judged again once held
         _sweep_dir(run_dir)
         _start_clean(run_dir)
-        return _sweep(config, run_dir, grid, max_accuracy_drop, x, y, model, log, verbose, bundle)
+        options = _SweepOptions(grid, max_accuracy_drop, bundle, StageLog(log, verbose, False))
+        return _sweep(config, run_dir, options, x, y, model)
 
 
-def _sweep(config, run_dir, grid, max_accuracy_drop, x, y, model, log, verbose, bundle):
+@dataclass(frozen=True)
+class _SweepOptions:
+    grid: SweepGrid
+    max_accuracy_drop: float
+    bundle: bool
+    log: StageLog
+
+
+def _sweep(config: PipelineConfig, run_dir: Path, options: _SweepOptions, x, y, model):
     started = time.perf_counter()
-    keras.utils.set_random_seed(config.train.seed)
-    if config.train.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    data = prepare_data(config.data, x, y)
+    log = options.log
+    seed_run(config.train, clear_session=model is None)
+    data = data_stage(config.data, x, y, log)
     x_val, y_val = data.splits.val.arrays()
     if len(y_val) == 0:
         raise ConfigError(
             "compress-sweep chooses among the variants on the validation split, and it is "
             f"empty. Received: split sizes {data.splits.sizes()}; raise `data.split.val`."
         )
-    base = _train_base(config, data, model, log, verbose)
+    custom = require_tf_keras_model(model, "compress_sweep", bridge=True) if model else None
+    base = model_stage(config.model, config.train, data, custom, log=log)
+    trained = train_stage(config.train, base, data, None, log)
     write_bytes_atomic(run_dir / SWEEP_CONFIG, dump_config(config).encode("utf-8"))
-    log(f"sweep folder: {run_dir}")
-
-    x_test, y_test = data.splits.test.arrays()
-    reference = predict_probabilities(base, x_test)
-    calibration = data.splits.calibration_samples(config.export.calibration_samples)
-    recipes = grid.recipes()
-    total = sum(len(grid.exports(r)) for r in recipes)
+    log.line(f"sweep folder: {run_dir}")
     models: dict[Recipe, tuple[keras.Model, list]] = {(): (base, [])}
-    rows: list[dict[str, Any]] = []
-    made_by: list[tuple[Recipe, Any]] = []  # each row's recipe and int8 input
-    for recipe in recipes:
-        compressed, steps = _compressed_model(recipe, models, data, config, verbose)
-        int8_input = plan_int8_input(
-            compressed, data, config.export.int8_input, config.export.int8_io
-        )
-        for variant in grid.exports(recipe):
-            name = _variant_name(recipe, variant)
-            path = export_tflite(
-                compressed,
-                run_dir / VARIANTS_DIR / f"{_file_stem(recipe)}_{variant}.tflite",
-                variant,
-                calibration,
-                config.export.int8_io,
-                float_layers=int8_input.float_layers if variant == "int8" else (),
-            )
-            figures = measure_artifact(
-                path,
-                x_test,
-                y_test,
-                reference,
-                config.verify.latency_runs,
-                config.verify.latency_warmup,
-                tie_margin=config.verify.tie_margin,
-            )
-            val_accuracy = _accuracy(path, x_val, y_val)
-            rows.append(
-                _row(name, recipe, variant, path, run_dir, val_accuracy, figures, compressed, steps)
-            )
-            made_by.append((recipe, int8_input))
-            _log_progress(log, rows, total, started)
-
+    rows, made_by = _measure_variants(config, options, data, trained.outputs, models, run_dir)
     baseline = rows[0]
     for row in rows:
-        row["compression_ratio"] = baseline["size_bytes"] / row["size_bytes"]
-        row["gzip_compression_ratio"] = baseline["gzip_bytes"] / row["gzip_bytes"]
+        row.update(size_ratios(baseline, row))
         # negative: points lost against the uncompressed float32 .tflite; positive: gained.
         # `val_`: on the validation split, which chooses; the other: on the test split.
         row["val_accuracy_change_points"] = 100 * (row["val_accuracy"] - baseline["val_accuracy"])
         row["accuracy_change_points"] = 100 * (row["test_accuracy"] - baseline["test_accuracy"])
     _mark_pareto_front(rows)
-    chosen = choose_variant(rows, baseline, max_accuracy_drop)
+    chosen = choose_variant(rows, baseline, options.max_accuracy_drop)
     folder = None
-    if bundle:
+    if options.bundle:
         recipe, int8_input = made_by[rows.index(chosen)]
-        reference = predict_probabilities(models[recipe][0], x_test)
-        folder = bundle_variant(chosen, run_dir, data, config, reference, int8_input, log)
+        reference = predict_probabilities(models[recipe][0], data.splits.test.arrays()[0])
+        folder = bundle_variant(chosen, run_dir, data, config, reference, int8_input, log.write)
     sizes = data.splits.sizes()
-    result = SweepResult(run_dir, rows, baseline, chosen, max_accuracy_drop, folder, sizes)
+    result = SweepResult(run_dir, rows, baseline, chosen, options.max_accuracy_drop, folder, sizes)
     write_sweep_outputs(result, config, time.perf_counter() - started)
-    log("")
-    log(sweep_table(rows, chosen))
-    log("")
-    log(
+    _log_result(log, result)
+    return result
+
+
+def _measure_variants(config, options: _SweepOptions, data, reference, models, run_dir: Path):
+    """Exports every variant of the grid with the export plan's targets and measures each
+    on the test split (held out) and the validation split (which chooses)."""
+    grid, started = options.grid, time.perf_counter()
+    x_val, y_val = data.splits.val.arrays()
+    recipes = grid.recipes()
+    total = sum(len(grid.exports(r)) for r in recipes)
+    rows: list[dict[str, Any]] = []
+    made_by: list[tuple[Recipe, Any]] = []  # each row's recipe and int8 input
+    for recipe in recipes:
+        compressed, steps = _compressed_model(recipe, models, data, config, options.log.verbose)
+        variants = grid.exports(recipe)
+        settings = ExportSettings.for_model(compressed, data, config.export, variants)
+        for variant in variants:
+            target = ExportTarget.tflite(variant, f"{_file_stem(recipe)}_{variant}.tflite")
+            path = target.export(compressed, run_dir / VARIANTS_DIR, settings)
+            figures = measure(target, path, data, reference, config.verify)
+            val_accuracy = _accuracy(path, x_val, y_val)
+            name = _variant_name(recipe, variant)
+            rows.append(
+                _row(name, recipe, variant, path, run_dir, val_accuracy, figures, compressed, steps)
+            )
+            made_by.append((recipe, settings.int8_input))
+            _log_progress(options.log.write, rows, total, started)
+    return rows, made_by
+
+
+def _log_result(log: StageLog, result: SweepResult) -> None:
+    chosen, sizes, run_dir = result.chosen, result.split_sizes, result.run_dir
+    log.line()
+    log.line(sweep_table(result.rows, chosen))
+    log.line()
+    log.line(
         f"chosen: {chosen['name']}: {chosen['gzip_compression_ratio']:.1f}x smaller gzipped "
         f"than the float32 .tflite; chosen on the validation split ({sizes['val']} samples): "
         f"accuracy {chosen['val_accuracy']:.4f} "
-        f"({_points(chosen['val_accuracy_change_points'])}; tolerance {max_accuracy_drop:g} "
-        f"lost); held-out test split ({sizes['test']} samples): accuracy "
-        f"{chosen['test_accuracy']:.4f} ({_points(chosen['accuracy_change_points'])})"
+        f"({_points(chosen['val_accuracy_change_points'])}; tolerance "
+        f"{result.max_accuracy_drop:g} lost); held-out test split ({sizes['test']} samples): "
+        f"accuracy {chosen['test_accuracy']:.4f} ({_points(chosen['accuracy_change_points'])})"
     )
-    log(f"table {run_dir / SWEEP_TABLE}, plot {run_dir / SWEEP_PLOT}")
-    if folder is not None:
-        log(f"bundle: {folder} (verified; Android bundle in {folder / ANDROID_DIR})")
-    return result
+    log.line(f"table {run_dir / SWEEP_TABLE}, plot {run_dir / SWEEP_PLOT}")
+    if result.bundle is not None:
+        log.line(
+            f"bundle: {result.bundle} (verified; Android bundle in {result.bundle / ANDROID_DIR})"
+        )
 
 
 def choose_variant(
@@ -335,20 +344,6 @@ def choose_variant(
     floor = baseline[SELECT_BY] - max_accuracy_drop / 100 - 1e-9
     within = [row for row in rows if row[SELECT_BY] >= floor]
     return min(within, key=lambda row: (row["gzip_bytes"], -row[SELECT_BY]))
-
-
-def _train_base(config: PipelineConfig, data: PreparedData, model, log, verbose) -> keras.Model:
-    if model is not None:
-        base = require_tf_keras_model(model, "compress_sweep", bridge=True)
-    else:
-        base = build_model(config.model, data, seed=config.train.seed)
-    log(
-        f"training {base.name} ({base.count_params():,} parameters) on {data.name}, "
-        f"up to {config.train.epochs} epochs"
-    )
-    result = train(base, data, config.train, verbose=verbose)
-    log(f"trained: {result.epochs_run} epochs, best epoch {result.best_epoch}")
-    return base
 
 
 def _compressed_model(recipe: Recipe, models: dict, data, config: PipelineConfig, verbose):

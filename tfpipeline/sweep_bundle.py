@@ -11,14 +11,16 @@ from typing import Any
 import numpy as np
 
 from tfpipeline import __version__
-from tfpipeline._atomic import dir_atomic, write_bytes_atomic
+from tfpipeline._atomic import dir_atomic
 from tfpipeline.config import PipelineConfig
 from tfpipeline.data import PreparedData
-from tfpipeline.data.input_spec import describe_input
 from tfpipeline.errors import VerificationError
-from tfpipeline.export import check_artifact, measure_artifact, write_android_bundle
-from tfpipeline.export.android import ANDROID_DIR
-from tfpipeline.report import file_stats, library_versions, write_manifest
+from tfpipeline.export.plan import ExportTarget
+from tfpipeline.record import AndroidRecord, ArtifactRecord, DataSummary, RunRecord, write_record
+from tfpipeline.report import file_stats, library_versions
+from tfpipeline.run_folder import ANDROID_DIR, RunFolder
+from tfpipeline.stages.export import write_bundle
+from tfpipeline.stages.verify import measure
 
 BUNDLE_DIR = "chosen"
 
@@ -54,62 +56,47 @@ def bundle_variant(
         VerificationError: if the file misses a threshold of its variant; nothing is written.
     """
     source = sweep_dir / row["path"]
-    x_test, y_test = data.splits.test.arrays()
-    verify = config.verify
-    figures = measure_artifact(
-        source,
-        x_test,
-        y_test,
-        reference,
-        verify.latency_runs,
-        verify.latency_warmup,
-        tie_margin=verify.tie_margin,
-    )
-    name = f"model_{row['tflite']}.tflite"
-    problems = check_artifact(name, row["tflite"], figures, verify, quantization_aware=row["qat"])
+    target = ExportTarget.tflite(row["tflite"])
+    figures = measure(target, source, data, reference, config.verify)
+    problems = target.check(figures, config.verify, quantization_aware=row["qat"])
     if problems:
         raise VerificationError(problems)
     folder = sweep_dir / BUNDLE_DIR
-    int8 = int8_input.to_dict() if int8_input is not None and row["tflite"] == "int8" else None
     with dir_atomic(folder) as tmp:
-        shutil.copyfile(source, tmp / name)
-        if data.class_names:
-            labels = "\n".join(data.class_names) + "\n"
-            write_bytes_atomic(tmp / "labels.txt", labels.encode("utf-8"))
-        artifact = {"format": "tflite", "variant": row["tflite"], "path": name}
-        artifact.update({**file_stats(tmp / name), **figures, "passed": True})
-        x_train = data.splits.train.arrays()[0]
-        write_android_bundle(
-            tmp / ANDROID_DIR,
-            tmp / name,
-            variant=row["tflite"],
-            class_names=data.class_names,
-            value_range=(float(x_train.min()), float(x_train.max())),
-            figures=artifact,
-            task=data.task,
-            input_record=describe_input(data),
-            int8_input=int8,
+        model_file = tmp / target.filename
+        shutil.copyfile(source, model_file)
+        RunFolder(tmp).write_labels(data.class_names)
+        artifact = ArtifactRecord(
+            format=target.format,
+            variant=target.variant,
+            path=target.filename,
+            **file_stats(model_file),
+            figures=figures,
+            passed=True,
         )
-        write_manifest(tmp, _manifest(row, folder, data, config, artifact, int8))
+        write_bundle(tmp / ANDROID_DIR, model_file, artifact, data, int8_input)
+        record = _record(row, folder, data, config, artifact, int8_input)
+        write_record(RunFolder(tmp).manifest, record)
     log(f"      {BUNDLE_DIR}/: {row['name']} verified ({_shown(figures)})")
     return folder
 
 
-def _manifest(row, folder: Path, data, config, artifact, int8) -> dict[str, Any]:
-    return {
-        "tfpipeline_version": __version__,
-        "run_name": folder.name,
-        "status": "passed",
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "source": f"compress-sweep variant {row['name']} ({row['path']})",
-        "config": config.to_dict(),
-        "versions": library_versions(),
-        "data": data.summary(),
-        "int8_input": int8,
-        "artifacts": [artifact],
-        "android": {"written": True, "variant": row["tflite"], "path": ANDROID_DIR},
-        "failures": [],
-    }
+def _record(row, folder: Path, data, config, artifact: ArtifactRecord, int8_input) -> RunRecord:
+    int8 = int8_input.to_dict() if int8_input is not None and artifact.variant == "int8" else None
+    return RunRecord(
+        tfpipeline_version=__version__,
+        run_name=folder.name,
+        status="passed",
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        source=f"compress-sweep variant {row['name']} ({row['path']})",
+        config=config.to_dict(),
+        versions=library_versions(),
+        data=DataSummary.from_dict(data.summary()),
+        int8_input=int8,
+        artifacts=[artifact],
+        android=AndroidRecord(written=True, variant=artifact.variant, path=ANDROID_DIR),
+        failures=[],
+    )
 
 
 def _shown(figures: dict[str, float]) -> str:

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from tfpipeline._atomic import dir_atomic
+from tfpipeline.run_folder import LABELS, MODEL_CARD, write_labels
 
-ANDROID_DIR = "android"
 BUNDLE_MODEL = "model.tflite"
 
 
@@ -58,7 +58,7 @@ def write_android_bundle(
     with dir_atomic(folder) as tmp:
         shutil.copyfile(tflite_path, tmp / BUNDLE_MODEL)
         if class_names:
-            (tmp / "labels.txt").write_text("\n".join(class_names) + "\n", "utf-8")
+            write_labels(tmp / LABELS, class_names)
         card = model_card(tmp / BUNDLE_MODEL, variant, class_names, value_range, figures, task)
         card["input"].update(input_record or {})
         if int8_input:
@@ -66,7 +66,7 @@ def write_android_bundle(
         card["model"].update(
             {k: v for k, v in file_stats(tmp / BUNDLE_MODEL).items() if k != "gzip_bytes"}
         )
-        (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", "utf-8")
+        (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n", "utf-8")
     return Path(folder)
 
 

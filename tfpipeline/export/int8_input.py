@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from tfpipeline._keras import keras
+from tfpipeline._text import listed
 from tfpipeline.data import PreparedData
 from tfpipeline.data.stats import FeatureStats
 from tfpipeline.models import input_normalization, output_rescaling
@@ -117,6 +118,5 @@ def _name(names: Sequence[str], index: int) -> str:
 
 def _narrowest(narrow: np.ndarray, steps: np.ndarray, names: Sequence[str]) -> str:
     order = narrow[np.argsort(steps[narrow])]
-    shown = ", ".join(f"{_name(names, int(i))} spans {steps[i]:.2g} steps" for i in order[:3])
-    more = f" and {len(order) - 3} more" if len(order) > 3 else ""
-    return f"{shown}{more} (fewer than {MIN_INPUT_STEPS})"
+    spans = [f"{_name(names, int(i))} spans {steps[i]:.2g} steps" for i in order]
+    return f"{listed(spans, 3)} (fewer than {MIN_INPUT_STEPS})"

@@ -1,0 +1,175 @@
+"""The export plan: one `ExportTarget` per file to write, each knowing how it is made and
+judged.
+
+A target is a format and variant with its file name (`ExportTarget.tflite("int8")`,
+`ExportTarget.onnx()`, ...); `plan_exports` reads the `export` config into the list of
+targets a run writes, in order. What a target's converter needs beyond the model (the
+calibration samples, how the int8 model takes its input) is decided once per model in
+`ExportSettings.for_model`. A new export variant is one function registered in `EXPORTERS`
+and a named constructor here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfpipeline.config import ExportConfig, VerifyConfig
+from tfpipeline.export.int8_input import Int8Input, plan_int8_input
+from tfpipeline.export.onnx import export_onnx, optimize_onnx, quantize_onnx
+from tfpipeline.export.saved_model import export_saved_model
+from tfpipeline.export.tflite import export_tflite
+from tfpipeline.export.verify import check_artifact
+from tfpipeline.run_folder import ONNX_FILE, ONNX_INT8, ONNX_OPTIMIZED, SAVED_MODEL, tflite_file
+
+CALIBRATED_VARIANTS = ("int8", "int16x8")  # full-integer: activation ranges from samples
+INTEGER_VARIANTS = ("int8", "dynamic", "int16x8")  # integer weights: diagnosed when they fail
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """What converters need beyond the model, decided once per model.
+
+    Attributes:
+        calibration: training samples that calibrate int8/int16x8 activation ranges.
+        int8_input: how the `int8` variant takes its input (`plan_int8_input`).
+        int8_io: the `int8` variant's input/output type. allow_flex_ops: keep Select TF ops.
+        onnx_opset: the ONNX opset.
+    """
+
+    calibration: np.ndarray | None = None
+    int8_input: Int8Input | None = None
+    int8_io: str = "int8"
+    allow_flex_ops: bool = False
+    onnx_opset: int = 17
+
+    @classmethod
+    def for_model(
+        cls, model, data, config: ExportConfig, variants: tuple[str, ...] | list[str]
+    ) -> ExportSettings:
+        """The settings for exporting `model` as `variants` (calibration from the training
+        split's first `config.calibration_samples`, never from validation or test)."""
+        calibration = None
+        if set(CALIBRATED_VARIANTS) & set(variants):
+            calibration = data.splits.calibration_samples(config.calibration_samples)
+        int8_input = None
+        if "int8" in variants:
+            int8_input = plan_int8_input(model, data, config.int8_input, config.int8_io)
+        return cls(
+            calibration, int8_input, config.int8_io, config.allow_flex_ops, config.onnx_opset
+        )
+
+
+def _saved_model(target, model, folder: Path, settings: ExportSettings) -> Path:
+    return export_saved_model(model, folder / target.filename)
+
+
+def _tflite(target, model, folder: Path, settings: ExportSettings) -> Path:
+    int8_input = settings.int8_input
+    return export_tflite(
+        model,
+        folder / target.filename,
+        target.variant,
+        settings.calibration,
+        settings.int8_io,
+        settings.allow_flex_ops,
+        float_layers=int8_input.float_layers if target.variant == "int8" and int8_input else (),
+    )
+
+
+def _onnx(target, model, folder: Path, settings: ExportSettings) -> Path:
+    return export_onnx(model, folder / target.filename, settings.onnx_opset)
+
+
+def _onnx_optimized(target, model, folder: Path, settings: ExportSettings) -> Path:
+    return optimize_onnx(folder / ONNX_FILE, folder / target.filename)
+
+
+def _onnx_int8(target, model, folder: Path, settings: ExportSettings) -> Path:
+    return quantize_onnx(folder / ONNX_FILE, folder / target.filename)
+
+
+# How each kind of target is made: the one place a new export variant registers.
+EXPORTERS: dict[str, Callable[..., Path]] = {
+    "saved_model": _saved_model,
+    "tflite": _tflite,
+    "onnx": _onnx,
+    "onnx_optimized": _onnx_optimized,
+    "onnx_int8": _onnx_int8,
+}
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    """One file to export: its format, variant, file name and how it is made.
+
+    Attributes:
+        format: `saved_model`, `tflite` or `onnx` (the runtime that judges it).
+        variant: `float32`, `float16`, `dynamic`, `int8` or `int16x8`.
+        filename: its name in the folder it is written to.
+        kind: its exporter in `EXPORTERS`.
+    """
+
+    format: str
+    variant: str
+    filename: str
+    kind: str
+
+    @classmethod
+    def saved_model(cls) -> ExportTarget:
+        return cls("saved_model", "float32", SAVED_MODEL, "saved_model")
+
+    @classmethod
+    def tflite(cls, variant: str, filename: str | None = None) -> ExportTarget:
+        return cls("tflite", variant, filename or tflite_file(variant), "tflite")
+
+    @classmethod
+    def onnx(cls) -> ExportTarget:
+        return cls("onnx", "float32", ONNX_FILE, "onnx")
+
+    @classmethod
+    def onnx_optimized(cls) -> ExportTarget:
+        return cls("onnx", "float32", ONNX_OPTIMIZED, "onnx_optimized")
+
+    @classmethod
+    def onnx_int8(cls) -> ExportTarget:
+        return cls("onnx", "int8", ONNX_INT8, "onnx_int8")
+
+    def named(self, filename: str) -> ExportTarget:
+        """The same target, written under another file name."""
+        return replace(self, filename=filename)
+
+    @property
+    def integer(self) -> bool:
+        """Whether the file holds integer-quantized weights (diagnosed when it fails)."""
+        return self.format == "tflite" and self.variant in INTEGER_VARIANTS
+
+    def export(self, model, folder: Path, settings: ExportSettings) -> Path:
+        """Writes the file into `folder` (atomically) and returns its path."""
+        return EXPORTERS[self.kind](self, model, folder, settings)
+
+    def check(
+        self, figures: dict[str, Any], config: VerifyConfig, quantization_aware: bool = False
+    ) -> list[str]:
+        """The thresholds of this variant the measured figures miss (see `check_artifact`)."""
+        return check_artifact(self.filename, self.variant, figures, config, quantization_aware)
+
+
+def plan_exports(config: ExportConfig) -> list[ExportTarget]:
+    """The files a run exports, in the order they are written (the ONNX file before the
+    files made from it)."""
+    targets = [ExportTarget.saved_model()] if config.saved_model else []
+    targets += [ExportTarget.tflite(variant) for variant in config.tflite]
+    targets += [ExportTarget.onnx()] if config.onnx else []
+    targets += [ExportTarget.onnx_optimized()] if config.onnx_optimized else []
+    targets += [ExportTarget.onnx_int8()] if config.onnx_int8 else []
+    return targets
+
+
+def tflite_variants(targets: list[ExportTarget]) -> list[str]:
+    """The `.tflite` variants among `targets`."""
+    return [t.variant for t in targets if t.format == "tflite"]

@@ -1,0 +1,110 @@
+"""Stage 5, export: every file of the export plan, written to the staging folder; and,
+once verified, the Android bundle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tfpipeline._keras import keras
+from tfpipeline.config import ExportConfig
+from tfpipeline.data import PreparedData
+from tfpipeline.data.input_spec import describe_input
+from tfpipeline.export.android import write_android_bundle
+from tfpipeline.export.int8_input import Int8Input
+from tfpipeline.export.plan import ExportSettings, ExportTarget, plan_exports, tflite_variants
+from tfpipeline.record import AndroidRecord, ArtifactRecord
+from tfpipeline.run_folder import ANDROID_DIR, KERAS_FILE, LABELS, MODEL_CARD, RunFolder, save_keras
+from tfpipeline.stages.log import StageLog
+
+
+@dataclass(frozen=True)
+class Exported:
+    """The files written to the staging folder, each with its target, and the settings
+    they were converted with (calibration samples, int8 input)."""
+
+    files: list[tuple[ExportTarget, Path]]
+    settings: ExportSettings
+
+
+def export_stage(
+    config: ExportConfig,
+    model: keras.Model,
+    trained: keras.Model,
+    data: PreparedData,
+    folder: RunFolder,
+    log: StageLog,
+) -> Exported:
+    """Writes every file of the export plan (see `plan_exports`) to the staging folder,
+    and the trained model (before compression) as `model.keras` when asked.
+
+    Args:
+        config: the `export` section.
+        model: the model to export (compressed, when compression ran).
+        trained: the trained model before compression.
+        data: the prepared data (calibration samples, input statistics).
+        folder: the run folder.
+        log: where progress goes.
+    """
+    targets = plan_exports(config)
+    log.stage(5, "export", ", ".join(t.filename for t in targets) or "nothing to export")
+    settings = ExportSettings.for_model(model, data, config, tflite_variants(targets))
+    if settings.int8_input is not None:
+        log.detail(f"int8 input {settings.int8_input.dtype}: {settings.int8_input.reason}")
+    staging = folder.start_staging()  # each file moves to the run folder once it has passed
+    files = []
+    for target in targets:
+        files.append((target, target.export(model, staging, settings)))
+        log.detail(f"wrote {target.filename}")
+    if config.keras:
+        save_keras(trained, folder.keras_file)
+        log.detail(f"wrote {KERAS_FILE}")
+    return Exported(files, settings)
+
+
+def android_stage(
+    config: ExportConfig,
+    data: PreparedData,
+    folder: RunFolder,
+    artifacts: list[ArtifactRecord],
+    int8_input: Int8Input | None,
+    log: StageLog,
+) -> AndroidRecord | None:
+    """Writes the Android bundle from the chosen `.tflite` variant, if it passed.
+
+    Returns:
+        What was written (`None` when `export.android` is off).
+    """
+    if not config.android:
+        return None
+    variant = config.android_variant or ("int8" if "int8" in config.tflite else config.tflite[0])
+    artifact = next(a for a in artifacts if a.format == "tflite" and a.variant == variant)
+    if not artifact.passed:
+        log.detail(f"android: not written, {artifact.path} failed verification")
+        return AndroidRecord(written=False, variant=variant)
+    bundle = write_bundle(folder.android, folder.file(artifact.path), artifact, data, int8_input)
+    files = [artifact.path, *([LABELS] if data.class_names else []), MODEL_CARD]
+    log.detail(f"wrote {ANDROID_DIR}/ ({', '.join(files)})")
+    return AndroidRecord(written=True, variant=variant, path=bundle.name)
+
+
+def write_bundle(
+    bundle: Path,
+    model_file: Path,
+    artifact: ArtifactRecord,
+    data: PreparedData,
+    int8_input: Int8Input | None,
+) -> Path:
+    """Writes an Android bundle for a verified `.tflite` (its figures, labels, input)."""
+    x_train = data.splits.train.arrays()[0]
+    return write_android_bundle(
+        bundle,
+        model_file,
+        variant=artifact.variant,
+        class_names=data.class_names,
+        value_range=(float(x_train.min()), float(x_train.max())),
+        figures=artifact.to_dict(),
+        task=data.task,
+        input_record=describe_input(data),
+        int8_input=int8_input.to_dict() if int8_input and artifact.variant == "int8" else None,
+    )

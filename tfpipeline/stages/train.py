@@ -1,0 +1,131 @@
+"""Stage 3, train: fit the model, then score it once on the test split beside the
+classical baseline."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfpipeline._keras import keras, tf
+from tfpipeline.config import TrainConfig
+from tfpipeline.data import PreparedData
+from tfpipeline.distribute import lost_workers, replicas, worker_text
+from tfpipeline.evaluation import baseline_scores, classification_report, plot_confusion_matrix
+from tfpipeline.record import TrainingRecord
+from tfpipeline.stages.log import StageLog, scores_text
+from tfpipeline.training import TrainingError, predict_probabilities, score, train
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What training handed on.
+
+    Attributes:
+        record: what the fit did (epochs, early stop, history).
+        outputs: the trained model's outputs on the test split (scored once, reused).
+        scores: its test scores (`accuracy`, or `mae`, `mse`, `rmse`, `r2`).
+    """
+
+    record: TrainingRecord
+    outputs: np.ndarray
+    scores: dict[str, float]
+
+
+def train_stage(
+    config: TrainConfig,
+    model: keras.Model,
+    data: PreparedData,
+    run_dir: Path | None,
+    log: StageLog,
+    strategy=None,
+    shared_state: Path | None = None,
+) -> Trained:
+    """Trains `model` on the training split (checkpoints, state and logs in `run_dir`; none
+    without one) and scores it on the test split.
+
+    Raises:
+        TrainingError: if the loss becomes NaN, or a worker of a multi-worker run stops
+            answering.
+    """
+    log.stage(
+        3,
+        "train",
+        f"{config.optimizer}, {config.schedule.kind} schedule, up to {config.epochs} epochs",
+    )
+    if strategy is not None:
+        config = _distributed(config, data, strategy, log)
+    if config.mixed_precision != "none":
+        log.detail(f"{config.mixed_precision} policy (output layer float32)")
+    try:
+        result = train(
+            model, data, config, run_dir=run_dir, verbose=log.verbose, shared_state=shared_state
+        )
+    except tf.errors.UnavailableError as exc:  # multi-worker: a peer died or never came
+        raise TrainingError(
+            f"Training stopped: {lost_workers(exc)} stopped answering. Start every worker "
+            "again with the same command; training resumes after the last finished epoch."
+        ) from None
+    if result.resumed_from_epoch:
+        log.detail(f"resumed after epoch {result.resumed_from_epoch}")
+    outputs = predict_probabilities(model, data.splits.test.arrays()[0])
+    scores = score(outputs, data.splits.test.y, data.task)
+    stop = "stopped early" if result.stopped_early else "ran all epochs"
+    log.detail(
+        f"{result.epochs_run} epochs ({stop}), best epoch {result.best_epoch}, "
+        f"test {scores_text(scores)}"
+    )
+    return Trained(TrainingRecord.from_dict(result.to_dict()), outputs, scores)
+
+
+def _distributed(config: TrainConfig, data: PreparedData, strategy, log: StageLog) -> TrainConfig:
+    """The train section as the replicas run it (learning rate scaled when asked), logged."""
+    count = replicas(strategy)
+    if config.scale_lr_with_replicas:
+        config = dataclasses.replace(config, learning_rate=config.learning_rate * count)
+    log.detail(
+        f"{config.distribute}: {count} replicas, global batch {config.batch_size} "
+        f"({config.batch_size / count:g} per replica), learning rate {config.learning_rate:g}"
+    )
+    worker = worker_text(strategy)
+    if worker:
+        in_memory = data.splits.train.samples.in_memory
+        share = "its share of every batch" if in_memory else "its share of the files"
+        log.detail(f"this is {worker}; each worker reads {share}")
+    return config
+
+
+def evaluate_stage(
+    trained: Trained, data: PreparedData, confusion_matrix: Path, log: StageLog
+) -> dict[str, Any]:
+    """The trained model's test evaluation beside the classical baseline's (per-class
+    figures and the confusion matrix plot for classification).
+
+    Returns:
+        The run record's `evaluation`: the scores (and `per_class`, `confusion_matrix`,
+        ...), with the baseline's under `baseline`.
+    """
+    y_test = data.splits.test.y
+    baseline = baseline_scores(data.splits.train.y, y_test, data.task, data.class_names)
+    shown = {k: v for k, v in baseline.items() if k not in ("kind", "value", "mse")}
+    log.detail(f"baseline ({baseline['kind']}): test {scores_text(shown)}")
+    if not beats(trained.scores, baseline):
+        log.detail(
+            f"warning: the model is no better than the baseline ({baseline['kind']}) on the "
+            "test split"
+        )
+    if data.task != "classification":
+        return {**trained.scores, "baseline": baseline}
+    evaluation = classification_report(trained.outputs, y_test, data.class_names)
+    plot_confusion_matrix(evaluation, confusion_matrix)
+    return {**evaluation, "baseline": baseline}
+
+
+def beats(scores: dict[str, float], baseline: dict) -> bool:
+    """Whether test scores beat the baseline's (lower MAE, or higher accuracy)."""
+    if "mae" in scores:
+        return scores["mae"] < baseline["mae"]
+    return scores["accuracy"] > baseline["accuracy"]
