@@ -354,3 +354,34 @@ def test_the_lock_records_who_holds_it(tmp_path):
     text = json.dumps({"pid": 7, "host": "h" * 150, "started": "s" * 50})
     assert _holder_text(text) == f"process 7 on {'h' * 100} since {'s' * 40}"
     assert _holder_text('{"pid": "x"}') == _holder_text("not json") == "holder unknown"
+
+
+def test_the_run_folder_object_stages_promotes_and_discards_by_layout_name(tmp_path):
+    from tfpipeline.run_folder import MANIFEST, STAGING, RunFolder
+
+    folder = RunFolder(tmp_path / "run")
+    folder.create()
+    (folder.path / f"{STAGING}" / "half").mkdir(parents=True)  # a killed run's staging
+    folder.create()
+    assert not (folder.path / STAGING).exists()
+    folder.write_config("data: {}\n")
+    folder.write_labels(["cat", "dog"])
+    folder.write_labels([])  # regression: no labels file is written over the classes
+    assert folder.config_file.read_text() == "data: {}\n"
+    assert folder.labels.read_text() == "cat\ndog\n"
+    assert folder.manifest == folder.path / MANIFEST
+    staging = folder.start_staging()
+    (staging / "model_int8.tflite").write_bytes(b"new")
+    (staging / "model.onnx").write_bytes(b"bad")
+    (folder.path / "model.onnx").write_bytes(b"a killed attempt's")
+    assert folder.promote(staging / "model_int8.tflite").read_bytes() == b"new"
+    folder.discard(staging / "model.onnx")
+    folder.end_staging()
+    assert sorted(p.name for p in folder.path.iterdir()) == [
+        "labels.txt",
+        "model_int8.tflite",
+        "run_config.yaml",
+    ]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match=r"Cannot create the run folder .*file/run"):
+        RunFolder(tmp_path / "file" / "run").create()

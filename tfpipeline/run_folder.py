@@ -320,6 +320,17 @@ def _unfinished_run(config_text: str) -> Path | None:
     return None
 
 
+class _LayoutName:
+    """A file of the run folder by its layout name: `folder.manifest` is the path
+    `folder.path / MANIFEST`."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, folder, owner=None):
+        return self if folder is None else folder.path / self.name
+
+
 class RunFolder:
     """A run's folder: the path of each file a run writes there, and the steps of its life
     that the pipeline takes (create, write the config and labels, stage exports, promote or
@@ -343,41 +354,15 @@ class RunFolder:
         """The path of a file of the folder (an artifact's name, or a layout name above)."""
         return self.path / name
 
-    @property
-    def config_file(self) -> Path:
-        return self.path / RUN_CONFIG
-
-    @property
-    def manifest(self) -> Path:
-        return self.path / MANIFEST
-
-    @property
-    def labels(self) -> Path:
-        return self.path / LABELS
-
-    @property
-    def report_md(self) -> Path:
-        return self.path / REPORT_MD
-
-    @property
-    def report_html(self) -> Path:
-        return self.path / REPORT_HTML
-
-    @property
-    def confusion_matrix(self) -> Path:
-        return self.path / CONFUSION_MATRIX
-
-    @property
-    def keras_file(self) -> Path:
-        return self.path / KERAS_FILE
-
-    @property
-    def android(self) -> Path:
-        return self.path / ANDROID_DIR
-
-    @property
-    def staging(self) -> Path:
-        return self.path / STAGING
+    config_file = _LayoutName(RUN_CONFIG)
+    manifest = _LayoutName(MANIFEST)
+    labels = _LayoutName(LABELS)
+    report_md = _LayoutName(REPORT_MD)
+    report_html = _LayoutName(REPORT_HTML)
+    confusion_matrix = _LayoutName(CONFUSION_MATRIX)
+    keras_file = _LayoutName(KERAS_FILE)
+    android = _LayoutName(ANDROID_DIR)
+    staging = _LayoutName(STAGING)
 
     def create(self) -> None:
         """Creates the folder (or takes a killed run's, removing its temporary files).
