@@ -49,9 +49,9 @@ def test_the_records_fields_hold_what_the_manifest_means():
     compression = record.compression
     assert isinstance(compression, CompressionRecord)
     assert compression.test_scores == {"accuracy": written["compression"]["test_accuracy"]}
-    assert compression.prune["target_sparsity"] == written["config"]["compress"]["prune"][
-        "sparsity"
-    ]
+    assert (
+        compression.prune["target_sparsity"] == written["config"]["compress"]["prune"]["sparsity"]
+    )
     assert record.training.epochs_run == written["training"]["epochs_run"]
     assert record.data.input == written["data"]["input"]
     bundle = read_record(BUNDLE_MANIFEST)
