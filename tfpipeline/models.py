@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from tfpipeline._keras import keras, tf
 from tfpipeline.config import ModelConfig
@@ -96,16 +98,8 @@ def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras
         ConfigError: for a hidden layer of more than `MAX_LAYER_WEIGHTS` weights, or a
             model that does not fit in memory (naming `model.hidden_units`).
     """
-    if config.kind == "custom":
-        raise ValueError(
-            "`model.kind: custom` uses the model you pass: `Pipeline(config).run(model=...)`."
-        )
-    if config.kind == "cnn" and len(data.feature_shape) != 3:
-        raise ValueError(
-            "`model.kind: cnn` needs image-shaped data (height, width, channels). Received "
-            f"features of shape {data.feature_shape}; use `model.kind: mlp`, an image source, "
-            "or `data.as_images: true` for digits."
-        )
+    family = _family(config)
+    family.check(config, data)
     _check_size(config, data)
     try:
         return _build(config, data, seed)
@@ -123,7 +117,7 @@ MAX_LAYER_WEIGHTS = 250_000_000
 
 def _weight_count(config: ModelConfig, data: PreparedData) -> int:
     """The weights of the hidden Dense layers and the output layer."""
-    width = config.filters[-1] if config.kind == "cnn" else math.prod(data.feature_shape)
+    width = _family(config).width(config, data)
     total = 0
     for units in [*config.hidden_units, data.num_outputs or 1]:
         total += (width + 1) * units
@@ -132,7 +126,7 @@ def _weight_count(config: ModelConfig, data: PreparedData) -> int:
 
 
 def _check_size(config: ModelConfig, data: PreparedData) -> None:
-    width = config.filters[-1] if config.kind == "cnn" else math.prod(data.feature_shape)
+    width = _family(config).width(config, data)
     for i, units in enumerate(config.hidden_units):
         weights = (width + 1) * units
         if weights > MAX_LAYER_WEIGHTS:
@@ -152,16 +146,7 @@ def _build(config: ModelConfig, data: PreparedData, seed: int) -> keras.Model:
     if normalization is not None:
         model.add(normalization)
     layers = _Layers(config, seed)
-    if config.kind == "cnn":
-        for i, filters in enumerate(config.filters):
-            model.add(layers.conv(filters, i))
-            model.add(_batch_norm(f"conv_{i}_bn"))
-            model.add(keras.layers.ReLU(name=f"conv_{i}_relu"))
-            if min(model.output_shape[1:3]) >= 2:
-                model.add(keras.layers.MaxPooling2D(2, name=f"conv_{i}_pool"))
-        model.add(keras.layers.GlobalAveragePooling2D(name="pool"))
-    elif len(data.feature_shape) > 1:
-        model.add(keras.layers.Flatten(name="flatten"))
+    _family(config).body(model, config, layers, data)
     for i, units in enumerate(config.hidden_units):
         model.add(layers.dense(units, config.activation, f"dense_{i}"))
         if config.batch_norm:
@@ -219,3 +204,77 @@ class _Layers:
             name=f"conv_{index}",
             **self._options(),
         )
+
+
+def describe_model(config: ModelConfig, data: PreparedData, model: keras.Model) -> str:
+    """The built model in one line, for the log: normalization, family, widths, output."""
+    widths = " -> ".join(str(u) for u in config.hidden_units)
+    output = f"{data.num_outputs} softmax" if data.class_names else "1 linear"
+    return (
+        f"{model.name}: {data.normalization} normalization -> "
+        f"{_family(config).describe(config)}{widths} {config.activation} -> {output}, "
+        f"{config.initializer} init, {model.count_params():,} parameters"
+    )
+
+
+def _flatten(model: keras.Sequential, config: ModelConfig, layers: _Layers, data) -> None:
+    if len(data.feature_shape) > 1:
+        model.add(keras.layers.Flatten(name="flatten"))
+
+
+def _conv_blocks(model: keras.Sequential, config: ModelConfig, layers: _Layers, data) -> None:
+    for i, filters in enumerate(config.filters):
+        model.add(layers.conv(filters, i))
+        model.add(_batch_norm(f"conv_{i}_bn"))
+        model.add(keras.layers.ReLU(name=f"conv_{i}_relu"))
+        if min(model.output_shape[1:3]) >= 2:
+            model.add(keras.layers.MaxPooling2D(2, name=f"conv_{i}_pool"))
+    model.add(keras.layers.GlobalAveragePooling2D(name="pool"))
+
+
+def _image_shaped(config: ModelConfig, data: PreparedData) -> None:
+    if len(data.feature_shape) != 3:
+        raise ValueError(
+            f"`model.kind: {config.kind}` needs image-shaped data (height, width, channels). "
+            f"Received features of shape {data.feature_shape}; use `model.kind: mlp`, an image "
+            "source, or `data.as_images: true` for digits."
+        )
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """What a `model.kind` builds between the input normalization and the Dense layers.
+
+    Attributes:
+        body: adds its layers to the model (after the normalization).
+        width: how many values reach the first Dense layer (for the size checks).
+        describe: its layers in a few words, for the log (`"conv [16, 32] -> "`).
+        check: refuses data the family cannot take (a `ValueError` naming why).
+    """
+
+    body: Callable[..., None]
+    width: Callable[[ModelConfig, PreparedData], int]
+    describe: Callable[[ModelConfig], str] = lambda config: ""
+    check: Callable[[ModelConfig, PreparedData], None] = lambda config, data: None
+
+
+# The model families `build_model` knows, by `model.kind`: the one place a new family
+# registers (its name is also among the choices of `model.kind` in the config schema).
+MODEL_FAMILIES: dict[str, ModelFamily] = {
+    "mlp": ModelFamily(_flatten, lambda config, data: math.prod(data.feature_shape)),
+    "cnn": ModelFamily(
+        _conv_blocks,
+        lambda config, data: config.filters[-1],
+        lambda config: f"conv {config.filters} -> ",
+        _image_shaped,
+    ),
+}
+
+
+def _family(config: ModelConfig) -> ModelFamily:
+    if config.kind not in MODEL_FAMILIES:  # `custom`: the caller's own model
+        raise ValueError(
+            f"`model.kind: {config.kind}` uses the model you pass: "
+            "`Pipeline(config).run(model=...)`."
+        )
+    return MODEL_FAMILIES[config.kind]

@@ -5,8 +5,8 @@ A target is a format and variant with its file name (`ExportTarget.tflite("int8"
 `ExportTarget.onnx()`, ...); `plan_exports` reads the `export` config into the list of
 targets a run writes, in order. What a target's converter needs beyond the model (the
 calibration samples, how the int8 model takes its input) is decided once per model in
-`ExportSettings.for_model`. A new export variant is one function registered in `EXPORTERS`
-and a named constructor here.
+`ExportSettings.for_model`. A new kind of export is one function that makes the file,
+registered in `EXPORT_KINDS` with the targets the config asks for.
 """
 
 from __future__ import annotations
@@ -93,16 +93,6 @@ def _onnx_int8(target, model, folder: Path, settings: ExportSettings) -> Path:
     return quantize_onnx(folder / ONNX_FILE, folder / target.filename)
 
 
-# How each kind of target is made: the one place a new export variant registers.
-EXPORTERS: dict[str, Callable[..., Path]] = {
-    "saved_model": _saved_model,
-    "tflite": _tflite,
-    "onnx": _onnx,
-    "onnx_optimized": _onnx_optimized,
-    "onnx_int8": _onnx_int8,
-}
-
-
 @dataclass(frozen=True)
 class ExportTarget:
     """One file to export: its format, variant, file name and how it is made.
@@ -111,7 +101,7 @@ class ExportTarget:
         format: `saved_model`, `tflite` or `onnx` (the runtime that judges it).
         variant: `float32`, `float16`, `dynamic`, `int8` or `int16x8`.
         filename: its name in the folder it is written to.
-        kind: its exporter in `EXPORTERS`.
+        kind: its kind in `EXPORT_KINDS`.
     """
 
     format: str
@@ -150,7 +140,7 @@ class ExportTarget:
 
     def export(self, model, folder: Path, settings: ExportSettings) -> Path:
         """Writes the file into `folder` (atomically) and returns its path."""
-        return EXPORTERS[self.kind](self, model, folder, settings)
+        return EXPORT_KINDS[self.kind].make(self, model, folder, settings)
 
     def check(
         self, figures: dict[str, Any], config: VerifyConfig, quantization_aware: bool = False
@@ -159,15 +149,38 @@ class ExportTarget:
         return check_artifact(self.filename, self.variant, figures, config, quantization_aware)
 
 
+@dataclass(frozen=True)
+class ExportKind:
+    """One kind of exported file: how a target of it is made, and which targets of it the
+    `export` config asks for."""
+
+    make: Callable[[ExportTarget, Any, Path, ExportSettings], Path]
+    planned: Callable[[ExportConfig], list[ExportTarget]]
+
+
+# Every kind of exported file, in the order a run writes them (an ONNX file before the files
+# made from it): the one place a new export variant registers.
+EXPORT_KINDS: dict[str, ExportKind] = {
+    "saved_model": ExportKind(
+        _saved_model, lambda config: [ExportTarget.saved_model()] if config.saved_model else []
+    ),
+    "tflite": ExportKind(
+        _tflite, lambda config: [ExportTarget.tflite(variant) for variant in config.tflite]
+    ),
+    "onnx": ExportKind(_onnx, lambda config: [ExportTarget.onnx()] if config.onnx else []),
+    "onnx_optimized": ExportKind(
+        _onnx_optimized,
+        lambda config: [ExportTarget.onnx_optimized()] if config.onnx_optimized else [],
+    ),
+    "onnx_int8": ExportKind(
+        _onnx_int8, lambda config: [ExportTarget.onnx_int8()] if config.onnx_int8 else []
+    ),
+}
+
+
 def plan_exports(config: ExportConfig) -> list[ExportTarget]:
-    """The files a run exports, in the order they are written (the ONNX file before the
-    files made from it)."""
-    targets = [ExportTarget.saved_model()] if config.saved_model else []
-    targets += [ExportTarget.tflite(variant) for variant in config.tflite]
-    targets += [ExportTarget.onnx()] if config.onnx else []
-    targets += [ExportTarget.onnx_optimized()] if config.onnx_optimized else []
-    targets += [ExportTarget.onnx_int8()] if config.onnx_int8 else []
-    return targets
+    """The files a run exports, in the order they are written."""
+    return [target for kind in EXPORT_KINDS.values() for target in kind.planned(config)]
 
 
 def tflite_variants(targets: list[ExportTarget]) -> list[str]:

@@ -9,7 +9,7 @@ from tfpipeline.bridge import is_keras3_model
 from tfpipeline.config import ModelConfig, TrainConfig
 from tfpipeline.data import PreparedData
 from tfpipeline.errors import ConfigError
-from tfpipeline.models import build_model
+from tfpipeline.models import build_model, describe_model
 from tfpipeline.stages.log import StageLog
 
 
@@ -78,16 +78,7 @@ def model_stage(
             return copy
         return custom
     model = build_model(config, data, seed=train.seed)
-    widths = " -> ".join(str(u) for u in config.hidden_units)
-    output = f"{data.num_outputs} softmax" if data.class_names else "1 linear"
-    blocks = f"conv {config.filters} -> " if config.kind == "cnn" else ""
-    log.stage(
-        2,
-        "model",
-        f"{model.name}: {data.normalization} normalization -> {blocks}{widths} "
-        f"{config.activation} -> {output}, {config.initializer} init, "
-        f"{model.count_params():,} parameters",
-    )
+    log.stage(2, "model", describe_model(config, data, model))
     return model
 
 
