@@ -70,6 +70,10 @@ def _check_run(ns):
     int8 = manifest["artifacts"][2]
     assert int8["path"] == "model_int8.tflite"  # what the example prints
     assert int8["test_accuracy"] >= 0.95 and int8["top1_agreement"] >= 0.97, int8
+    assert ns["record"].to_dict() == manifest  # the typed record reads the manifest back
+    assert (
+        ns["record"].artifact("model_int8.tflite").figure("test_accuracy") == int8["test_accuracy"]
+    )
 
 
 def _check_stages(ns):

@@ -74,6 +74,11 @@ class Pipeline:
         log: where progress lines go. Defaults to `print`.
         verbose: Keras verbosity during training; `None` picks a progress bar on a terminal
             and one line per epoch otherwise. Defaults to `None`.
+
+    Attributes:
+        run_dir: the folder of the latest run, once chosen.
+        record: the latest finished run's record (`RunRecord`), also when it failed
+            verification.
     """
 
     def __init__(
