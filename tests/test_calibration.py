@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
-import tfpipeline.pipeline
+import tfpipeline.export.plan
+import tfpipeline.stages.verify
 from tfpipeline import Pipeline, VerificationError, build_model, export_tflite, load_config
 
 CALIBRATION_SAMPLES = 37  # neither the default (500) nor the size of any split
 
 
-def record_calibration(monkeypatch, name, argument):
-    """Wraps `tfpipeline.pipeline.<name>` to keep `(variant, <argument>)` of every call; the
-    real function still runs."""
-    real = getattr(tfpipeline.pipeline, name)
+def record_calibration(monkeypatch, module, name, argument):
+    """Wraps `<module>.<name>` to keep `(variant, <argument>)` of every call; the real
+    function still runs."""
+    real = getattr(module, name)
     signature = inspect.signature(real)
     calls = []
 
@@ -25,7 +26,7 @@ def record_calibration(monkeypatch, name, argument):
         calls.append((bound["variant"], bound.get(argument)))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tfpipeline.pipeline, name, recording)
+    monkeypatch.setattr(module, name, recording)
     return calls
 
 
@@ -42,8 +43,12 @@ def samples_taken(calibration, data):
 def test_the_pipeline_calibrates_on_the_first_calibration_samples_of_the_training_split(
     tmp_path, monkeypatch, digits
 ):
-    exports = record_calibration(monkeypatch, "export_tflite", "calibration_data")
-    diagnoses = record_calibration(monkeypatch, "diagnose_quantization", "calibration")
+    exports = record_calibration(
+        monkeypatch, tfpipeline.export.plan, "export_tflite", "calibration_data"
+    )
+    diagnoses = record_calibration(
+        monkeypatch, tfpipeline.stages.verify, "diagnose_quantization", "calibration"
+    )
     config = load_config(
         overrides={
             "train.epochs": 1,
