@@ -12,10 +12,19 @@ from typing import Any
 
 import numpy as np
 
+from tfpipeline.config import TFLITE_VARIANTS, load_config
 from tfpipeline.data.images import IMAGE_SUFFIXES
 from tfpipeline.data.tabular import check_column_names, csv_rows, is_number, read_csv_table
-from tfpipeline.errors import ConfigError, DataError, UnsupportedModelError, not_a_file
+from tfpipeline.errors import (
+    ConfigError,
+    DataError,
+    TfpipelineError,
+    UnsupportedModelError,
+    not_a_file,
+)
+from tfpipeline.inference import Predictor, recorded_sha256
 from tfpipeline.record import MalformedRecordError, read_json_object, read_record
+from tfpipeline.report import sha256_of
 from tfpipeline.run_folder import MANIFEST, MODEL_CARD, SAVED_MODEL, RunFolder, tflite_file
 
 DATA_SOURCES = {".csv": "csv", ".tfrecord": "tfrecord", ".tfrecords": "tfrecord"}
@@ -27,8 +36,6 @@ def config_for_model(model: Path, config_file: Path | None, overrides, data: Pat
     A model inside a run folder (with `run_config.yaml`) is judged on that run's data and
     split; `--data` replaces the data file (its kind read from its suffix).
     """
-    from tfpipeline.config import load_config
-
     run_config = RunFolder(model.parent).config_file
     source = config_file or (run_config if run_config.is_file() else None)
     overrides = list(overrides)
@@ -42,7 +49,6 @@ def verify_command(model: Path, config, reference: Path | None, variant: str | N
     from tfpipeline.data import prepare_data
     from tfpipeline.evaluation import baseline_scores
     from tfpipeline.export.verify import check_artifact, measure_artifact
-    from tfpipeline.inference import Predictor
 
     data = prepare_data(config.data)
     x, y = data.splits.test.arrays()
@@ -183,8 +189,6 @@ def _check_npy_size(path: Path) -> None:
 
 def predict_command(model: Path, inputs: Path, top: int, log) -> None:
     """Prints each sample's predicted label (top `top`) with its probability."""
-    from tfpipeline.inference import Predictor
-
     predictor = Predictor.load(model)
     outputs = predictor.predict(read_inputs(inputs, predictor))
     labels = predictor.labels or [str(i) for i in range(outputs.shape[1])]
@@ -280,8 +284,6 @@ def _recorded_variant(model: Path) -> str | None:
 
 
 def _variant_from_name(model: Path) -> str:
-    from tfpipeline.config import TFLITE_VARIANTS
-
     stem = model.stem.lower()
     return next((v for v in TFLITE_VARIANTS if stem.endswith(v)), "float32")
 
@@ -305,12 +307,8 @@ def _default_reference(model: Path) -> Path | None:
 
 def _recorded_in_manifest(path: Path) -> bool:
     """Whether the manifest beside `path` records it with the sha256 it has now."""
-    from tfpipeline.errors import TfpipelineError
-    from tfpipeline.inference import _recorded_sha256
-    from tfpipeline.report import sha256_of
-
     try:
-        recorded = _recorded_sha256(path)
+        recorded = recorded_sha256(path)
     except TfpipelineError:  # a malformed record vouches for nothing
         return False
     if recorded is None or recorded[0].name != MANIFEST:

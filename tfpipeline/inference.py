@@ -18,6 +18,7 @@ import numpy as np
 
 from tfpipeline.errors import DataError, TfpipelineError, UnsupportedModelError
 from tfpipeline.record import read_json_object, read_record
+from tfpipeline.report import sha256_of
 from tfpipeline.run_folder import MODEL_CARD, RunFolder
 
 DEFAULT_BATCH_SIZE = 256
@@ -97,7 +98,7 @@ class Predictor:
                 "a SavedModel folder (holding saved_model.pb)."
             )
         if check_manifest:
-            check_recorded_sha256(path)
+            checkrecorded_sha256(path)
         return kind(path, num_threads=num_threads, batch_size=batch_size)
 
     @property
@@ -313,15 +314,13 @@ def load_predictor(path: str | Path, **options) -> Predictor:
     return Predictor.load(path, **options)
 
 
-def check_recorded_sha256(path: Path) -> None:
+def checkrecorded_sha256(path: Path) -> None:
     """Refuses a model whose sha256 differs from the one its run or bundle recorded.
 
     Looks for `manifest.json` (a run folder) and `model_card.json` (an Android bundle) in the
     model's folder; a model neither records is accepted as it is.
     """
-    from tfpipeline.report import sha256_of
-
-    recorded = _recorded_sha256(path)
+    recorded = recorded_sha256(path)
     if recorded is None:
         return
     source, expected = recorded
@@ -334,7 +333,7 @@ def check_recorded_sha256(path: Path) -> None:
         )
 
 
-def _recorded_sha256(path: Path) -> tuple[Path, str] | None:
+def recorded_sha256(path: Path) -> tuple[Path, str] | None:
     folder = RunFolder(path.parent)
     if folder.manifest.is_file():
         artifact = read_record(folder.manifest).artifact(path.name)

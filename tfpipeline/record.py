@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline.errors import TfpipelineError
 
 # Keys of an artifact's record that are not measured figures.
@@ -348,8 +349,6 @@ class RunRecord:
 
 def write_record(path: Path, record: RunRecord) -> Path:
     """Writes the record as JSON to `path`, atomically."""
-    from tfpipeline._atomic import write_bytes_atomic
-
     text = json.dumps(record.to_dict(), indent=2, sort_keys=False) + "\n"
     return write_bytes_atomic(path, text.encode("utf-8"))
 

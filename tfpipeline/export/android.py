@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from tfpipeline import __version__
 from tfpipeline._atomic import dir_atomic
+from tfpipeline.report import file_stats
 from tfpipeline.run_folder import LABELS, MODEL_CARD, write_labels
 
 BUNDLE_MODEL = "model.tflite"
@@ -52,8 +54,6 @@ def write_android_bundle(
     Returns:
         The bundle folder.
     """
-    from tfpipeline.report import file_stats
-
     tflite_path = Path(tflite_path)
     with dir_atomic(folder) as tmp:
         shutil.copyfile(tflite_path, tmp / BUNDLE_MODEL)
@@ -80,8 +80,6 @@ def model_card(
 ) -> dict[str, Any]:
     """Describes a `.tflite` file for an app: what to feed it and how to read its output."""
     from ai_edge_litert.interpreter import Interpreter
-
-    from tfpipeline import __version__
 
     interpreter = Interpreter(model_path=str(path))
     signature_key, signature = next(iter(interpreter.get_signature_list().items()))
