@@ -334,7 +334,8 @@ def test_a_folder_refused_for_what_it_holds_is_named_with_the_way_out(tmp_path):
 
 
 def test_the_changed_keys_are_listed_in_order_four_at_most(tmp_path):
-    from tfpipeline.run_folder import _changed_keys, _listed
+    from tfpipeline._text import listed as _listed
+    from tfpipeline.run_folder import _changed_keys
 
     old = {"b": 1, "a": {"x": 1, "y": 2}, 3: "n", "gone": 1}
     new = {"b": 1, "a": {"x": 1, "y": 3}, 3: "m", "new": 1}
