@@ -75,7 +75,7 @@ class Validation(keras.callbacks.Callback):
         logs[name] = metric / count
 
     def _batches(self):
-        if getattr(self.split.samples, "x", None) is None:  # file data: stream it
+        if not self.split.samples.in_memory:  # file data: stream it
             return self.split.dataset().batch(self.chunk)
         if self._chunks is None:
             x, y = self.split.arrays()

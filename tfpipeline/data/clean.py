@@ -127,7 +127,7 @@ def clean(loaded, y: np.ndarray, bad_labels: np.ndarray, config: CleanConfig):
         unreadable_files=len(unreadable),
         not_image_files=not_images["count"],
         not_image_suffixes=not_images["by_suffix"],
-        constant_features=_constant_features(samples, kept),
+        constant_features=samples.constant_features(kept),
         examples=examples,
     )
     if len(kept) == 0:
@@ -149,22 +149,7 @@ def _later_copies(keys: np.ndarray, y: np.ndarray, candidates: np.ndarray) -> np
     return out
 
 
-def _constant_features(samples, kept: np.ndarray) -> list[str]:
-    if hasattr(samples, "constant_columns"):  # a table: names its columns
-        return samples.constant_columns(kept)
-    x = getattr(samples, "x", None)
-    if x is None or samples.is_image or len(kept) < 2:
-        return []
-    values = x[kept].reshape(len(kept), -1)
-    with np.errstate(invalid="ignore"):
-        constant = np.nanmax(values, axis=0) == np.nanmin(values, axis=0)
-    names = samples.feature_names or tuple(str(i) for i in range(values.shape[1]))
-    return [names[i] for i in np.flatnonzero(constant)]
-
-
 def _note(examples: dict, kind: str, rows: np.ndarray, loaded) -> None:
     if len(rows) == 0:
         return
-    paths = getattr(loaded.samples, "paths", None)
-    shown = rows[:EXAMPLES_KEPT]
-    examples[kind] = [str(paths[i]) for i in shown] if paths is not None else shown.tolist()
+    examples[kind] = loaded.samples.row_names(rows[:EXAMPLES_KEPT])

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tfpipeline.config import DEFAULT_MAX_IMAGE_PIXELS
+from tfpipeline.data.base import FeatureSamples, LoadedData
 from tfpipeline.errors import DataError
 
 # TensorFlow decodes PNG, JPEG, BMP and GIF; Pillow (a dependency of matplotlib) TIFF and WebP.
@@ -143,7 +144,7 @@ def conform_image(image, image_size: tuple[int, int], channels: int):
 
 
 @dataclass(frozen=True)
-class ImageFiles:
+class ImageFiles(FeatureSamples):
     """Image files, decoded on demand in parallel inside tf.data.
 
     Attributes:
@@ -157,6 +158,7 @@ class ImageFiles:
     hashes: np.ndarray
     image_size: tuple[int, int]
     channels: int
+    in_memory = False
     is_image = True
     value_range = 255.0
     index_shuffle = True  # shuffling the file list before decoding is cheap
@@ -165,7 +167,7 @@ class ImageFiles:
     def feature_shape(self) -> tuple[int, ...]:
         return (*self.image_size, self.channels)
 
-    def stream(self, indices: np.ndarray, shuffle_seed: int | None = None):
+    def as_dataset(self, indices: np.ndarray, shuffle_seed=None):
         """Returns a tf.data pipeline of `(index, image)` for `indices`.
 
         With `shuffle_seed`, the file list is reshuffled every epoch before decoding.
@@ -189,13 +191,16 @@ class ImageFiles:
     def finite_rows(self) -> np.ndarray:
         return np.ones(len(self.paths), dtype=bool)
 
+    def row_names(self, rows: np.ndarray) -> list:
+        return [str(self.paths[i]) for i in rows]
+
 
 def load_image_dir(
     path: str,
     image_size: list[int],
     channels: int,
     max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
-):
+) -> LoadedData:
     """Lists an image folder (`root/<class>/<file>`) and checks that every image decodes.
 
     Files that do not decode (corrupt, empty, not an image) or declare more than
@@ -207,8 +212,6 @@ def load_image_dir(
         DataError: for a missing folder, a sub-folder that leads back to the data folder (a
             symbolic link loop), or fewer than two class folders with images.
     """
-    from tfpipeline.data.sources import LoadedData
-
     root = Path(path)
     if not root.is_dir():
         kind = "is a file, not a folder" if root.exists() else "not found"

@@ -12,15 +12,18 @@ from typing import Any
 import numpy as np
 
 from tfpipeline.config import DataConfig
+from tfpipeline.data.arrays import ArraySamples
 from tfpipeline.data.augment import make_augmenter
+from tfpipeline.data.base import FeatureSamples, LoadedData
 from tfpipeline.data.clean import CleaningReport, clean
 from tfpipeline.data.encoding import TableEncoding, fit_encoding
 from tfpipeline.data.input_spec import describe_input
 from tfpipeline.data.labels import encode_labels
-from tfpipeline.data.sources import ArraySamples, LoadedData, load_data
+from tfpipeline.data.sources import load_data
 from tfpipeline.data.split import SplitData, Splits, split_indices
 from tfpipeline.data.stats import FeatureStats, feature_statistics
 from tfpipeline.data.tabular import TableSamples
+from tfpipeline.data.tfdata import make_dataset
 from tfpipeline.errors import ConfigError, DataError
 
 
@@ -124,8 +127,6 @@ class PreparedData:
         `epochs` and `batches_per_epoch` are passed to `make_dataset`. `shard=(count, index)`
         reads only share `index` of `count` of the split (see `SplitData.shard`).
         """
-        from tfpipeline.data.tfdata import make_dataset
-
         samples = getattr(self.splits, split)
         cache = self.cache if self.cache in ("memory", "none") else f"{self.cache}.{split}"
         if shard is not None:
@@ -184,7 +185,7 @@ def prepare_data(config: DataConfig, x: Any = None, y: Any = None) -> PreparedDa
         cleaning["test"] = test_report.to_dict()
         test_source = loaded.test
     encoding = None
-    if isinstance(loaded.samples, TableSamples):
+    if isinstance(loaded.samples, TableSamples):  # the one kind that is not yet features
         encoding = fit_encoding(
             loaded.samples,
             train_rows,
@@ -264,13 +265,13 @@ def _normalization(kind: str, is_image: bool) -> str:
 AUTO_CACHE_BYTES = 1 << 30
 
 
-def _cache(kind: str, samples, train_size: int) -> str:
+def _cache(kind: str, samples: FeatureSamples, train_size: int) -> str:
     if kind not in ("auto", "memory", "none"):
         return os.path.expanduser(kind)  # a cache file prefix
     if kind != "auto":
         return kind
     decoded = train_size * int(np.prod(samples.feature_shape)) * 4
-    return "memory" if isinstance(samples, ArraySamples) or decoded <= AUTO_CACHE_BYTES else "none"
+    return "memory" if samples.in_memory or decoded <= AUTO_CACHE_BYTES else "none"
 
 
 def _class_weight(y_train: np.ndarray, num_classes: int) -> dict[int, float]:
@@ -299,8 +300,9 @@ def _encode(data: LoadedData, encoding: TableEncoding) -> LoadedData:
 
 
 def _impute(loaded: LoadedData, test: LoadedData, train_rows: np.ndarray):
-    """Replaces non-finite feature values with the training split's medians."""
-    if not isinstance(loaded.samples, ArraySamples):
+    """Replaces non-finite feature values with the training split's medians (in-memory
+    samples are arrays here: a table was encoded before)."""
+    if not loaded.samples.in_memory:
         raise ConfigError(
             "`data.clean.non_finite: impute_median` needs in-memory data (builtin, arrays, "
             "csv); use `drop` for image folders and TFRecord files."

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from tfpipeline._keras import tf
-from tfpipeline.data.sources import ArraySamples
+from tfpipeline.data.arrays import ArraySamples
 from tfpipeline.data.split import SplitData
 
 
@@ -58,7 +58,7 @@ def make_dataset(
     numbers = (
         tf.data.Dataset.range(first, stop) if stop is not None else tf.data.Dataset.counter(first)
     )
-    if isinstance(data.samples, ArraySamples) and augment is None:
+    if data.samples.in_memory and augment is None:
         one_epoch = _in_memory_epoch(data, batch_size, training, seed)
     else:
         one_epoch = _streamed_epoch(
@@ -101,7 +101,7 @@ def _streamed_epoch(data, batch_size, training, seed, augment, cache, shuffle_bu
             base = base.cache()
         elif cache != "none":
             base = base.cache(cache)
-    in_memory = isinstance(data.samples, ArraySamples)
+    in_memory = data.samples.in_memory
     buffer = max(1, len(data) if in_memory else min(len(data), shuffle_buffer))
 
     def one_epoch(epoch):
