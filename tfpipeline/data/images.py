@@ -13,8 +13,17 @@ from tfpipeline.config import DEFAULT_MAX_IMAGE_PIXELS
 from tfpipeline.data.base import FeatureSamples, LoadedData
 from tfpipeline.errors import DataError
 
-# TensorFlow decodes PNG, JPEG, BMP and GIF; Pillow (a dependency of matplotlib) TIFF and WebP.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# The image formats read, with their file suffixes: TensorFlow decodes PNG, JPEG, BMP and
+# GIF; Pillow (a dependency of matplotlib) TIFF and WebP (see `decode_image`).
+IMAGE_FORMATS = {
+    "PNG": (".png",),
+    "JPEG": (".jpg", ".jpeg"),
+    "BMP": (".bmp",),
+    "GIF": (".gif",),
+    "TIFF": (".tif", ".tiff"),
+    "WebP": (".webp",),
+}
+IMAGE_SUFFIXES = tuple(suffix for suffixes in IMAGE_FORMATS.values() for suffix in suffixes)
 
 # How every image is brought to the model's input, in training and in `Predictor` alike (the
 # model card says the same to apps).
