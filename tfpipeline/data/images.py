@@ -225,6 +225,27 @@ def load_image_dir(
     if not root.is_dir():
         kind = "is a file, not a folder" if root.exists() else "not found"
         raise DataError(f"Image folder {kind}: {root}")
+    files, labels, others = _list_class_files(root)
+    files, labels, too_large = _skip_too_large(files, labels, max_pixels)
+    size = (int(image_size[0]), int(image_size[1]))
+    readable, hashes = _scan(np.array(files), size, channels)
+    unreadable = too_large + [f for f, ok in zip(files, readable, strict=True) if not ok]
+    keep = np.flatnonzero(readable)
+    samples = ImageFiles(np.array(files)[keep], hashes[keep], size, channels)
+    return LoadedData(
+        root.name,
+        samples,
+        np.array(labels, dtype=object)[keep],
+        notes={"unreadable_files": unreadable, **_not_images(others)},
+    )
+
+
+def _list_class_files(root: Path) -> tuple[list[str], list[str], list[Path]]:
+    """Returns the image files under `root/<class>/`, their class, and the other files.
+
+    Raises:
+        DataError: for a symbolic link loop, or fewer than two classes holding images.
+    """
     files, labels, others = [], [], []
     # Hidden folders (.git, .ipynb_checkpoints) are not classes.
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
@@ -246,7 +267,14 @@ def load_image_dir(
             f"(root/<class>/<image>); found {len(classes)}: {', '.join(classes) or 'none'}. "
             f"Accepted image suffixes: {', '.join(IMAGE_SUFFIXES)}."
         )
-    size = (int(image_size[0]), int(image_size[1]))
+    return files, labels, others
+
+
+def _skip_too_large(
+    files: list[str], labels: list[str], max_pixels: int
+) -> tuple[list[str], list[str], list[str]]:
+    """Leaves out, with a warning, the files declaring more than `max_pixels` pixels (read
+    from their headers, before anything is decoded); returns the rest and those left out."""
     reasons = {f: pixel_count_error(f, f, max_pixels) for f in files}
     too_large = [f for f, reason in reasons.items() if reason]
     if too_large:
@@ -258,18 +286,9 @@ def load_image_dir(
             f"{len(too_large)} image file(s) skipped, too large to decode: "
             f"{reasons[too_large[0]]}{more}",
             UserWarning,
-            stacklevel=3,
+            stacklevel=3,  # the caller of `load_image_dir`
         )
-    readable, hashes = _scan(np.array(files), size, channels)
-    unreadable = too_large + [f for f, ok in zip(files, readable, strict=True) if not ok]
-    keep = np.flatnonzero(readable)
-    samples = ImageFiles(np.array(files)[keep], hashes[keep], size, channels)
-    return LoadedData(
-        root.name,
-        samples,
-        np.array(labels, dtype=object)[keep],
-        notes={"unreadable_files": unreadable, **_not_images(others)},
-    )
+    return files, labels, too_large
 
 
 def _refuse_loop(folder: Path, root: Path) -> None:
