@@ -570,3 +570,51 @@ def test_a_data_path_may_start_with_the_home_folder(tmp_path, monkeypatch):
     root = write_images(tmp_path / "pets")
     data = prepare_data(data_config(source="image_dir", path="~/pets", image_size=[8, 8]))
     assert sum(data.splits.sizes().values()) == len(list(root.glob("*/*")))
+
+
+# --- the samples interface, one contract for every kind ------------------------------------
+
+
+def _loaded(kind, tmp_path):
+    if kind == "arrays":
+        x = np.arange(40, dtype=np.float32).reshape(20, 2)
+        return load_data(data_config(source="arrays"), x, np.arange(20) % 2)
+    if kind == "digits_images":
+        return load_data(data_config(source="builtin", name="digits", as_images=True))
+    if kind == "image_dir":
+        root = write_images(tmp_path / "pets", per_class=4)
+        return load_data(data_config(source="image_dir", path=str(root), image_size=[6, 5]))
+    write_records(tmp_path / "a.tfrecord", record_rows(0, 12))
+    path = str(tmp_path / "a.tfrecord")
+    return load_data(data_config(source="tfrecord", path=path, features=RECORD_SPEC))
+
+
+@pytest.mark.parametrize(
+    ("kind", "in_memory"),
+    [("arrays", True), ("digits_images", True), ("image_dir", False), ("tfrecord", False)],
+)
+def test_every_kind_of_samples_keeps_the_samples_contract(kind, in_memory, tmp_path):
+    from tfpipeline.data import FeatureSamples
+
+    loaded = _loaded(kind, tmp_path)
+    samples = loaded.samples
+    assert isinstance(samples, FeatureSamples) and samples.in_memory is in_memory
+    assert len(samples.finite_rows()) == len(samples.row_keys()) == loaded.size
+    indices = np.arange(1, loaded.size, 3)
+    streamed = list(samples.as_dataset(indices).as_numpy_iterator())
+    assert [int(i) for i, _ in streamed] == indices.tolist()
+    features = samples.gather(indices)
+    assert features.dtype == np.float32 and features.shape == (len(indices), *samples.feature_shape)
+    np.testing.assert_array_equal(features, np.stack([x for _, x in streamed]))
+    np.testing.assert_array_equal(np.concatenate(list(samples.batches(indices, 2))), features)
+    assert samples.gather(indices[:0]).shape == (0, *samples.feature_shape)
+    assert len(samples.row_names(indices[:2])) == 2
+
+
+def test_every_configurable_source_has_a_loader_and_no_other():
+    from tfpipeline.config import SOURCES
+    from tfpipeline.data.sources import SOURCE_LOADERS, get_loader
+
+    assert set(SOURCE_LOADERS) == set(SOURCES)
+    with pytest.raises(ConfigError, match="Unknown data source 'parquet'. Accepted: builtin"):
+        get_loader("parquet")

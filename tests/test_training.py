@@ -213,6 +213,29 @@ def test_a_model_whose_output_does_not_fit_the_classes_is_refused(digits):
         train(model, digits, load_config().train, verbose=0)
 
 
+def test_train_takes_only_a_tf_keras_model_and_says_how_to_rebuild_a_keras3_one(digits):
+    import inspect
+
+    from tfpipeline import UnsupportedModelError
+
+    config = load_config().train
+    with pytest.raises(UnsupportedModelError, match="`train` needs a tf_keras model .* str"):
+        train("model", digits, config, verbose=0)
+    keras3 = pytest.importorskip("keras")
+    model = keras3.Sequential([keras3.Input((64,)), keras3.layers.Dense(10)])
+    with pytest.raises(UnsupportedModelError, match="`train` changes the model.*from_keras3"):
+        train(model, digits, config, verbose=0)
+    assert list(inspect.signature(train).parameters)[:3] == ["model", "data", "config"]
+
+
+def test_the_model_rule_is_one_function_found_at_its_old_place_too():
+    from tfpipeline import _keras, _model_check
+
+    assert _keras.require_tf_keras_model is _model_check.require_tf_keras_model
+    with pytest.raises(TypeError, match="needs a function with a `model` parameter"):
+        _model_check.takes_tf_keras_model()(lambda data: data)
+
+
 def test_cnn_and_regularized_mlp_shapes():
     images = prepare_data(load_config(overrides={"data.as_images": True}).data)
     cnn = build_model(load_config(overrides={"model.kind": "cnn"}).model, images)

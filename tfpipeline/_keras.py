@@ -12,42 +12,7 @@ from collections.abc import Iterator
 import tensorflow as tf
 import tf_keras as keras
 
-from tfpipeline.errors import UnsupportedModelError
-
-__all__ = ["keras", "releasing_traced_gradients", "require_tf_keras_model", "tf"]
-
-
-def require_tf_keras_model(model: object, stage: str, bridge: bool = False) -> keras.Model:
-    """Returns `model` as a tf_keras model, or raises a clear error.
-
-    Args:
-        model: the model handed to a stage.
-        stage: the stage's name, for the message.
-        bridge: rebuild a Keras 3 model as tf_keras (`from_keras3`); for stages that do
-            not change the model they are given. Defaults to `False`.
-
-    Raises:
-        UnsupportedModelError: for a Keras 3 model without `bridge` (or one the bridge cannot
-            rebuild), or anything that is not a tf_keras model.
-    """
-    if isinstance(model, keras.Model):
-        return model
-    module = type(model).__module__
-    if module.startswith("keras"):
-        if bridge:
-            from tfpipeline.bridge import from_keras3
-
-            return from_keras3(model)
-        raise UnsupportedModelError(
-            f"`{stage}` changes the model it is given and needs a tf_keras (Keras 2) model; it "
-            f"received a Keras 3 model ({type(model).__name__} from `{module}`). Rebuild it "
-            "with `model = tfpipeline.from_keras3(model)` (weights copied, outputs checked), "
-            "or build it with tf_keras: import tfpipeline before TensorFlow and use "
-            "`from tensorflow.keras import layers, models`."
-        )
-    raise UnsupportedModelError(
-        f"`{stage}` needs a tf_keras model (`tf_keras.Model`). Received: {type(model).__name__}"
-    )
+__all__ = ["keras", "releasing_traced_gradients", "tf"]
 
 
 @contextlib.contextmanager
@@ -71,3 +36,13 @@ def releasing_traced_gradients() -> Iterator[None]:
         if before is not None:
             for name in [n for n in registry if n not in before and n.startswith("CustomGrad")]:
                 del registry[name]
+
+
+def __getattr__(name: str):
+    # `require_tf_keras_model` moved to `_model_check`, above the bridge that it calls and
+    # that imports this module; it is found here too until every stage imports it from there.
+    if name == "require_tf_keras_model":
+        from tfpipeline._model_check import require_tf_keras_model
+
+        return require_tf_keras_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tfpipeline._keras import keras as tf_keras
 from tfpipeline.errors import UnsupportedModelError
 
 # The layers the bridge rebuilds both ways.
@@ -68,8 +69,6 @@ def from_keras3(model: Any, *, check: bool = True) -> Any:
             (named, with the supported list), a Keras 3 option tf_keras lacks, or outputs
             that differ (naming the first layer that differs).
     """
-    from tfpipeline._keras import keras as tf_keras
-
     _check_layers(model, "Keras 3")
     config = _translate(model.get_config(), "tf_keras")
     if type(model).__name__ == "Sequential":
@@ -100,7 +99,7 @@ def to_keras3(model: Any, *, check: bool = True) -> Any:
     Raises:
         UnsupportedModelError: as `from_keras3`, the other way round.
     """
-    import keras
+    import keras  # Keras 3: optional, and loaded only for the way back
 
     _check_layers(model, "tf_keras")
     config = _translate(model.get_config(), "keras3")
@@ -195,9 +194,9 @@ def _fit_config(class_name: str, module: str | None, config: dict, target: str) 
 
 def _target_class(class_name: str, module: str | None, target: str):
     if target == "tf_keras":
-        from tfpipeline._keras import keras as library
+        library = tf_keras
     else:
-        import keras as library
+        import keras as library  # Keras 3: the source or target library, loaded on demand
     for namespace in ("layers", "initializers", "regularizers", "constraints"):
         if module and namespace not in module:
             continue
@@ -305,9 +304,7 @@ def _check_parity(source: Any, rebuilt: Any) -> None:
 
 
 def _first_differing_layer(source: Any, rebuilt: Any, x: np.ndarray) -> str:
-    import keras
-
-    from tfpipeline._keras import keras as tf_keras
+    import keras  # Keras 3, loaded on demand
 
     for layer in source.layers:
         if type(layer).__name__ == "InputLayer":

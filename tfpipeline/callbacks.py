@@ -6,13 +6,14 @@ run needs to resume exactly is written atomically after each epoch.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from tfpipeline._atomic import named_write_errors
+from tfpipeline._atomic import file_atomic, named_write_errors, write_bytes_atomic
 from tfpipeline._keras import keras, tf
 from tfpipeline.config import TrainConfig
 from tfpipeline.errors import ConfigError
@@ -75,7 +76,7 @@ class Validation(keras.callbacks.Callback):
         logs[name] = metric / count
 
     def _batches(self):
-        if getattr(self.split.samples, "x", None) is None:  # file data: stream it
+        if not self.split.samples.in_memory:  # file data: stream it
             return self.split.dataset().batch(self.chunk)
         if self._chunks is None:
             x, y = self.split.arrays()
@@ -157,8 +158,6 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         super().on_epoch_end(epoch, logs)
         if self.state_dir is None:
             return
-        from tfpipeline._atomic import file_atomic, write_bytes_atomic
-
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.best_weights is not None and self.best_epoch == epoch:
             weights = {f"w{i}": w for i, w in enumerate(self.best_weights)}
@@ -284,8 +283,6 @@ class _BackupAndRestore(keras.callbacks.BackupAndRestore):
 def keep_logged_epochs(log: Path, epochs: int) -> None:
     """Drops log rows of epochs after `epochs`: a crash may have logged an epoch whose state
     was never saved, and that epoch runs again."""
-    from tfpipeline._atomic import write_bytes_atomic
-
     if not log.exists():
         return
     lines = log.read_text().splitlines(keepends=True)
@@ -293,8 +290,6 @@ def keep_logged_epochs(log: Path, epochs: int) -> None:
 
 
 def require_tensorboard() -> None:
-    import importlib.util
-
     if importlib.util.find_spec("tensorboard") is None:
         raise ConfigError(
             "`train.tensorboard: true` needs the tensorboard package: "

@@ -84,11 +84,9 @@ def training_input(model: keras.Model, data, batch_size: int, epochs: tuple, ste
         `(input, class_weight)` for `fit`: the class weights are applied inside a per-worker
         chain (Keras takes none with a distributed input).
     """
-    from tfpipeline.data.sources import ArraySamples
-
     strategy = model.distribute_strategy
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-    if not multi_worker or isinstance(data.splits.train.samples, ArraySamples):
+    if not multi_worker or data.splits.train.samples.in_memory:
         chain = data.dataset("train", batch_size, training=True, epochs=epochs)
         return _shard_policy(chain, tf.data.experimental.AutoShardPolicy.DATA), data.class_weight
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpipeline._keras import keras, require_tf_keras_model
+from tfpipeline._keras import keras
+from tfpipeline._model_check import takes_tf_keras_model
 from tfpipeline.callbacks import (
     BEST_CHECKPOINT,
     CSV_LOG,
@@ -71,6 +72,7 @@ class TrainResult:
         }
 
 
+@takes_tf_keras_model()
 def train(
     model: keras.Model,
     data: PreparedData,
@@ -121,11 +123,75 @@ def train(
         TrainingError: if the loss becomes NaN (naming the epoch; the best checkpoint so far
             is kept).
     """
-    require_tf_keras_model(model, "train")
     _check_output(model, data)
-    classification = data.task == "classification"
     steps = steps_per_epoch(len(data.splits.train), config.batch_size)
     cap = epochs or config.epochs
+    _compile(model, data, config, steps, learning_rate)
+    run = _run_folder(model, config, run_dir, shared_state)
+    nan_guard = StopOnNaN()
+    stopper = (
+        make_early_stopping(config, run.folder, run.start, run.state) if early_stopping else None
+    )
+    all_callbacks = _callbacks(data, config, run, nan_guard, stopper, callbacks)
+    chain, class_weight = training_input(model, data, config.batch_size, (run.start, cap), steps)
+    history = model.fit(
+        chain,
+        steps_per_epoch=steps,
+        class_weight=class_weight,
+        epochs=cap,
+        initial_epoch=run.start,
+        callbacks=all_callbacks,
+        verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
+    ).history
+    if nan_guard.failed_at is not None:
+        _raise_nan(nan_guard.failed_at, config, run.folder)
+    if run.folder is not None:  # finished: the crash-safe state has served its purpose
+        wait_for_other_workers(model.distribute_strategy)
+        shutil.rmtree(run.folder / TRAINING_STATE, ignore_errors=True)
+    return _result(history, config, run, stopper, cap)
+
+
+@dataclass(frozen=True)
+class _RunFolder:
+    """Where a fit keeps its files, and where it starts.
+
+    Attributes:
+        folder: the run folder, or `None` (no checkpoint, state or logs).
+        state: the crash-safe state folder (the chief's on a multi-worker run's other
+            workers), or `None`.
+        start: the epochs already done by a killed run that this fit resumes (0 if none).
+    """
+
+    folder: Path | None
+    state: Path | None
+    start: int
+
+
+def _run_folder(
+    model: keras.Model,
+    config: TrainConfig,
+    run_dir: str | Path | None,
+    shared_state: str | Path | None,
+) -> _RunFolder:
+    """The fit's run folder and state, and the epoch it resumes from (checked resumable)."""
+    folder = Path(run_dir) if run_dir is not None else None
+    state = Path(shared_state) if shared_state else folder / TRAINING_STATE if folder else None
+    start = resume_epoch(state) if folder is not None and config.resume else 0
+    if start:
+        check_resumable(state, model)
+    return _RunFolder(folder, state, start)
+
+
+def _compile(
+    model: keras.Model,
+    data: PreparedData,
+    config: TrainConfig,
+    steps: int,
+    learning_rate: float | None,
+) -> None:
+    """Compiles for the task: sparse cross-entropy and accuracy, or the mean squared error
+    over the targets' variance and MAE."""
+    classification = data.task == "classification"
     target_std = (data.target or (0.0, 1.0))[1]
     model.compile(
         optimizer=make_optimizer(config, steps, learning_rate),
@@ -133,38 +199,39 @@ def train(
         loss_weights=None if classification else [1.0 / target_std**2],
         metrics=["accuracy"] if classification else ["mae"],
     )
-    folder = Path(run_dir) if run_dir is not None else None
-    state = Path(shared_state) if shared_state else folder / TRAINING_STATE if folder else None
-    start = resume_epoch(state) if folder is not None and config.resume else 0
-    if start:
-        check_resumable(state, model)
-    nan_guard = StopOnNaN()
-    stopper = make_early_stopping(config, folder, start, state) if early_stopping else None
+
+
+def _callbacks(
+    data: PreparedData,
+    config: TrainConfig,
+    run: _RunFolder,
+    nan_guard: StopOnNaN,
+    stopper: keras.callbacks.EarlyStopping | None,
+    extra: Sequence[keras.callbacks.Callback],
+) -> list[keras.callbacks.Callback]:
+    """Every callback of the fit, in the order they must run."""
     has_val = len(data.splits.val) > 0
     validation = [Validation(data.splits.val, data.task)] if has_val else []
-    all_callbacks = [
+    return [
         LearningRateLogger(),
         *validation,  # before every callback that reads val_ figures
         nan_guard,
-        *callbacks,
+        *extra,
         *([stopper] if stopper else []),
-        *run_folder_callbacks(config, folder, start, state),
+        *run_folder_callbacks(config, run.folder, run.start, run.state),
     ]
-    chain, class_weight = training_input(model, data, config.batch_size, (start, cap), steps)
-    history = model.fit(
-        chain,
-        steps_per_epoch=steps,
-        class_weight=class_weight,
-        epochs=cap,
-        initial_epoch=start,
-        callbacks=all_callbacks,
-        verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
-    ).history
-    if nan_guard.failed_at is not None:
-        _raise_nan(nan_guard.failed_at, config, folder)
-    if folder is not None:  # finished: the crash-safe state has served its purpose
-        wait_for_other_workers(model.distribute_strategy)
-        shutil.rmtree(folder / TRAINING_STATE, ignore_errors=True)
+
+
+def _result(
+    history: dict,
+    config: TrainConfig,
+    run: _RunFolder,
+    stopper: keras.callbacks.EarlyStopping | None,
+    cap: int,
+) -> TrainResult:
+    """The fit's result: its whole history (the epochs before a resume too, from the CSV
+    log) and which epoch's weights the model holds."""
+    folder = run.folder
     history = _full_history(folder, history) if config.csv_log and folder else _clean(history)
     epochs_run = len(history["loss"])
     stopped_early = stopper is not None and epochs_run < cap
@@ -172,7 +239,7 @@ def train(
     restored = stopper is not None and config.early_stopping.restore_best_weights
     if restored and stopper.best_weights is not None:
         best_epoch = int(stopper.best_epoch) + 1  # EarlyStopping counts from 0
-    return TrainResult(history, epochs_run, stopped_early, best_epoch, start)
+    return TrainResult(history, epochs_run, stopped_early, best_epoch, run.start)
 
 
 def _check_output(model: keras.Model, data: PreparedData) -> None:

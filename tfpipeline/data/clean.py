@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from tfpipeline.config import CleanConfig
+from tfpipeline.data.base import LoadedData
 from tfpipeline.errors import DataError
 
 # How many offending rows (or files) a report names, so that a user can look at them.
@@ -64,7 +65,9 @@ class CleaningReport:
         return ", ".join(parts) + f"; kept {self.rows_out}"
 
 
-def clean(loaded, y: np.ndarray, bad_labels: np.ndarray, config: CleanConfig):
+def clean(
+    loaded: LoadedData, y: np.ndarray, bad_labels: np.ndarray, config: CleanConfig
+) -> tuple[np.ndarray, CleaningReport]:
     """Decides which samples to keep.
 
     Order: samples with a bad label, then non-finite samples (unless imputed), then exact
@@ -86,21 +89,11 @@ def clean(loaded, y: np.ndarray, bad_labels: np.ndarray, config: CleanConfig):
     samples = loaded.samples
     rows = np.arange(loaded.size)
     examples: dict[str, list] = {}
-    unreadable = loaded.notes.get("unreadable_files", [])
-    if unreadable:
-        examples["unreadable_files"] = unreadable[:EXAMPLES_KEPT]
-    not_images = loaded.notes.get("not_images", {"count": 0, "by_suffix": {}, "files": []})
-    if not_images["files"]:
-        examples["not_image_files"] = [str(f) for f in not_images["files"][:EXAMPLES_KEPT]]
+    unreadable, not_images = _skipped_files(loaded.notes, examples)
 
     bad = rows[bad_labels]
     if len(bad) and config.strict:
-        shown = ", ".join(f"row {i}: {loaded.labels[i]!r}" for i in bad[:EXAMPLES_KEPT])
-        raise DataError(
-            f"{len(bad)} sample(s) have a missing or unknown label ({shown}); "
-            "`data.clean.strict` is true. Fix the labels, list them in `data.classes`, or "
-            "set `data.clean.strict: false` to drop those rows."
-        )
+        _refuse_bad_labels(bad, loaded)
     _note(examples, "bad_label_rows", bad, loaded)
     keep = ~bad_labels
 
@@ -127,7 +120,7 @@ def clean(loaded, y: np.ndarray, bad_labels: np.ndarray, config: CleanConfig):
         unreadable_files=len(unreadable),
         not_image_files=not_images["count"],
         not_image_suffixes=not_images["by_suffix"],
-        constant_features=_constant_features(samples, kept),
+        constant_features=samples.constant_features(kept),
         examples=examples,
     )
     if len(kept) == 0:
@@ -135,6 +128,27 @@ def clean(loaded, y: np.ndarray, bad_labels: np.ndarray, config: CleanConfig):
             f"No usable samples are left after cleaning {loaded.name}: {report.summary()}."
         )
     return kept, report
+
+
+def _skipped_files(notes: dict, examples: dict[str, list]) -> tuple[list, dict]:
+    """The files skipped while loading (`unreadable_files`, `not_images` notes), the first
+    few of each kind named in `examples`."""
+    unreadable = notes.get("unreadable_files", [])
+    if unreadable:
+        examples["unreadable_files"] = unreadable[:EXAMPLES_KEPT]
+    not_images = notes.get("not_images", {"count": 0, "by_suffix": {}, "files": []})
+    if not_images["files"]:
+        examples["not_image_files"] = [str(f) for f in not_images["files"][:EXAMPLES_KEPT]]
+    return unreadable, not_images
+
+
+def _refuse_bad_labels(bad: np.ndarray, loaded: LoadedData) -> None:
+    shown = ", ".join(f"row {i}: {loaded.labels[i]!r}" for i in bad[:EXAMPLES_KEPT])
+    raise DataError(
+        f"{len(bad)} sample(s) have a missing or unknown label ({shown}); "
+        "`data.clean.strict` is true. Fix the labels, list them in `data.classes`, or "
+        "set `data.clean.strict: false` to drop those rows."
+    )
 
 
 def _later_copies(keys: np.ndarray, y: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -149,22 +163,7 @@ def _later_copies(keys: np.ndarray, y: np.ndarray, candidates: np.ndarray) -> np
     return out
 
 
-def _constant_features(samples, kept: np.ndarray) -> list[str]:
-    if hasattr(samples, "constant_columns"):  # a table: names its columns
-        return samples.constant_columns(kept)
-    x = getattr(samples, "x", None)
-    if x is None or samples.is_image or len(kept) < 2:
-        return []
-    values = x[kept].reshape(len(kept), -1)
-    with np.errstate(invalid="ignore"):
-        constant = np.nanmax(values, axis=0) == np.nanmin(values, axis=0)
-    names = samples.feature_names or tuple(str(i) for i in range(values.shape[1]))
-    return [names[i] for i in np.flatnonzero(constant)]
-
-
-def _note(examples: dict, kind: str, rows: np.ndarray, loaded) -> None:
+def _note(examples: dict, kind: str, rows: np.ndarray, loaded: LoadedData) -> None:
     if len(rows) == 0:
         return
-    paths = getattr(loaded.samples, "paths", None)
-    shown = rows[:EXAMPLES_KEPT]
-    examples[kind] = [str(paths[i]) for i in shown] if paths is not None else shown.tolist()
+    examples[kind] = loaded.samples.row_names(rows[:EXAMPLES_KEPT])

@@ -10,10 +10,20 @@ from pathlib import Path
 import numpy as np
 
 from tfpipeline.config import DEFAULT_MAX_IMAGE_PIXELS
+from tfpipeline.data.base import FeatureSamples, LoadedData
 from tfpipeline.errors import DataError
 
-# TensorFlow decodes PNG, JPEG, BMP and GIF; Pillow (a dependency of matplotlib) TIFF and WebP.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# The image formats read, with their file suffixes: TensorFlow decodes PNG, JPEG, BMP and
+# GIF; Pillow (a dependency of matplotlib) TIFF and WebP (see `decode_image`).
+IMAGE_FORMATS = {
+    "PNG": (".png",),
+    "JPEG": (".jpg", ".jpeg"),
+    "BMP": (".bmp",),
+    "GIF": (".gif",),
+    "TIFF": (".tif", ".tiff"),
+    "WebP": (".webp",),
+}
+IMAGE_SUFFIXES = tuple(suffix for suffixes in IMAGE_FORMATS.values() for suffix in suffixes)
 
 # How every image is brought to the model's input, in training and in `Predictor` alike (the
 # model card says the same to apps).
@@ -143,7 +153,7 @@ def conform_image(image, image_size: tuple[int, int], channels: int):
 
 
 @dataclass(frozen=True)
-class ImageFiles:
+class ImageFiles(FeatureSamples):
     """Image files, decoded on demand in parallel inside tf.data.
 
     Attributes:
@@ -157,6 +167,7 @@ class ImageFiles:
     hashes: np.ndarray
     image_size: tuple[int, int]
     channels: int
+    in_memory = False
     is_image = True
     value_range = 255.0
     index_shuffle = True  # shuffling the file list before decoding is cheap
@@ -165,7 +176,7 @@ class ImageFiles:
     def feature_shape(self) -> tuple[int, ...]:
         return (*self.image_size, self.channels)
 
-    def stream(self, indices: np.ndarray, shuffle_seed: int | None = None):
+    def as_dataset(self, indices: np.ndarray, shuffle_seed=None):
         """Returns a tf.data pipeline of `(index, image)` for `indices`.
 
         With `shuffle_seed`, the file list is reshuffled every epoch before decoding.
@@ -189,13 +200,16 @@ class ImageFiles:
     def finite_rows(self) -> np.ndarray:
         return np.ones(len(self.paths), dtype=bool)
 
+    def row_names(self, rows: np.ndarray) -> list:
+        return [str(self.paths[i]) for i in rows]
+
 
 def load_image_dir(
     path: str,
     image_size: list[int],
     channels: int,
     max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
-):
+) -> LoadedData:
     """Lists an image folder (`root/<class>/<file>`) and checks that every image decodes.
 
     Files that do not decode (corrupt, empty, not an image) or declare more than
@@ -207,12 +221,31 @@ def load_image_dir(
         DataError: for a missing folder, a sub-folder that leads back to the data folder (a
             symbolic link loop), or fewer than two class folders with images.
     """
-    from tfpipeline.data.sources import LoadedData
-
     root = Path(path)
     if not root.is_dir():
         kind = "is a file, not a folder" if root.exists() else "not found"
         raise DataError(f"Image folder {kind}: {root}")
+    files, labels, others = _list_class_files(root)
+    files, labels, too_large = _skip_too_large(files, labels, max_pixels)
+    size = (int(image_size[0]), int(image_size[1]))
+    readable, hashes = _scan(np.array(files), size, channels)
+    unreadable = too_large + [f for f, ok in zip(files, readable, strict=True) if not ok]
+    keep = np.flatnonzero(readable)
+    samples = ImageFiles(np.array(files)[keep], hashes[keep], size, channels)
+    return LoadedData(
+        root.name,
+        samples,
+        np.array(labels, dtype=object)[keep],
+        notes={"unreadable_files": unreadable, **_not_images(others)},
+    )
+
+
+def _list_class_files(root: Path) -> tuple[list[str], list[str], list[Path]]:
+    """Returns the image files under `root/<class>/`, their class, and the other files.
+
+    Raises:
+        DataError: for a symbolic link loop, or fewer than two classes holding images.
+    """
     files, labels, others = [], [], []
     # Hidden folders (.git, .ipynb_checkpoints) are not classes.
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
@@ -234,7 +267,14 @@ def load_image_dir(
             f"(root/<class>/<image>); found {len(classes)}: {', '.join(classes) or 'none'}. "
             f"Accepted image suffixes: {', '.join(IMAGE_SUFFIXES)}."
         )
-    size = (int(image_size[0]), int(image_size[1]))
+    return files, labels, others
+
+
+def _skip_too_large(
+    files: list[str], labels: list[str], max_pixels: int
+) -> tuple[list[str], list[str], list[str]]:
+    """Leaves out, with a warning, the files declaring more than `max_pixels` pixels (read
+    from their headers, before anything is decoded); returns the rest and those left out."""
     reasons = {f: pixel_count_error(f, f, max_pixels) for f in files}
     too_large = [f for f, reason in reasons.items() if reason]
     if too_large:
@@ -246,18 +286,9 @@ def load_image_dir(
             f"{len(too_large)} image file(s) skipped, too large to decode: "
             f"{reasons[too_large[0]]}{more}",
             UserWarning,
-            stacklevel=3,
+            stacklevel=3,  # the caller of `load_image_dir`
         )
-    readable, hashes = _scan(np.array(files), size, channels)
-    unreadable = too_large + [f for f, ok in zip(files, readable, strict=True) if not ok]
-    keep = np.flatnonzero(readable)
-    samples = ImageFiles(np.array(files)[keep], hashes[keep], size, channels)
-    return LoadedData(
-        root.name,
-        samples,
-        np.array(labels, dtype=object)[keep],
-        notes={"unreadable_files": unreadable, **_not_images(others)},
-    )
+    return files, labels, too_large
 
 
 def _refuse_loop(folder: Path, root: Path) -> None:

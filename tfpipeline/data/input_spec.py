@@ -20,6 +20,7 @@ import numpy as np
 from tfpipeline.data.encoding import OTHER, TableEncoding
 from tfpipeline.data.images import (
     COLOR_CONVERSION,
+    IMAGE_FORMATS,
     RESIZE_METHOD,
     conform_image,
     decode_image,
@@ -210,9 +211,10 @@ class InputSpec:
         try:
             return decode_image(contents, size, channels).numpy()
         except Exception:  # TensorFlow and Pillow raise their own kinds
+            *formats, last = IMAGE_FORMATS
             raise DataError(
-                f"Cannot decode image {path}: it is not a readable PNG, JPEG, BMP, GIF, TIFF "
-                "or WebP file."
+                f"Cannot decode image {path}: it is not a readable {', '.join(formats)} or "
+                f"{last} file."
             ) from None
 
     def check_values(self, array: np.ndarray) -> None:

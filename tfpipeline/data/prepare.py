@@ -12,15 +12,18 @@ from typing import Any
 import numpy as np
 
 from tfpipeline.config import DataConfig
+from tfpipeline.data.arrays import ArraySamples
 from tfpipeline.data.augment import make_augmenter
-from tfpipeline.data.clean import CleaningReport, clean
+from tfpipeline.data.base import FeatureSamples, LoadedData
+from tfpipeline.data.clean import clean
 from tfpipeline.data.encoding import TableEncoding, fit_encoding
 from tfpipeline.data.input_spec import describe_input
 from tfpipeline.data.labels import encode_labels
-from tfpipeline.data.sources import ArraySamples, LoadedData, load_data
+from tfpipeline.data.sources import load_data
 from tfpipeline.data.split import SplitData, Splits, split_indices
 from tfpipeline.data.stats import FeatureStats, feature_statistics
 from tfpipeline.data.tabular import TableSamples
+from tfpipeline.data.tfdata import make_dataset
 from tfpipeline.errors import ConfigError, DataError
 
 
@@ -124,8 +127,6 @@ class PreparedData:
         `epochs` and `batches_per_epoch` are passed to `make_dataset`. `shard=(count, index)`
         reads only share `index` of `count` of the split (see `SplitData.shard`).
         """
-        from tfpipeline.data.tfdata import make_dataset
-
         samples = getattr(self.splits, split)
         cache = self.cache if self.cache in ("memory", "none") else f"{self.cache}.{split}"
         if shard is not None:
@@ -179,12 +180,35 @@ def prepare_data(config: DataConfig, x: Any = None, y: Any = None) -> PreparedDa
         cleaning["labels"] = loaded.notes["labels"]
     test_source, test_labels = loaded, labels
     if loaded.test is not None:
-        test_labels, _, test_bad = encode_labels(loaded.test.labels, config.task, class_names)
-        test_rows, test_report = clean(loaded.test, test_labels, test_bad, config.clean)
-        cleaning["test"] = test_report.to_dict()
+        test_labels, test_rows, cleaning["test"] = _clean_test_set(loaded.test, class_names, config)
         test_source = loaded.test
-    encoding = None
-    if isinstance(loaded.samples, TableSamples):
+    loaded, test_source, encoding = _as_features(loaded, test_source, train_rows, config)
+    splits = Splits(
+        SplitData(loaded.samples, train_rows, labels[train_rows]),
+        SplitData(loaded.samples, val_rows, labels[val_rows]),
+        SplitData(test_source.samples, test_rows, test_labels[test_rows]),
+    )
+    if len(splits.test) == 0:
+        raise DataError(f"The test split of {loaded.name} is empty after cleaning.")
+    return _prepared(loaded, splits, cleaning, class_names, encoding, config)
+
+
+def _clean_test_set(test: LoadedData, class_names: tuple[str, ...], config: DataConfig):
+    """Encodes and cleans a separately loaded test set like the data (with the data's
+    classes); returns its labels, the rows kept and the cleaning report as a dict."""
+    labels, _, bad = encode_labels(test.labels, config.task, class_names)
+    rows, report = clean(test, labels, bad, config.clean)
+    return labels, rows, report.to_dict()
+
+
+def _as_features(loaded: LoadedData, test: LoadedData, train_rows: np.ndarray, config):
+    """The data and test set with the model's input features: a table encoded (how, learned
+    from the training rows), or non-finite values imputed when configured.
+
+    Returns:
+        `(loaded, test, encoding)`; `encoding` is `None` unless the data is a table.
+    """
+    if isinstance(loaded.samples, TableSamples):  # the one kind that is not yet features
         encoding = fit_encoding(
             loaded.samples,
             train_rows,
@@ -194,21 +218,26 @@ def prepare_data(config: DataConfig, x: Any = None, y: Any = None) -> PreparedDa
             empty=loaded.notes.get("empty_columns", ()),
         )
         encoded = _encode(loaded, encoding)
-        test_source = encoded if test_source is loaded else _encode(test_source, encoding)
-        loaded = encoded
-    elif config.clean.non_finite == "impute_median":
-        loaded, test_source = _impute(loaded, test_source, train_rows)
-    splits = Splits(
-        SplitData(loaded.samples, train_rows, labels[train_rows]),
-        SplitData(loaded.samples, val_rows, labels[val_rows]),
-        SplitData(test_source.samples, test_rows, test_labels[test_rows]),
-    )
-    if len(splits.test) == 0:
-        raise DataError(f"The test split of {loaded.name} is empty after cleaning.")
+        return encoded, encoded if test is loaded else _encode(test, encoding), encoding
+    if config.clean.non_finite == "impute_median":
+        loaded, test = _impute(loaded, test, train_rows)
+    return loaded, test, None
+
+
+def _prepared(
+    loaded: LoadedData,
+    splits: Splits,
+    cleaning: dict[str, Any],
+    class_names: tuple[str, ...],
+    encoding: TableEncoding | None,
+    config: DataConfig,
+) -> PreparedData:
+    """What is learned from the training split (statistics, class weights, targets) and
+    the feeding settings, with the splits; warns about constant and left-out columns."""
+    classification = config.task == "classification"
     samples = loaded.samples
-    normalization = _normalization(config.normalization, samples.is_image)
     stats = feature_statistics(splits.train, per_channel=samples.is_image)
-    _warn_constant(report, config)
+    _warn_constant(cleaning["constant_features"], config)
     _warn_columns(loaded.notes, encoding)
     return PreparedData(
         name=loaded.name,
@@ -219,7 +248,7 @@ def prepare_data(config: DataConfig, x: Any = None, y: Any = None) -> PreparedDa
         feature_shape=tuple(samples.feature_shape),
         is_image=samples.is_image,
         value_range=samples.value_range,
-        normalization=normalization,
+        normalization=_normalization(config.normalization, samples.is_image),
         stats=stats,
         class_weight=_class_weight(splits.train.y, len(class_names))
         if config.class_weight
@@ -264,13 +293,13 @@ def _normalization(kind: str, is_image: bool) -> str:
 AUTO_CACHE_BYTES = 1 << 30
 
 
-def _cache(kind: str, samples, train_size: int) -> str:
+def _cache(kind: str, samples: FeatureSamples, train_size: int) -> str:
     if kind not in ("auto", "memory", "none"):
         return os.path.expanduser(kind)  # a cache file prefix
     if kind != "auto":
         return kind
     decoded = train_size * int(np.prod(samples.feature_shape)) * 4
-    return "memory" if isinstance(samples, ArraySamples) or decoded <= AUTO_CACHE_BYTES else "none"
+    return "memory" if samples.in_memory or decoded <= AUTO_CACHE_BYTES else "none"
 
 
 def _class_weight(y_train: np.ndarray, num_classes: int) -> dict[int, float]:
@@ -299,8 +328,9 @@ def _encode(data: LoadedData, encoding: TableEncoding) -> LoadedData:
 
 
 def _impute(loaded: LoadedData, test: LoadedData, train_rows: np.ndarray):
-    """Replaces non-finite feature values with the training split's medians."""
-    if not isinstance(loaded.samples, ArraySamples):
+    """Replaces non-finite feature values with the training split's medians (in-memory
+    samples are arrays here: a table was encoded before)."""
+    if not loaded.samples.in_memory:
         raise ConfigError(
             "`data.clean.non_finite: impute_median` needs in-memory data (builtin, arrays, "
             "csv); use `drop` for image folders and TFRecord files."
@@ -335,7 +365,7 @@ def _warn_columns(notes: dict, encoding: TableEncoding | None) -> None:
             f"{mixed['row']}): it is encoded as categories. If that text means a missing "
             "value, add it to `data.na_values`.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of `prepare_data`
         )
     if encoding is not None and encoding.dropped:
         left_out = "; ".join(f"{name} ({reason})" for name, reason in encoding.dropped)
@@ -343,18 +373,18 @@ def _warn_columns(notes: dict, encoding: TableEncoding | None) -> None:
             f"Column(s) left out of the model's input: {left_out}. (Choose the columns "
             "with `data.feature_columns`.)",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of `prepare_data`
         )
 
 
-def _warn_constant(report: CleaningReport, config: DataConfig) -> None:
-    if report.constant_features and config.clean.constant_features == "warn":
-        names = ", ".join(report.constant_features[:10])
-        more = "" if len(report.constant_features) <= 10 else ", ..."
+def _warn_constant(constant: list[str], config: DataConfig) -> None:
+    if constant and config.clean.constant_features == "warn":
+        names = ", ".join(constant[:10])
+        more = "" if len(constant) <= 10 else ", ..."
         warnings.warn(
-            f"{len(report.constant_features)} feature column(s) hold a single value and carry "
+            f"{len(constant)} feature column(s) hold a single value and carry "
             f"no information: {names}{more}. (Silence with `data.clean.constant_features: "
             "ignore`.)",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of `prepare_data`
         )

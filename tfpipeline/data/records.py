@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from tfpipeline.config import DataConfig, RecordFeature
+from tfpipeline.data.base import FeatureSamples, LoadedData, expand_glob
 from tfpipeline.data.images import decode_image
-from tfpipeline.data.sources import expand_glob
 from tfpipeline.errors import ConfigError, DataError
 
 _KINDS = {"float32": "float_list", "int64": "int64_list", "image": "bytes_list"}
 
 
 @dataclass(frozen=True)
-class RecordFiles:
+class RecordFiles(FeatureSamples):
     """TFRecord files read in parallel (deterministic interleave) and parsed inside tf.data.
 
     Sample `i` is the `i`-th record of the interleaved read, the same on every pass.
@@ -31,6 +31,7 @@ class RecordFiles:
     channels: int
     hashes: np.ndarray
     finite: np.ndarray
+    in_memory = False
     index_shuffle = False  # records stream in file order; shuffling needs a buffer
 
     @property
@@ -78,7 +79,7 @@ class RecordFiles:
         parts = [tf.reshape(tf.cast(parsed[f.name], tf.float32), [-1]) for f in self.features]
         return tf.concat(parts, axis=0)
 
-    def stream(self, indices: np.ndarray, shuffle_seed: int | None = None):
+    def as_dataset(self, indices: np.ndarray, shuffle_seed=None):
         """Returns a tf.data pipeline of `(index, features)` for `indices`, in file order."""
         from tfpipeline._keras import tf
 
@@ -103,7 +104,7 @@ class RecordFiles:
         return self.finite
 
 
-def load_tfrecords(pattern: str, config: DataConfig):
+def load_tfrecords(pattern: str, config: DataConfig) -> LoadedData:
     """Reads the labels of every record once, checking the records against the feature spec.
 
     Raises:
@@ -111,8 +112,6 @@ def load_tfrecords(pattern: str, config: DataConfig):
         DataError: for no matching file, or records that do not match the spec (naming the
             feature and what was found).
     """
-    from tfpipeline.data.sources import LoadedData
-
     files = tuple(expand_glob(pattern, "TFRecord files"))
     features = tuple(config.features)
     if any(f.dtype == "image" for f in features) and len(features) > 1:

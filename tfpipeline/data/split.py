@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfpipeline.config import SplitConfig
+from tfpipeline.data.base import FeatureSamples
 from tfpipeline.errors import DataError
 
 
@@ -16,12 +17,12 @@ class SplitData:
     """One split: which samples of a source it holds, and their encoded labels.
 
     Attributes:
-        samples: the source's samples (`ArraySamples`, `ImageFiles` or `RecordFiles`).
+        samples: the source's samples (see `FeatureSamples`).
         indices: the sample indices, sorted.
         y: the encoded label of each of those samples, in the same order.
     """
 
-    samples: object
+    samples: FeatureSamples
     indices: np.ndarray
     y: np.ndarray
 
@@ -40,7 +41,7 @@ class SplitData:
         position = np.zeros(int(self.indices.max()) + 1 if len(self) else 1, dtype=np.int64)
         position[self.indices] = np.arange(len(self))
         labels, where = tf.constant(self.y), tf.constant(position)
-        return self.samples.stream(self.indices, shuffle_seed).map(
+        return self.samples.as_dataset(self.indices, shuffle_seed).map(
             lambda i, x: (x, tf.gather(labels, tf.gather(where, i))),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
@@ -54,13 +55,7 @@ class SplitData:
     def arrays(self, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Returns `(x, y)` of the split (its first `limit` samples) as NumPy arrays."""
         count = len(self) if limit is None else min(limit, len(self))
-        x = getattr(self.samples, "x", None)
-        if x is not None:
-            return x[self.indices[:count]], self.y[:count]
-        batches = [b for b, _ in self.dataset().take(count).batch(1024).as_numpy_iterator()]
-        shape = getattr(self.samples, "feature_shape", ())
-        features = np.concatenate(batches) if batches else np.zeros((0, *shape), np.float32)
-        return features, self.y[:count]
+        return self.samples.gather(self.indices[:count]), self.y[:count]
 
 
 @dataclass(frozen=True)

@@ -81,9 +81,4 @@ def _batches(train, batch: int):
         for start in range(0, len(train), batch):
             yield train[start : start + batch]
         return
-    x = getattr(train.samples, "x", None)
-    if x is not None:
-        yield from _batches(x[train.indices], batch)
-        return
-    for features, _ in train.dataset().batch(batch).as_numpy_iterator():
-        yield features
+    yield from train.samples.batches(train.indices, batch)

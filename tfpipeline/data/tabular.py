@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 
 from tfpipeline.config import DEFAULT_NA_VALUES
+from tfpipeline.data.base import Samples
 from tfpipeline.data.labels import is_missing, label_text
 from tfpipeline.errors import DataError, not_a_file
 
 
 @dataclass(frozen=True)
-class TableSamples:
-    """Named columns as read, before encoding.
+class TableSamples(Samples):
+    """Named columns as read, before encoding (then `ArraySamples`: see `prepare`).
 
     Attributes:
         names: the column names, in order.
@@ -36,6 +37,7 @@ class TableSamples:
 
     names: tuple[str, ...]
     columns: tuple[np.ndarray, ...]
+    in_memory = True
     is_image = False
     value_range = None
 
@@ -71,7 +73,7 @@ class TableSamples:
         stacked = np.stack(codes, axis=1)
         return np.unique(stacked, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
-    def constant_columns(self, rows: np.ndarray) -> list[str]:
+    def constant_features(self, rows: np.ndarray) -> list[str]:
         """Names the columns holding a single value over `rows`."""
         if len(rows) < 2:
             return []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from tfpipeline._keras import tf
-from tfpipeline.data.sources import ArraySamples
+from tfpipeline.data.arrays import ArraySamples
 from tfpipeline.data.split import SplitData
 
 
@@ -51,30 +52,54 @@ def make_dataset(
     Returns:
         A batched, prefetching `tf.data.Dataset` of `(features, label)` pairs.
     """
-    if isinstance(data, tuple):
-        x, y = data
-        data = SplitData(ArraySamples(np.asarray(x, np.float32)), np.arange(len(y)), np.asarray(y))
-    first, stop = epochs
-    numbers = (
-        tf.data.Dataset.range(first, stop) if stop is not None else tf.data.Dataset.counter(first)
-    )
-    if isinstance(data.samples, ArraySamples) and augment is None:
-        one_epoch = _in_memory_epoch(data, batch_size, training, seed)
+    split = _as_split(data)
+    chain = _Chain(batch_size, training, seed, augment, cache, shuffle_buffer)
+    if split.samples.in_memory and augment is None:
+        one_epoch = _in_memory_epoch(split, chain)
     else:
-        one_epoch = _streamed_epoch(
-            data, batch_size, training, seed, augment, cache, shuffle_buffer
-        )
+        one_epoch = _streamed_epoch(split, chain)
     if batches_per_epoch is not None:
-        whole_epoch = one_epoch
-        one_epoch = lambda epoch: whole_epoch(epoch).repeat().take(batches_per_epoch)  # noqa: E731
-    return numbers.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+        one_epoch = _exactly(batches_per_epoch, one_epoch)
+    return _epoch_numbers(epochs).flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """The settings of one chain, as `make_dataset` takes them."""
+
+    batch_size: int
+    training: bool
+    seed: int
+    augment: Callable | None
+    cache: str
+    shuffle_buffer: int
+
+
+def _as_split(data: SplitData | tuple[np.ndarray, np.ndarray]) -> SplitData:
+    if isinstance(data, tuple):  # `(x, y)` arrays
+        x, y = data
+        return SplitData(ArraySamples(np.asarray(x, np.float32)), np.arange(len(y)), np.asarray(y))
+    return data
+
+
+def _epoch_numbers(epochs: tuple[int, int | None]) -> tf.data.Dataset:
+    """Epochs `first` to `stop - 1` (without end for `stop=None`), as int64 numbers."""
+    first, stop = epochs
+    if stop is None:
+        return tf.data.Dataset.counter(first)
+    return tf.data.Dataset.range(first, stop)
+
+
+def _exactly(batches: int, one_epoch: Callable) -> Callable:
+    """Each epoch cut, or filled with its own batches repeated, to `batches` batches."""
+    return lambda epoch: one_epoch(epoch).repeat().take(batches)
 
 
 def _epoch_seed(seed: int, epoch) -> tf.Tensor:
     return tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
 
 
-def _in_memory_epoch(data: SplitData, batch_size: int, training: bool, seed: int):
+def _in_memory_epoch(data: SplitData, chain: _Chain) -> Callable:
     """Whole-split gathers: the chain's overhead over a pre-materialised tensor data set is
     small this way (see bench/data_pipeline.py overhead)."""
     x, _ = data.arrays()
@@ -83,29 +108,27 @@ def _in_memory_epoch(data: SplitData, batch_size: int, training: bool, seed: int
 
     def one_epoch(epoch):
         order = tf.range(count, dtype=tf.int64)
-        if training:
-            order = tf.random.experimental.stateless_shuffle(order, seed=_epoch_seed(seed, epoch))
+        if chain.training:
+            order = tf.random.experimental.stateless_shuffle(
+                order, seed=_epoch_seed(chain.seed, epoch)
+            )
         return tf.data.Dataset.from_tensor_slices(
             (tf.gather(features, order), tf.gather(labels, order))
-        ).batch(batch_size)
+        ).batch(chain.batch_size)
 
     return one_epoch
 
 
-def _streamed_epoch(data, batch_size, training, seed, augment, cache, shuffle_buffer):
+def _streamed_epoch(data: SplitData, chain: _Chain) -> Callable:
     """Decoded (and maybe cached) samples, shuffled and augmented sample by sample."""
-    early_shuffle = training and cache == "none" and data.samples.index_shuffle
-    if not early_shuffle:
-        base = data.dataset()
-        if cache == "memory":
-            base = base.cache()
-        elif cache != "none":
-            base = base.cache(cache)
-    in_memory = isinstance(data.samples, ArraySamples)
-    buffer = max(1, len(data) if in_memory else min(len(data), shuffle_buffer))
+    training, augment = chain.training, chain.augment
+    early_shuffle = training and chain.cache == "none" and data.samples.index_shuffle
+    base = None if early_shuffle else _cached(data.dataset(), chain.cache)
+    in_memory = data.samples.in_memory
+    buffer = max(1, len(data) if in_memory else min(len(data), chain.shuffle_buffer))
 
     def one_epoch(epoch):
-        epoch_seed = seed * 1_000_003 + tf.cast(epoch, tf.int64)  # one scalar per epoch
+        epoch_seed = chain.seed * 1_000_003 + tf.cast(epoch, tf.int64)  # one scalar per epoch
         if early_shuffle:
             dataset = data.dataset(shuffle_seed=epoch_seed)
         elif training:
@@ -117,6 +140,15 @@ def _streamed_epoch(data, batch_size, training, seed, augment, cache, shuffle_bu
                 lambda i, pair: (augment(pair[0], tf.stack([epoch_seed, i])), pair[1]),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
-        return dataset.batch(batch_size)
+        return dataset.batch(chain.batch_size)
 
     return one_epoch
+
+
+def _cached(dataset: tf.data.Dataset, cache: str) -> tf.data.Dataset:
+    """`dataset` cached in memory (`"memory"`), in files (a path prefix) or not (`"none"`)."""
+    if cache == "memory":
+        return dataset.cache()
+    if cache != "none":
+        return dataset.cache(cache)
+    return dataset

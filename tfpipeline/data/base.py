@@ -1,0 +1,146 @@
+"""What every kind of data shares: the samples interface and the loaded data record.
+
+The kinds of samples (`ArraySamples` in `arrays.py`, `TableSamples` in `tabular.py`,
+`ImageFiles` in `images.py`, `RecordFiles` in `records.py`) implement one of two declared
+interfaces, so that the stages after loading never ask which kind they hold:
+
+- `Samples`: any loaded samples, as cleaning reads them (which rows are finite, which repeat
+  an earlier one, which features are constant).
+- `FeatureSamples`: samples whose features are the model's input (every kind but a table
+  before its encoding), as splitting, statistics and tf.data read them: the feature shape,
+  and `as_dataset`, with which each kind builds its own unbatched tf.data source.
+
+A new kind of data is one module beside these (its `FeatureSamples` and a loader returning
+`LoadedData`) registered in one place, `sources.SOURCE_LOADERS`. This module imports nothing
+of the package but its errors, so that every kind can import it.
+"""
+
+from __future__ import annotations
+
+import abc
+import glob
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfpipeline.errors import DataError
+
+
+class Samples(abc.ABC):
+    """The features of a data set's samples as loaded, however they are held.
+
+    Sample `i` is row `i`: the labels of `LoadedData` are in the same order.
+    """
+
+    @property
+    @abc.abstractmethod
+    def in_memory(self) -> bool:
+        """Whether the features are held in memory (arrays, tables), not read from files
+        (image folders, TFRecord files) on demand."""
+
+    @property
+    @abc.abstractmethod
+    def is_image(self) -> bool:
+        """Whether each sample is an image, `(height, width, channels)`."""
+
+    @property
+    @abc.abstractmethod
+    def value_range(self) -> float | None:
+        """The largest raw value of an image format (255, or 16 for digits); `None` for
+        other data."""
+
+    @abc.abstractmethod
+    def finite_rows(self) -> np.ndarray:
+        """Returns a mask of the samples whose features are all present and finite."""
+
+    @abc.abstractmethod
+    def row_keys(self) -> np.ndarray:
+        """Returns one int64 id per sample, equal for samples with identical features."""
+
+    def constant_features(self, rows: np.ndarray) -> list[str]:
+        """Names the features holding a single value over `rows`.
+
+        Defaults to none: only in-memory data is checked.
+        """
+        return []
+
+    def row_names(self, rows: np.ndarray) -> list:
+        """How a report names the samples `rows`: their 0-based row numbers, or their file
+        paths where each sample is a file."""
+        return np.asarray(rows).tolist()
+
+
+class FeatureSamples(Samples):
+    """Samples whose features are the model's input: float32 arrays of `feature_shape`."""
+
+    @property
+    @abc.abstractmethod
+    def feature_shape(self) -> tuple[int, ...]:
+        """The shape of one sample's features (the element spec of `as_dataset`, float32)."""
+
+    @property
+    @abc.abstractmethod
+    def index_shuffle(self) -> bool:
+        """Whether shuffling is cheap before decoding (a list of image files): `as_dataset`
+        then reshuffles with its `shuffle_seed`, and no shuffle buffer is needed."""
+
+    @abc.abstractmethod
+    def as_dataset(self, indices: np.ndarray, shuffle_seed: Any = None) -> Any:
+        """Returns an unbatched tf.data pipeline of `(index, features)` for `indices`.
+
+        Args:
+            indices: the sample indices, sorted.
+            shuffle_seed: with `index_shuffle`, reshuffle the samples with this seed (a
+                scalar tensor: one per epoch). Defaults to `None` (the order of `indices`).
+        """
+
+    def batches(self, indices: np.ndarray, size: int) -> Iterator[np.ndarray]:
+        """Yields the features of `indices` (sorted), in that order, `size` at a time."""
+        for _, features in self.as_dataset(indices).batch(size).as_numpy_iterator():
+            yield features
+
+    def gather(self, indices: np.ndarray) -> np.ndarray:
+        """Returns the features of `indices` (sorted), in that order, as one array."""
+        parts = list(self.batches(indices, 1024))
+        return np.concatenate(parts) if parts else np.zeros((0, *self.feature_shape), np.float32)
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """Samples and their raw labels, as loaded, before cleaning.
+
+    Attributes:
+        name: the data set's name.
+        samples: the features (see `Samples`).
+        labels: the raw label of each sample (ints, floats or strings; `None` or NaN when
+            missing).
+        notes: problems found while loading (for example unreadable image files), for the
+            cleaning report: `{"unreadable_files": [...]}`.
+        test: a separately loaded test set (`data.test_path`), or `None`.
+    """
+
+    name: str
+    samples: Samples
+    labels: np.ndarray
+    notes: dict = field(default_factory=dict)
+    test: LoadedData | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.labels)
+
+
+def expand_glob(pattern: str, what: str) -> list[str]:
+    """Returns the sorted files matching `pattern` (a path or a glob).
+
+    Raises:
+        DataError: if nothing matches.
+    """
+    files = sorted(glob.glob(pattern)) if any(ch in pattern for ch in "*?[") else [pattern]
+    files = [f for f in files if Path(f).is_file()]
+    if not files:
+        raise DataError(f"No {what} found at {pattern!r}.")
+    return files
