@@ -17,13 +17,10 @@ from tfpipeline._atomic import file_atomic, named_write_errors, write_bytes_atom
 from tfpipeline._keras import keras, tf
 from tfpipeline.config import TrainConfig
 from tfpipeline.errors import ConfigError
+from tfpipeline.run_folder import BEST_CHECKPOINT, CSV_LOG, TENSORBOARD, TRAINING_STATE
 
 # Files and folders the training stage keeps in the run folder.
-TRAINING_STATE = "training_state"  # BackupAndRestore's crash-safe state
-STOPPING_STATE = "early_stopping.json"
-BEST_CHECKPOINT = Path("checkpoints") / "best.keras"
-CSV_LOG = "training_log.csv"
-TENSORBOARD = "tensorboard"
+STOPPING_STATE = "early_stopping.json"  # inside TRAINING_STATE
 
 
 class LearningRateLogger(keras.callbacks.Callback):

@@ -29,13 +29,18 @@ from tfpipeline import __version__
 from tfpipeline._atomic import remove_path, replace_folder
 from tfpipeline._keras import releasing_traced_gradients
 from tfpipeline.benchmark import benchmark_keras
-from tfpipeline.callbacks import TRAINING_STATE
 from tfpipeline.config import PipelineConfig, dump_config
 from tfpipeline.distribute import as_float32, is_chief, make_strategy, training_scope, worker_text
 from tfpipeline.errors import ConfigError, VerificationError
 from tfpipeline.record import DataSummary, RunRecord
 from tfpipeline.report import library_versions
-from tfpipeline.run_folder import RunFolder, choose_run_dir, overwrite_dir, run_lock
+from tfpipeline.run_folder import (
+    TRAINING_STATE,
+    RunFolder,
+    choose_run_dir,
+    overwrite_dir,
+    run_lock,
+)
 from tfpipeline.stages.compress import compress_stage
 from tfpipeline.stages.data import data_stage
 from tfpipeline.stages.export import android_stage, export_stage

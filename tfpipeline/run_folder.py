@@ -43,6 +43,11 @@ ONNX_FILE = "model.onnx"  # the optimized and int8 ONNX files are made from this
 ONNX_OPTIMIZED = "model_optimized.onnx"
 ONNX_INT8 = "model_int8.onnx"
 MODEL_CARD = "model_card.json"  # the Android bundle's description of its model
+TRAINING_STATE = "training_state"  # BackupAndRestore's crash-safe state
+CHECKPOINTS = "checkpoints"
+BEST_CHECKPOINT = Path(CHECKPOINTS) / "best.keras"
+CSV_LOG = "training_log.csv"  # one line per epoch
+TENSORBOARD = "tensorboard"
 STAGING = f"{TEMP_PREFIX}staging"  # exports wait here until they have passed verification
 LOCK = ".tfpipeline.lock"  # held by the one process working in the folder
 # Sections whose work a resumed run keeps; a change to any of them would mix two runs.
@@ -51,7 +56,7 @@ RESUMED_SECTIONS = ("data", "model", "train")
 # else there is the user's, and a folder holding it is refused rather than replaced.
 RUN_NAMES = (
     RUN_CONFIG, MANIFEST, LABELS, REPORT_MD, REPORT_HTML, "*.png",
-    "training_log.csv", "checkpoints", "training_state", "tensorboard",
+    CSV_LOG, CHECKPOINTS, TRAINING_STATE, TENSORBOARD,
     SAVED_MODEL, "model*.tflite", "model*.onnx", KERAS_FILE, ANDROID_DIR,
 )  # fmt: skip
 

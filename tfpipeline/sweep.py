@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from tfpipeline._atomic import remove_path, write_bytes_atomic
-from tfpipeline._keras import keras, releasing_traced_gradients, require_tf_keras_model
+from tfpipeline._keras import keras, releasing_traced_gradients
+from tfpipeline._model_check import require_tf_keras_model
 from tfpipeline.compress import compress_model, overall_sparsity
 from tfpipeline.config import TFLITE_VARIANTS, CompressConfig, PipelineConfig, dump_config
 from tfpipeline.errors import ConfigError

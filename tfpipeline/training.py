@@ -18,9 +18,6 @@ import numpy as np
 from tfpipeline._keras import keras
 from tfpipeline._model_check import takes_tf_keras_model
 from tfpipeline.callbacks import (
-    BEST_CHECKPOINT,
-    CSV_LOG,
-    TRAINING_STATE,
     LearningRateLogger,
     StopOnNaN,
     Validation,
@@ -35,6 +32,7 @@ from tfpipeline.distribute import training_input, wait_for_other_workers
 from tfpipeline.errors import TfpipelineError
 from tfpipeline.evaluation import score
 from tfpipeline.optimizers import make_optimizer, steps_per_epoch
+from tfpipeline.run_folder import BEST_CHECKPOINT, CSV_LOG, TRAINING_STATE
 
 
 class TrainingError(TfpipelineError, RuntimeError):

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from tfpipeline._text import listed
 from tfpipeline.data.encoding import OTHER, TableEncoding
 from tfpipeline.data.images import (
     COLOR_CONVERSION,
@@ -283,8 +284,7 @@ class InputSpec:
 
 
 def _some(names: Sequence[str], shown: int = 8) -> str:
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(map(repr, names[:shown])) + more
+    return listed([repr(name) for name in names], shown)
 
 
 def _is_rows(x: Any) -> bool:

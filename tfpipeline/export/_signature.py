@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import warnings
 
-from tfpipeline._keras import keras, require_tf_keras_model, tf
+from tfpipeline._keras import keras, tf
+from tfpipeline._model_check import require_tf_keras_model
+from tfpipeline.bridge import is_keras3_model
 from tfpipeline.errors import UnsupportedModelError
 
 
@@ -15,8 +17,6 @@ def exportable_model(model, stage: str):
     TensorFlow graph instead (a warning says so and why): TFLite and tf2onnx read that graph
     as they read a tf_keras one.
     """
-    from tfpipeline.bridge import is_keras3_model
-
     if not is_keras3_model(model):
         return require_tf_keras_model(model, stage)
     try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfpipeline._keras import keras, require_tf_keras_model
+from tfpipeline._keras import keras
+from tfpipeline._model_check import require_tf_keras_model
 from tfpipeline.bridge import is_keras3_model
 from tfpipeline.config import ModelConfig, TrainConfig
 from tfpipeline.data import PreparedData
