@@ -3,8 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from tfpipeline._schema import setting
+from tfpipeline._schema import Check, setting
+from tfpipeline.config.pruning import (
+    INITIAL_BELOW_SPARSITY,
+    INITIAL_SPARSITY,
+    M_BY_N,
+    SCHEDULE,
+    SPARSITY,
+)
+
+# Sparsity ramps up over this fraction of the fine-tuning epochs when `end_epoch` is null;
+# the rest lets accuracy recover.
+RAMP_FRACTION = 0.6
+
+EPOCH_WINDOW = Check(
+    lambda prune: prune.begin_epoch < prune.ramp_end_epoch() <= prune.epochs,
+    config_key="Config keys `{prefix}begin_epoch` < `end_epoch` <= `epochs` must hold "
+    f"(end_epoch null means {RAMP_FRACTION:.0%} of epochs). Received: "
+    "begin_epoch={begin_epoch}, end_epoch={end_epoch}, epochs={epochs}",
+)
 
 
 @dataclass(frozen=True)
@@ -33,16 +52,23 @@ class PruneConfig:
     """
 
     enabled: bool = True
-    sparsity: float = setting(0.75, low=0.0, high=1.0, low_open=True, high_open=True)
-    initial_sparsity: float = setting(0.0, low=0.0, high=1.0, high_open=True)
+    sparsity: float = setting(0.75, SPARSITY)
+    initial_sparsity: float = setting(0.0, INITIAL_SPARSITY)
     begin_epoch: float = setting(0.0, low=0.0)
     end_epoch: float | None = setting(None, low=0.0, low_open=True)
-    schedule: str = setting("polynomial", choices=("polynomial", "constant"))
+    schedule: str = setting("polynomial", SCHEDULE)
     sparsity_m_by_n: list[int] | None = setting(None, low=1)
     xnnpack: bool = False
     skip_layers: list[str] = setting([])
     epochs: int = setting(20, low=1, high=100_000)
     learning_rate: float | None = setting(None, low=0.0, high=10.0, low_open=True)
+
+    checks: ClassVar[tuple[Check, ...]] = (INITIAL_BELOW_SPARSITY, EPOCH_WINDOW, M_BY_N)
+
+    def ramp_end_epoch(self) -> float:
+        """The fine-tuning epoch at which `sparsity` is reached: `end_epoch`, or by default
+        `RAMP_FRACTION` of `epochs`."""
+        return self.end_epoch or self.epochs * RAMP_FRACTION
 
 
 @dataclass(frozen=True)

@@ -132,25 +132,6 @@ def _check_compress(compress: CompressConfig) -> None:
             "would undo an earlier one. Accepted orders: "
             f"{accepted}."
         )
-    prune = compress.prune
-    if prune.initial_sparsity >= prune.sparsity:
-        raise ConfigError(
-            "Config key `compress.prune.initial_sparsity` must be below `sparsity` "
-            f"({prune.sparsity}). Received: initial_sparsity={prune.initial_sparsity}"
-        )
-    end_epoch = prune.end_epoch or prune.epochs * 0.6
-    if not prune.begin_epoch < end_epoch <= prune.epochs:
-        raise ConfigError(
-            "Config keys `compress.prune.begin_epoch` < `end_epoch` <= `epochs` must hold "
-            f"(end_epoch null means 60% of epochs). Received: begin_epoch={prune.begin_epoch}, "
-            f"end_epoch={prune.end_epoch}, epochs={prune.epochs}"
-        )
-    m_by_n = prune.sparsity_m_by_n
-    if m_by_n is not None and (len(m_by_n) != 2 or m_by_n[0] >= m_by_n[1]):
-        raise ConfigError(
-            "Config key `compress.prune.sparsity_m_by_n` must be [m, n] with m < n, such as "
-            f"[2, 4]. Received: sparsity_m_by_n={shown(m_by_n)}"
-        )
 
 
 def _check_export(export: ExportConfig) -> None:
