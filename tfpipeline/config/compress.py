@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from tfpipeline._schema import Check, setting
+from tfpipeline._schema import Check, rule, setting
 from tfpipeline.config.pruning import (
     INITIAL_BELOW_SPARSITY,
     INITIAL_SPARSITY,
@@ -24,6 +24,11 @@ EPOCH_WINDOW = Check(
     f"(end_epoch null means {RAMP_FRACTION:.0%} of epochs). Received: "
     "begin_epoch={begin_epoch}, end_epoch={end_epoch}, epochs={epochs}",
 )
+
+CENTROID_INITS = ("kmeans_plus_plus", "linear", "density_based", "random")
+# Shared with the arguments of `apply_clustering`; the config also caps `clusters`.
+CLUSTERS = rule(low=2)
+CENTROID_INIT = rule(choices=CENTROID_INITS)
 
 
 @dataclass(frozen=True)
@@ -87,10 +92,8 @@ class ClusterConfig:
     """
 
     enabled: bool = False
-    clusters: int = setting(16, low=2, high=65_536)
-    init: str = setting(
-        "kmeans_plus_plus", choices=("kmeans_plus_plus", "linear", "density_based", "random")
-    )
+    clusters: int = setting(16, CLUSTERS, high=65_536)
+    init: str = setting("kmeans_plus_plus", CENTROID_INIT)
     skip_layers: list[str] = setting([])
     epochs: int = setting(4, low=1, high=100_000)
     learning_rate: float | None = setting(None, low=0.0, high=10.0, low_open=True)
