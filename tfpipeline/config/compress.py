@@ -18,8 +18,13 @@ from tfpipeline.config.pruning import (
 # the rest lets accuracy recover.
 RAMP_FRACTION = 0.6
 
+
+def _epochs_in_order(prune: PruneConfig) -> bool:
+    return prune.begin_epoch < prune.ramp_end_epoch() <= prune.epochs
+
+
 EPOCH_WINDOW = Check(
-    lambda prune: prune.begin_epoch < prune.ramp_end_epoch() <= prune.epochs,
+    _epochs_in_order,
     config_key="Config keys `{prefix}begin_epoch` < `end_epoch` <= `epochs` must hold "
     f"(end_epoch null means {RAMP_FRACTION:.0%} of epochs). Received: "
     "begin_epoch={begin_epoch}, end_epoch={end_epoch}, epochs={epochs}",

@@ -8,7 +8,6 @@ fields (`Check`), each with its wording for both.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -24,22 +23,31 @@ INITIAL_SPARSITY = rule(low=0.0, high=1.0, high_open=True)
 SCHEDULE = rule(choices=PRUNING_SCHEDULES)
 
 
-def _is_m_by_n(value: Sequence[int] | None) -> bool:
-    if value is None:
+# The rules across fields are named functions, not lambdas, so that mutation testing reaches them.
+def _initial_below_sparsity(schedule: PruningSchedule | PruneConfig) -> bool:
+    return schedule.initial_sparsity < schedule.sparsity
+
+
+def _is_m_by_n(schedule: PruningSchedule | PruneConfig) -> bool:
+    if schedule.sparsity_m_by_n is None:
         return True
-    m_n = list(value)
+    m_n = list(schedule.sparsity_m_by_n)
     return len(m_n) == 2 and all(isinstance(v, int) for v in m_n) and 0 < m_n[0] < m_n[1]
 
 
+def _steps_in_order(schedule: PruningSchedule) -> bool:
+    return 0 <= schedule.begin_step < schedule.end_step
+
+
 INITIAL_BELOW_SPARSITY = Check(
-    lambda schedule: schedule.initial_sparsity < schedule.sparsity,
+    _initial_below_sparsity,
     argument="Argument `initial_sparsity` must be >= 0 and below `sparsity` ({sparsity}). "
     "Received: initial_sparsity={initial_sparsity}",
     config_key="Config key `{prefix}initial_sparsity` must be below `sparsity` ({sparsity}). "
     "Received: initial_sparsity={initial_sparsity}",
 )
 M_BY_N = Check(
-    lambda schedule: _is_m_by_n(schedule.sparsity_m_by_n),
+    _is_m_by_n,
     argument="Argument `sparsity_m_by_n` must be two integers [m, n] with 0 < m < n, such as "
     "[2, 4]. Received: sparsity_m_by_n={sparsity_m_by_n}",
     config_key="Config key `{prefix}sparsity_m_by_n` must be [m, n] with m < n, such as "
@@ -47,7 +55,7 @@ M_BY_N = Check(
 )
 # Arguments only: the config counts epochs instead (`compress.EPOCH_WINDOW`).
 STEP_WINDOW = Check(
-    lambda schedule: 0 <= schedule.begin_step < schedule.end_step,
+    _steps_in_order,
     argument="Arguments `begin_step` and `end_step` must satisfy 0 <= begin_step < end_step. "
     "Received: begin_step={begin_step}, end_step={end_step}",
 )
