@@ -636,3 +636,31 @@ def test_a_pruning_schedule_from_the_config_counts_steps_and_lasts_at_least_one(
         dataclasses.replace(prune, begin_epoch=1.0, end_epoch=1.05), steps_per_epoch=4
     )
     assert (late.begin_step, late.end_step) == (4, 5)
+
+
+def test_an_argument_rule_states_its_range_as_an_interval_and_accepts_its_limits():
+    from tfpipeline._schema import check_argument, rule
+    from tfpipeline.config.compress import CENTROID_INIT, CLUSTERS
+
+    refused = [
+        ("clusters", 1, CLUSTERS, "must be >= 2. Received: clusters=1"),
+        ("rate", 0.0, rule(low=0.0, low_open=True), "must be > 0. Received: rate=0.0"),
+        ("share", 1.5, rule(high=1.0), "must be <= 1. Received: share=1.5"),
+        ("share", 1.0, rule(high=1.0, high_open=True), "must be < 1. Received: share=1.0"),
+        (
+            "init",
+            "linaer",
+            CENTROID_INIT,
+            "must be one of kmeans_plus_plus, linear, density_based, random. Did you mean "
+            "'linear'? Received: init='linaer'",
+        ),
+    ]
+    for name, value, declared, expected in refused:
+        with pytest.raises(ValueError) as info:
+            check_argument(name, value, declared)
+        assert str(info.value) == f"Argument `{name}` {expected}"
+    with pytest.raises(TypeError, match=r"^Argument `clusters` must be a number\. Received"):
+        check_argument("clusters", True, CLUSTERS)
+    check_argument("clusters", 2, CLUSTERS)
+    check_argument("share", 1.0, rule(high=1.0))
+    check_argument("init", "linear", CENTROID_INIT)
