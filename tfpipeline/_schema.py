@@ -2,7 +2,9 @@
 
 `build` turns nested dicts into frozen dataclasses, refusing unknown keys (with a close-match
 suggestion), wrong types, non-finite numbers and out-of-range values, each with a message that
-names the dotted key, the rule and the value received.
+names the dotted key, the rule and the value received, then the rules across a section's
+keys (its class's `checks`). A rule shared with a public function is declared once and held
+against that function's arguments by `check_arguments` / `check_argument`.
 """
 
 from __future__ import annotations
