@@ -22,6 +22,7 @@ from tfpipeline import (
     unique_weights,
 )
 from tfpipeline._keras import keras
+from tfpipeline.compress import PruningSchedule
 
 pytestmark = pytest.mark.slow
 
@@ -147,6 +148,24 @@ def test_pruning_refuses_a_layer_tfmot_cannot_wrap_and_skips_it_when_asked(digit
 def test_bad_pruning_arguments(trained, kwargs, message):
     with pytest.raises(ValueError, match=message):
         apply_pruning(trained, end_step=4, **kwargs)
+
+
+def test_a_pruning_schedule_object_gives_the_same_wrapping_as_its_fields(trained):
+    schedule = PruningSchedule(0.6, end_step=10, schedule="constant")
+    for wrapped, callbacks in (
+        apply_pruning(trained, schedule, skip_layers=["probabilities"]),
+        apply_pruning(
+            trained, 0.6, end_step=10, schedule="constant", skip_layers=["probabilities"]
+        ),
+    ):
+        pruned = [layer for layer in wrapped.layers if _is_wrapper(layer)]
+        assert [layer.layer.name for layer in pruned] == ["dense_0", "dense_1"]
+        tfmot_schedule = pruned[0].pruning_schedule
+        assert type(tfmot_schedule).__name__ == "ConstantSparsity"
+        assert (tfmot_schedule.target_sparsity, tfmot_schedule.begin_step) == (0.6, 0)
+        assert callbacks
+    with pytest.raises(TypeError, match="not both. Received a PruningSchedule and: end_step"):
+        apply_pruning(trained, schedule, end_step=5)
 
 
 def test_pruning_then_qat_keeps_the_zeros_and_runs_as_int8_in_litert(trained, digits, tmp_path):

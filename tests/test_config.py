@@ -565,3 +565,102 @@ def test_a_type_error_names_the_type_and_shows_the_value(override, expected):
     with pytest.raises(ConfigError) as info:
         load_config(overrides=[override])
     assert str(info.value).endswith(expected)
+
+
+# --- the pruning schedule: the rules of `compress.prune`, as `apply_pruning`'s arguments ---
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"sparsity": 1.5},
+            "Argument `sparsity` must be in (0, 1). Received: sparsity=1.5",
+        ),
+        (
+            {"sparsity": 0.5, "initial_sparsity": 1.0},
+            "Argument `initial_sparsity` must be in [0, 1). Received: initial_sparsity=1.0",
+        ),
+        (
+            {"sparsity": 0.5, "initial_sparsity": 0.5},
+            "Argument `initial_sparsity` must be >= 0 and below `sparsity` (0.5). "
+            "Received: initial_sparsity=0.5",
+        ),
+        (
+            {"sparsity": 0.5, "schedule": "constnt"},
+            "Argument `schedule` must be one of polynomial, constant. Did you mean 'constant'? "
+            "Received: schedule='constnt'",
+        ),
+        (
+            {"sparsity": 0.5, "sparsity_m_by_n": [4, 4]},
+            "Argument `sparsity_m_by_n` must be two integers [m, n] with 0 < m < n, such as "
+            "[2, 4]. Received: sparsity_m_by_n=[4, 4]",
+        ),
+        (
+            {"sparsity": 0.5, "begin_step": 4},
+            "Arguments `begin_step` and `end_step` must satisfy 0 <= begin_step < end_step. "
+            "Received: begin_step=4, end_step=4",
+        ),
+    ],
+)
+def test_a_pruning_schedule_is_refused_by_the_rules_of_the_config_keys(fields, expected):
+    from tfpipeline.config.pruning import PruningSchedule
+
+    with pytest.raises(ValueError) as info:
+        PruningSchedule(end_step=4, **fields)
+    assert str(info.value) == expected
+    with pytest.raises(TypeError, match=r"^Argument `sparsity` must be a number\. Received"):
+        PruningSchedule("0.5", end_step=4)
+
+
+def test_the_config_keys_and_the_schedule_share_each_rule():
+    from tfpipeline.config import PruneConfig
+    from tfpipeline.config.pruning import PruningSchedule
+
+    config_rules = {f.name: f.metadata for f in dataclasses.fields(PruneConfig)}
+    for f in dataclasses.fields(PruningSchedule):
+        if f.metadata:
+            assert config_rules[f.name] == f.metadata, f.name
+    shared = [check for check in PruningSchedule.checks if check.config_key is not None]
+    assert shared and set(shared) <= set(PruneConfig.checks)
+
+
+def test_a_pruning_schedule_from_the_config_counts_steps_and_lasts_at_least_one():
+    from tfpipeline.config.pruning import PruningSchedule
+
+    prune = load_config(overrides=["compress.prune.sparsity_m_by_n=[2, 4]"]).compress.prune
+    schedule = PruningSchedule.from_epochs(prune, steps_per_epoch=10)
+    assert (schedule.begin_step, schedule.end_step) == (0, 120)  # 60% of 20 epochs
+    assert schedule.sparsity_m_by_n == (2, 4)
+    late = PruningSchedule.from_epochs(
+        dataclasses.replace(prune, begin_epoch=1.0, end_epoch=1.05), steps_per_epoch=4
+    )
+    assert (late.begin_step, late.end_step) == (4, 5)
+
+
+def test_an_argument_rule_states_its_range_as_an_interval_and_accepts_its_limits():
+    from tfpipeline._schema import check_argument, rule
+    from tfpipeline.config.compress import CENTROID_INIT, CLUSTERS
+
+    refused = [
+        ("clusters", 1, CLUSTERS, "must be >= 2. Received: clusters=1"),
+        ("rate", 0.0, rule(low=0.0, low_open=True), "must be > 0. Received: rate=0.0"),
+        ("share", 1.5, rule(high=1.0), "must be <= 1. Received: share=1.5"),
+        ("share", 1.0, rule(high=1.0, high_open=True), "must be < 1. Received: share=1.0"),
+        (
+            "init",
+            "linaer",
+            CENTROID_INIT,
+            "must be one of kmeans_plus_plus, linear, density_based, random. Did you mean "
+            "'linear'? Received: init='linaer'",
+        ),
+    ]
+    for name, value, declared, expected in refused:
+        with pytest.raises(ValueError) as info:
+            check_argument(name, value, declared)
+        assert str(info.value) == f"Argument `{name}` {expected}"
+    with pytest.raises(TypeError, match=r"^Argument `clusters` must be a number\. Received"):
+        check_argument("clusters", True, CLUSTERS)
+    check_argument("clusters", 2, CLUSTERS)
+    check_argument("share", 1.0, rule(high=1.0))
+    check_argument("init", "linear", CENTROID_INIT)

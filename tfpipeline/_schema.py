@@ -2,7 +2,9 @@
 
 `build` turns nested dicts into frozen dataclasses, refusing unknown keys (with a close-match
 suggestion), wrong types, non-finite numbers and out-of-range values, each with a message that
-names the dotted key, the rule and the value received.
+names the dotted key, the rule and the value received, then the rules across a section's
+keys (its class's `checks`). A rule shared with a public function is declared once and held
+against that function's arguments by `check_arguments` / `check_argument`.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import numbers
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from typing import Any
 
@@ -43,11 +46,38 @@ def rule(
     }
 
 
-def setting(default: Any, **rules: Any) -> Any:
-    """Declares a config field with its default and its rule (the arguments of `rule`)."""
+def setting(default: Any, declared: Mapping[str, Any] | None = None, /, **rules: Any) -> Any:
+    """Declares a config field with its default and its rule: the arguments of `rule`, or
+    `declared`, a rule shared with a function's arguments, narrowed by them."""
+    given = {key: value for key, value in rule(**rules).items() if key in rules}
+    metadata = {**(declared or rule()), **given}
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=rule(**rules))
-    return field(default=default, metadata=rule(**rules))
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """A rule between fields of one dataclass (such as `initial_sparsity` below `sparsity`),
+    declared once beside the fields' own rules and listed in the class's `checks`.
+
+    Attributes:
+        holds: whether an instance keeps the rule.
+        argument: the message when the fields are a function's arguments: a `str.format`
+            template over the fields' values (each shown as its `repr`). Defaults to `None`
+            (the fields are never arguments).
+        config_key: the message when the fields are config keys: the same, with `{prefix}`
+            the section's dotted path (`"compress.prune."`). Defaults to `None` (never keys).
+    """
+
+    holds: Callable[[Any], bool]
+    argument: str | None = None
+    config_key: str | None = None
+
+    def message(self, template: str, instance: Any, prefix: str = "") -> str:
+        """The message `template` says for `instance`, which breaks the rule."""
+        values = {f.name: shown(getattr(instance, f.name)) for f in dataclasses.fields(instance)}
+        return template.format(prefix=prefix, **values)
 
 
 # A config is a few kilobytes; PyYAML reads about 35 KiB a second of the worst (one long list).
@@ -210,7 +240,43 @@ def build(cls: type, raw: Any, prefix: str) -> Any:
             values[f.name] = build(kind, raw[f.name], path + ".")
         else:
             values[f.name] = _check_value(path, raw[f.name], kind, f.metadata)
-    return cls(**values)
+    section = cls(**values)
+    for check in getattr(cls, "checks", ()):  # the rules across its keys, once each key passed
+        if not check.holds(section):
+            raise ConfigError(check.message(check.config_key, section, prefix))
+    return section
+
+
+def check_arguments(arguments: Any) -> None:
+    """Checks a function's arguments, gathered in dataclass `arguments`, against the rules
+    of its fields and then its class's `checks` (scikit-learn's `_validate_params`).
+
+    Raises:
+        TypeError: for a value that is not a number where a range applies.
+        ValueError: naming the argument, the rule and the value received.
+    """
+    for f in dataclasses.fields(arguments):
+        if f.metadata:
+            check_argument(f.name, getattr(arguments, f.name), f.metadata)
+    for check in getattr(type(arguments), "checks", ()):
+        if not check.holds(arguments):
+            raise ValueError(check.message(check.argument, arguments))
+
+
+def check_argument(name: str, value: Any, rule: Mapping[str, Any]) -> None:
+    """Checks one argument against a rule declared for a config key (see `rule`), stating
+    a range as an interval: "Argument `sparsity` must be in (0, 1). Received: sparsity=1.5".
+
+    Raises:
+        TypeError: for a value that is not a number where a range applies.
+        ValueError: naming the argument, the rule and the value received.
+    """
+    ranged = rule.get("low") is not None or rule.get("high") is not None
+    if ranged and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+        raise TypeError(f"Argument `{name}` must be a number. Received: {name}={shown(value)}")
+    broken = _broken_rule(value, rule, _interval_text)
+    if broken:
+        raise ValueError(f"Argument `{name}` {broken} Received: {name}={shown(value)}")
 
 
 def _check_value(path: str, value: Any, kind: Any, rule: Mapping[str, Any]) -> Any:
@@ -270,22 +336,39 @@ def _check_type(path: str, value: Any, kind: type) -> Any:
 
 
 def _check_rule(path: str, value: Any, rule: Mapping[str, Any]) -> None:
+    broken = _broken_rule(value, rule, _range_text)
+    if broken:
+        raise ConfigError(f"Config key `{path}` {broken} Received: {path}={shown(value)}")
+
+
+def _broken_rule(
+    value: Any, rule: Mapping[str, Any], range_text: Callable[[Mapping[str, Any]], str]
+) -> str | None:
+    """What `value` breaks of `rule` ("must be one of ...", with the closest accepted value,
+    or "must be " and the range as `range_text` states it), or `None` if it keeps it."""
     choices = rule.get("choices")
     if choices and value not in choices:
         names = [str(c) for c in choices]
         close = difflib.get_close_matches(str(value), names, n=1) if isinstance(value, str) else []
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(
-            f"Config key `{path}` must be one of {', '.join(names)}.{hint} "
-            f"Received: {path}={shown(value)}"
-        )
+        return f"must be one of {', '.join(names)}.{hint}"
     low, high = rule.get("low"), rule.get("high")
     too_low = low is not None and (value <= low if rule["low_open"] else value < low)
     too_high = high is not None and (value >= high if rule["high_open"] else value > high)
     if too_low or too_high:
-        raise ConfigError(
-            f"Config key `{path}` must be {_range_text(rule)}. Received: {path}={shown(value)}"
-        )
+        return f"must be {range_text(rule)}."
+    return None
+
+
+def _interval_text(rule: Mapping[str, Any]) -> str:
+    """A range as an argument's message states it: `in (0, 1)`, `in [0, 1)` or `>= 2`."""
+    low, high = rule["low"], rule["high"]
+    if low is not None and high is not None:
+        opening, closing = "(" if rule["low_open"] else "[", ")" if rule["high_open"] else "]"
+        return f"in {opening}{low:g}, {high:g}{closing}"
+    if low is not None:
+        return f"{'>' if rule['low_open'] else '>='} {low:g}"
+    return f"{'<' if rule['high_open'] else '<='} {high:g}"
 
 
 def _range_text(rule: Mapping[str, Any]) -> str:

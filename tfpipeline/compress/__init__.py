@@ -6,6 +6,7 @@ it needs; `strip_*` removes the wrappers); `compress` runs the configured ones i
 
 from tfpipeline.compress.clustering import apply_clustering, strip_clustering, unique_weights
 from tfpipeline.compress.pruning import (
+    PruningSchedule,
     apply_pruning,
     kernel_sparsity,
     overall_sparsity,
@@ -24,6 +25,7 @@ __all__ = [
     "CompressResult",
     "CompressStep",
     "PruneResult",
+    "PruningSchedule",
     "apply_clustering",
     "apply_pruning",
     "apply_qat",

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from tfpipeline._keras import keras, require_tf_keras_model
+from tfpipeline._schema import check_argument
 from tfpipeline.compress._layers import layers_to_wrap, per_layer, wrap_layers
-
-CENTROID_INITS = ("kmeans_plus_plus", "linear", "density_based", "random")
+from tfpipeline.config.compress import CENTROID_INIT, CLUSTERS
 
 
 def apply_clustering(
@@ -40,6 +40,7 @@ def apply_clustering(
     Raises:
         UnsupportedModelError: if `model` is not a tf_keras model, or has a layer TFMOT
             cannot cluster (named, with the option that skips it).
+        TypeError: for a `clusters` that is not a number.
         ValueError: for fewer than 2 clusters or an unknown initialization.
     """
     import tensorflow_model_optimization as tfmot
@@ -51,12 +52,8 @@ def apply_clustering(
     )
 
     model = require_tf_keras_model(model, "apply_clustering", bridge=True)
-    if clusters < 2:
-        raise ValueError(f"Argument `clusters` must be >= 2. Received: clusters={clusters}")
-    if init not in CENTROID_INITS:
-        raise ValueError(
-            f"Argument `init` must be one of {', '.join(CENTROID_INITS)}. Received: init={init!r}"
-        )
+    check_argument("clusters", clusters, CLUSTERS)  # the rules of `compress.cluster`
+    check_argument("init", init, CENTROID_INIT)
     cluster_api = tfmot.clustering.keras
     options = {
         "number_of_clusters": clusters,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -14,49 +15,41 @@ from tfpipeline.compress._layers import (
     weight_matrices,
     wrap_layers,
 )
+from tfpipeline.config.pruning import PruningSchedule
 from tfpipeline.errors import UnsupportedModelError
 
 # Sparsity rises in this many steps: small ones let the weights adapt (TFMOT's default of one
 # every 100 optimizer steps gave a few abrupt jumps on small data sets and lost accuracy).
 PRUNING_UPDATES = 20
 
-PRUNING_SCHEDULES = ("polynomial", "constant")
-
 
 def apply_pruning(
     model: keras.Model,
-    sparsity: float,
-    end_step: int,
+    pruning_schedule: PruningSchedule | float | None = None,
     *,
-    initial_sparsity: float = 0.0,
-    begin_step: int = 0,
-    schedule: str = "polynomial",
-    sparsity_m_by_n: Sequence[int] | None = None,
     xnnpack: bool = False,
     skip_layers: Sequence[str] = (),
+    **schedule_fields: Any,
 ) -> tuple[keras.Model, list[keras.callbacks.Callback]]:
     """Wraps a copy of `model`'s prunable layers for magnitude pruning.
 
-    With the `polynomial` schedule (TFMOT's `PolynomialDecay`) sparsity rises from
-    `initial_sparsity` to `sparsity` between `begin_step` and `end_step`, in about
-    `PRUNING_UPDATES` increments; with `constant` (`ConstantSparsity`) it is `sparsity`
-    from `begin_step` on.
+    The schedule says when and how far (see `PruningSchedule`), given whole or as its
+    fields: `apply_pruning(model, PruningSchedule(0.75, end_step=500))`,
+    `apply_pruning(model, 0.75, end_step=500)` and
+    `apply_pruning(model, sparsity=0.75, end_step=500)` are the same. Sparsity rises in
+    about `PRUNING_UPDATES` increments.
 
     Args:
         model: a tf_keras model; it is not modified.
-        sparsity: the final fraction of zero weights in each pruned kernel, in (0, 1).
-        end_step: the optimizer step at which the final sparsity is reached, > `begin_step`.
-        initial_sparsity: the sparsity the polynomial schedule starts from, in [0, sparsity).
-            Defaults to `0.0`.
-        begin_step: the optimizer step at which pruning starts, >= 0. Defaults to `0`.
-        schedule: `polynomial` or `constant`. Defaults to `"polynomial"`.
-        sparsity_m_by_n: `(m, n)` for structured sparsity: m zeros in every n consecutive
-            input weights (`(2, 4)` is the 2:4 pattern sparse hardware runs fast); the
-            sparsity is then m/n whatever `sparsity` says. Defaults to `None`.
+        pruning_schedule: the `PruningSchedule`, or its `sparsity` alone (the other fields
+            then come as keywords). Defaults to `None` (every field comes as a keyword).
         xnnpack: prune only the layers XNNPACK's sparse inference speeds up (1x1
             convolutions after a 3x3 stride-2 stem; TFMOT's `PruneForLatencyOnXNNPack`).
             Defaults to `False`.
         skip_layers: layer names or class names to leave dense. Defaults to none.
+        **schedule_fields: the `PruningSchedule` fields (`sparsity`, `end_step`,
+            `initial_sparsity`, `begin_step`, `schedule`, `sparsity_m_by_n`) when
+            `pruning_schedule` is not a `PruningSchedule`.
 
     Returns:
         `(wrapped_model, callbacks)`: fit the wrapped model with these callbacks, or pruning
@@ -66,32 +59,22 @@ def apply_pruning(
         UnsupportedModelError: if `model` is not a tf_keras model, has a layer TFMOT cannot
             prune (named, with the option that skips it), or does not suit the XNNPACK
             policy.
-        ValueError: if an argument is out of range.
+        TypeError: for a `PruningSchedule` given with schedule fields too, or an unknown or
+            missing field.
+        ValueError: if a schedule field is out of range.
     """
     import tensorflow_model_optimization as tfmot
 
     model = require_tf_keras_model(model, "apply_pruning", bridge=True)
+    schedule = _as_schedule(pruning_schedule, schedule_fields)
     sparsity_api = tfmot.sparsity.keras
-    _check_pruning_arguments(sparsity, initial_sparsity, schedule, sparsity_m_by_n)
-    if not 0 <= begin_step < end_step:
-        raise ValueError(
-            "Arguments `begin_step` and `end_step` must satisfy 0 <= begin_step < end_step. "
-            f"Received: begin_step={begin_step}, end_step={end_step}"
-        )
-    frequency = max(1, (end_step - begin_step) // PRUNING_UPDATES)
-    if schedule == "polynomial":
-        pruning_schedule = sparsity_api.PolynomialDecay(
-            initial_sparsity, sparsity, begin_step, end_step, frequency=frequency
-        )
-    else:
-        pruning_schedule = sparsity_api.ConstantSparsity(sparsity, begin_step, frequency=frequency)
     if xnnpack:
         names = _xnnpack_layers(model, sparsity_api.PruneForLatencyOnXNNPack(), skip_layers)
     else:
         names = layers_to_wrap(model, _supports_pruning, skip_layers, "pruned", "skip_layers")
-    options = {"pruning_schedule": pruning_schedule}
-    if sparsity_m_by_n:
-        options["sparsity_m_by_n"] = tuple(sparsity_m_by_n)
+    options = {"pruning_schedule": _tfmot_schedule(schedule)}
+    if schedule.sparsity_m_by_n:
+        options["sparsity_m_by_n"] = schedule.sparsity_m_by_n
     wrapped = wrap_layers(
         model, names, lambda layer: sparsity_api.prune_low_magnitude(layer, **options)
     )
@@ -155,28 +138,30 @@ def _xnnpack_layers(model: keras.Model, policy, skip_layers: Sequence[str]) -> s
     return names
 
 
-def _check_pruning_arguments(
-    sparsity: float,
-    initial_sparsity: float,
-    schedule: str,
-    sparsity_m_by_n: Sequence[int] | None,
-) -> None:
-    if not 0 < sparsity < 1:
-        raise ValueError(f"Argument `sparsity` must be in (0, 1). Received: sparsity={sparsity}")
-    if not 0 <= initial_sparsity < sparsity:
-        raise ValueError(
-            "Argument `initial_sparsity` must be >= 0 and below `sparsity` "
-            f"({sparsity}). Received: initial_sparsity={initial_sparsity}"
-        )
-    if schedule not in PRUNING_SCHEDULES:
-        raise ValueError(
-            f"Argument `schedule` must be one of {', '.join(PRUNING_SCHEDULES)}. "
-            f"Received: schedule={schedule!r}"
-        )
-    if sparsity_m_by_n is not None:
-        m_n = list(sparsity_m_by_n)
-        if len(m_n) != 2 or not all(isinstance(v, int) for v in m_n) or not 0 < m_n[0] < m_n[1]:
-            raise ValueError(
-                "Argument `sparsity_m_by_n` must be two integers [m, n] with 0 < m < n, "
-                f"such as [2, 4]. Received: sparsity_m_by_n={sparsity_m_by_n!r}"
+def _as_schedule(
+    pruning_schedule: PruningSchedule | float | None, fields: dict[str, Any]
+) -> PruningSchedule:
+    if isinstance(pruning_schedule, PruningSchedule):
+        if fields:
+            raise TypeError(
+                "Give `pruning_schedule` as a PruningSchedule or as its fields, not both. "
+                f"Received a PruningSchedule and: {', '.join(fields)}"
             )
+        return pruning_schedule
+    if pruning_schedule is None:
+        return PruningSchedule(**fields)
+    return PruningSchedule(pruning_schedule, **fields)
+
+
+def _tfmot_schedule(schedule: PruningSchedule):
+    """TFMOT's schedule object for `schedule`, updating the masks in `PRUNING_UPDATES` steps."""
+    import tensorflow_model_optimization as tfmot
+
+    sparsity_api = tfmot.sparsity.keras
+    begin, end = schedule.begin_step, schedule.end_step
+    frequency = max(1, (end - begin) // PRUNING_UPDATES)
+    if schedule.schedule == "polynomial":
+        return sparsity_api.PolynomialDecay(
+            schedule.initial_sparsity, schedule.sparsity, begin, end, frequency=frequency
+        )
+    return sparsity_api.ConstantSparsity(schedule.sparsity, begin, frequency=frequency)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tfpipeline._keras import keras, require_tf_keras_model
 from tfpipeline.compress._layers import is_skipped, layers_to_wrap, wrap_layers
@@ -55,20 +55,44 @@ def apply_qat(
     scheme = _scheme(set(preserve))
     registry = scheme.get_quantize_registry()
     names = layers_to_wrap(model, registry.supports, skip_layers, "quantized", "skip_layers")
-    # Layers the 8-bit scheme cannot quantize are annotated to stay float: the preserving
-    # schemes would otherwise ask for their config when quantizing the output they feed.
-    default_registry = quantize.default_8bit.Default8BitQuantizeRegistry()
-    float_layers = {
+    float_layers = _float_layers(model, names, skip_layers)
+    # The input normalization takes the raw input in float and quantizes its output: one
+    # int8 scale over raw features in mixed units (grams beside millimetres) would lose the
+    # small-unit ones, in training as in the exported model.
+    normalization = set(input_normalization(model))
+    annotate = _annotator(normalization, float_layers)
+    annotated = wrap_layers(model, names | float_layers | normalization, annotate)
+    scope = {"KeepFloat": _keep_float_config(), "FloatInput": _float_input_config()}
+    with quantize.quantize_scope(scope):
+        qat = quantize.quantize_apply(annotated, scheme)
+    if normalization:
+        _keep_input_float(qat)
+    return qat, []
+
+
+def _float_layers(model: keras.Model, names: set[str], skip_layers: Sequence[str]) -> set[str]:
+    """The layers outside `names` annotated to stay float: the 8-bit scheme cannot quantize
+    them, and the preserving schemes would otherwise ask for their config when quantizing
+    the output they feed."""
+    import tensorflow_model_optimization as tfmot
+
+    default_registry = tfmot.quantization.keras.default_8bit.Default8BitQuantizeRegistry()
+    return {
         layer.name
         for layer in model.layers
         if layer.name not in names
         and (is_skipped(layer, skip_layers) or not default_registry.supports(layer))
     }
-    # The input normalization takes the raw input in float and quantizes its output: one
-    # int8 scale over raw features in mixed units (grams beside millimetres) would lose the
-    # small-unit ones, in training as in the exported model.
-    normalization = set(input_normalization(model))
 
+
+def _annotator(
+    normalization: set[str], float_layers: set[str]
+) -> Callable[[keras.layers.Layer], keras.layers.Layer]:
+    """How a wrapped layer is annotated: the input normalization computes in float and
+    quantizes its output, `float_layers` quantize nothing, the others as the scheme says."""
+    import tensorflow_model_optimization as tfmot
+
+    quantize = tfmot.quantization.keras
     keep_float, float_in = _keep_float_config(), _float_input_config()
 
     def annotate(layer: keras.layers.Layer) -> keras.layers.Layer:
@@ -78,12 +102,7 @@ def apply_qat(
             return quantize.quantize_annotate_layer(layer, quantize_config=keep_float())
         return quantize.quantize_annotate_layer(layer)
 
-    annotated = wrap_layers(model, names | float_layers | normalization, annotate)
-    with quantize.quantize_scope({"KeepFloat": keep_float, "FloatInput": float_in}):
-        qat = quantize.quantize_apply(annotated, scheme)
-    if normalization:
-        _keep_input_float(qat)
-    return qat, []
+    return annotate
 
 
 def _keep_input_float(model: keras.Model) -> None:

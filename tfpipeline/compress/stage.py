@@ -10,13 +10,11 @@ from tfpipeline._keras import keras
 from tfpipeline.compress.clustering import apply_clustering, strip_clustering, unique_weights
 from tfpipeline.compress.pruning import apply_pruning, kernel_sparsity, strip_pruning
 from tfpipeline.compress.qat import apply_qat
-from tfpipeline.config import CompressConfig, PruneConfig, TrainConfig
+from tfpipeline.config import ClusterConfig, CompressConfig, PruneConfig, QatConfig, TrainConfig
+from tfpipeline.config.pruning import PruningSchedule
 from tfpipeline.data import PreparedData
 from tfpipeline.models import output_rescaling
 from tfpipeline.training import TrainResult, train
-
-# Sparsity ramps up over this fraction of the fine-tuning steps; the rest lets accuracy recover.
-RAMP_FRACTION = 0.6
 
 # Default fine-tuning rates, as fractions of the training rate: pruning must let the weights
 # move to absorb the zeros; clustering and QAT only nudge a trained model.
@@ -111,19 +109,16 @@ def compress_model(
         UnsupportedModelError: for a layer a technique cannot wrap (named, with the
             `skip_layers` option that leaves it alone).
     """
-    current, steps = model, []
-    done = list(after)
+    current, steps, done = model, [], list(after)
+    steps_per_epoch = math.ceil(len(data.splits.train) / train_config.batch_size)
     for technique in config.techniques():
         settings = getattr(config, technique)
-        wrapped, callbacks = _wrap(technique, current, config, done, data, train_config)
-        rate = (
-            settings.learning_rate or train_config.learning_rate * DEFAULT_RATE_FRACTION[technique]
-        )
+        wrapped, callbacks = _wrap(technique, current, settings, done, steps_per_epoch)
         fine_tuning = train(
             wrapped,
             data,
             train_config,
-            learning_rate=rate,
+            learning_rate=_fine_tuning_rate(technique, settings.learning_rate, train_config),
             epochs=settings.epochs,
             callbacks=callbacks,
             early_stopping=technique != "prune",
@@ -164,27 +159,21 @@ def prune(
     return PruneResult(result.model, step.fine_tuning, step.sparsity)
 
 
-def _wrap(technique, model, config: CompressConfig, done, data, train_config):
+def _fine_tuning_rate(technique: str, rate: float | None, train_config: TrainConfig) -> float:
+    return rate or train_config.learning_rate * DEFAULT_RATE_FRACTION[technique]
+
+
+def _wrap(
+    technique: str,
+    model: keras.Model,
+    settings: PruneConfig | ClusterConfig | QatConfig,
+    done: Sequence[str],
+    steps_per_epoch: int,
+) -> tuple[keras.Model, list[keras.callbacks.Callback]]:
+    """Wraps `model` for `technique`; `done` names the techniques it already went through."""
     if technique == "prune":
-        settings = config.prune
-        per_epoch = math.ceil(len(data.splits.train) / train_config.batch_size)
-        end_epoch = settings.end_epoch or settings.epochs * RAMP_FRACTION
-        begin_step = int(settings.begin_epoch * per_epoch)
-        return apply_pruning(
-            model,
-            settings.sparsity,
-            max(begin_step + 1, int(end_epoch * per_epoch)),
-            initial_sparsity=settings.initial_sparsity,
-            begin_step=begin_step,
-            schedule=settings.schedule,
-            sparsity_m_by_n=settings.sparsity_m_by_n,
-            xnnpack=settings.xnnpack,
-            # A regression model's output unit is left dense: its few weights make the
-            # prediction (pruning them took airquality's test MAE from 12.1 to 13.2).
-            skip_layers=[*settings.skip_layers, *output_rescaling(model)[:-1]],
-        )
+        return _wrap_for_pruning(model, settings, steps_per_epoch)
     if technique == "cluster":
-        settings = config.cluster
         return apply_clustering(
             model,
             settings.clusters,
@@ -193,7 +182,20 @@ def _wrap(technique, model, config: CompressConfig, done, data, train_config):
             skip_layers=settings.skip_layers,
         )
     preserve = [kept for kept, by in (("sparsity", "prune"), ("clusters", "cluster")) if by in done]
-    return apply_qat(model, preserve=preserve, skip_layers=config.qat.skip_layers)
+    return apply_qat(model, preserve=preserve, skip_layers=settings.skip_layers)
+
+
+def _wrap_for_pruning(
+    model: keras.Model, settings: PruneConfig, steps_per_epoch: int
+) -> tuple[keras.Model, list[keras.callbacks.Callback]]:
+    return apply_pruning(
+        model,
+        PruningSchedule.from_epochs(settings, steps_per_epoch),
+        xnnpack=settings.xnnpack,
+        # A regression model's output unit is left dense: its few weights make the
+        # prediction (pruning them took airquality's test MAE from 12.1 to 13.2).
+        skip_layers=[*settings.skip_layers, *output_rescaling(model)[:-1]],
+    )
 
 
 def _strip(technique: str, model: keras.Model) -> keras.Model:
