@@ -228,10 +228,9 @@ def test_train_takes_only_a_tf_keras_model_and_says_how_to_rebuild_a_keras3_one(
     assert list(inspect.signature(train).parameters)[:3] == ["model", "data", "config"]
 
 
-def test_the_model_rule_is_one_function_found_at_its_old_place_too():
-    from tfpipeline import _keras, _model_check
+def test_the_model_rule_needs_a_model_parameter():
+    from tfpipeline import _model_check
 
-    assert _keras.require_tf_keras_model is _model_check.require_tf_keras_model
     with pytest.raises(TypeError, match="needs a function with a `model` parameter"):
         _model_check.takes_tf_keras_model()(lambda data: data)
 

@@ -50,6 +50,7 @@ _EXPORTS = {
     "predict_probabilities": "tfpipeline.training",
     "train": "tfpipeline.training",
     "PruneResult": "tfpipeline.compress",
+    "PruningSchedule": "tfpipeline.compress",
     "apply_pruning": "tfpipeline.compress",
     "prune": "tfpipeline.compress",
     "strip_pruning": "tfpipeline.compress",

@@ -36,13 +36,3 @@ def releasing_traced_gradients() -> Iterator[None]:
         if before is not None:
             for name in [n for n in registry if n not in before and n.startswith("CustomGrad")]:
                 del registry[name]
-
-
-def __getattr__(name: str):
-    # `require_tf_keras_model` moved to `_model_check`, above the bridge that it calls and
-    # that imports this module; it is found here too until every stage imports it from there.
-    if name == "require_tf_keras_model":
-        from tfpipeline._model_check import require_tf_keras_model
-
-        return require_tf_keras_model
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

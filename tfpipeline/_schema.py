@@ -279,6 +279,12 @@ def check_argument(name: str, value: Any, rule: Mapping[str, Any]) -> None:
         raise ValueError(f"Argument `{name}` {broken} Received: {name}={shown(value)}")
 
 
+def broken_rule(value: Any, rule: Mapping[str, Any]) -> str | None:
+    """What `value` breaks of a declared rule, stated as for an argument ("must be in
+    (0, 1)."), or `None` when it keeps it (a number is expected where a range applies)."""
+    return _broken_rule(value, rule, _interval_text)
+
+
 def _check_value(path: str, value: Any, kind: Any, rule: Mapping[str, Any]) -> Any:
     args = typing.get_args(kind)
     if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:

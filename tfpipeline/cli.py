@@ -20,7 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tfpipeline.cli_parser import DEFAULT_INIT_NAME, build_parser
-from tfpipeline.errors import ConfigError, DataError, TfpipelineError, UnsupportedModelError
+from tfpipeline.errors import (
+    ConfigError,
+    DataError,
+    TfpipelineError,
+    UnsupportedModelError,
+    VerificationError,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -196,7 +202,6 @@ def _run(args: argparse.Namespace) -> int:
         os.environ["TF_CONFIG"] = workers_tf_config(args.workers, args.worker_index)
         args.overrides = [*args.overrides, "train.distribute=multi_worker"]
     config = _load_config(args)
-    from tfpipeline.errors import VerificationError
     from tfpipeline.pipeline import Pipeline
 
     quiet_fit = 0 if (args.quiet or args.json) else None  # no Keras bars on stdout then
@@ -204,8 +209,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         manifest = pipeline.run(args.output, overwrite=args.overwrite)
     except VerificationError:
-        if args.json and pipeline.run_dir is not None:  # the failed run's manifest, still
-            print((pipeline.run_dir / "manifest.json").read_text("utf-8"), end="")
+        if args.json and pipeline.record is not None:  # the failed run's manifest, still
+            print(json.dumps(pipeline.record.to_dict(), indent=2))
         raise
     if args.json:
         print(json.dumps(manifest, indent=2))

@@ -22,8 +22,11 @@ import numpy as np
 from tfpipeline._atomic import remove_path, write_bytes_atomic
 from tfpipeline._keras import keras, releasing_traced_gradients
 from tfpipeline._model_check import require_tf_keras_model
+from tfpipeline._schema import broken_rule
 from tfpipeline.compress import compress_model, overall_sparsity
 from tfpipeline.config import TFLITE_VARIANTS, CompressConfig, PipelineConfig, dump_config
+from tfpipeline.config.compress import CLUSTERS
+from tfpipeline.config.pruning import SPARSITY
 from tfpipeline.errors import ConfigError
 from tfpipeline.export.plan import ExportSettings, ExportTarget
 from tfpipeline.inference import load_predictor
@@ -86,12 +89,15 @@ class SweepGrid:
     tflite: Sequence[str] = ("float16", "dynamic", "int8")
 
     def __post_init__(self):
-        for sparsity in self.sparsities:
-            if not 0 < sparsity < 1:
-                raise ConfigError(f"Sweep sparsities must be in (0, 1). Received: {sparsity}")
-        for count in self.clusters:
-            if count < 2:
-                raise ConfigError(f"Sweep cluster counts must be >= 2. Received: {count}")
+        # The strengths obey the rules of `compress.prune.sparsity` and `compress.cluster.clusters`.
+        for what, values, rule in (
+            ("sparsities", self.sparsities, SPARSITY),
+            ("cluster counts", self.clusters, CLUSTERS),
+        ):
+            for value in values:
+                broken = broken_rule(value, rule)
+                if broken:
+                    raise ConfigError(f"Sweep {what} {broken} Received: {value}")
         unknown = [v for v in self.tflite if v not in TFLITE_VARIANTS]
         if unknown:
             raise ConfigError(

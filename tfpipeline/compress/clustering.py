@@ -6,12 +6,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tfpipeline._keras import keras, require_tf_keras_model
+from tfpipeline._keras import keras
+from tfpipeline._model_check import takes_tf_keras_model
 from tfpipeline._schema import check_argument
 from tfpipeline.compress._layers import layers_to_wrap, per_layer, wrap_layers
 from tfpipeline.config.compress import CENTROID_INIT, CLUSTERS
 
 
+@takes_tf_keras_model(bridge=True, stage="apply_clustering")
 def apply_clustering(
     model: keras.Model,
     clusters: int,
@@ -51,7 +53,6 @@ def apply_clustering(
         cluster as experimental_cluster,
     )
 
-    model = require_tf_keras_model(model, "apply_clustering", bridge=True)
     check_argument("clusters", clusters, CLUSTERS)  # the rules of `compress.cluster`
     check_argument("init", init, CENTROID_INIT)
     cluster_api = tfmot.clustering.keras

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from tfpipeline._keras import keras, require_tf_keras_model
+from tfpipeline._keras import keras
+from tfpipeline._model_check import takes_tf_keras_model
 from tfpipeline.compress._layers import (
     is_skipped,
     layers_to_wrap,
@@ -23,6 +24,7 @@ from tfpipeline.errors import UnsupportedModelError
 PRUNING_UPDATES = 20
 
 
+@takes_tf_keras_model(bridge=True, stage="apply_pruning")
 def apply_pruning(
     model: keras.Model,
     pruning_schedule: PruningSchedule | float | None = None,
@@ -65,7 +67,6 @@ def apply_pruning(
     """
     import tensorflow_model_optimization as tfmot
 
-    model = require_tf_keras_model(model, "apply_pruning", bridge=True)
     schedule = _as_schedule(pruning_schedule, schedule_fields)
     sparsity_api = tfmot.sparsity.keras
     if xnnpack:

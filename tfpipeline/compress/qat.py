@@ -5,13 +5,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
-from tfpipeline._keras import keras, require_tf_keras_model
+from tfpipeline._keras import keras
+from tfpipeline._model_check import takes_tf_keras_model
 from tfpipeline.compress._layers import is_skipped, layers_to_wrap, wrap_layers
 from tfpipeline.models import input_normalization, is_quantization_aware
 
 PRESERVABLE = ("sparsity", "clusters")
 
 
+@takes_tf_keras_model(bridge=True, stage="apply_qat")
 def apply_qat(
     model: keras.Model,
     *,
@@ -43,7 +45,6 @@ def apply_qat(
     """
     import tensorflow_model_optimization as tfmot
 
-    model = require_tf_keras_model(model, "apply_qat", bridge=True)
     if is_quantization_aware(model):
         raise ValueError("The model is already quantization-aware; apply QAT once.")
     unknown = set(preserve) - set(PRESERVABLE)
