@@ -114,3 +114,13 @@ def test_a_layer_too_large_to_build_is_refused_by_its_config_key(digits):
     config = load_config(overrides={"model.hidden_units": [1_000_000, 1_000_000]}).model
     with pytest.raises(ConfigError, match=r"`model.hidden_units` asks for a Dense layer of "):
         build_model(config, digits)
+
+
+def test_every_model_kind_but_custom_is_a_registered_family():
+    from tfpipeline.config.model import MODELS
+    from tfpipeline.models import MODEL_FAMILIES
+
+    assert set(MODEL_FAMILIES) == set(MODELS) - {"custom"}
+    config = load_config(overrides={"model.kind": "custom"}).model
+    with pytest.raises(ValueError, match="`model.kind: custom` uses the model you pass"):
+        build_model(config, None)

@@ -22,11 +22,8 @@ import numpy as np
 from tfpipeline._atomic import remove_path, write_bytes_atomic
 from tfpipeline._keras import keras, releasing_traced_gradients
 from tfpipeline._model_check import require_tf_keras_model
-from tfpipeline._schema import broken_rule
 from tfpipeline.compress import compress_model, overall_sparsity
-from tfpipeline.config import TFLITE_VARIANTS, CompressConfig, PipelineConfig, dump_config
-from tfpipeline.config.compress import CLUSTERS
-from tfpipeline.config.pruning import SPARSITY
+from tfpipeline.config import CompressConfig, PipelineConfig, dump_config
 from tfpipeline.errors import ConfigError
 from tfpipeline.export.plan import ExportSettings, ExportTarget
 from tfpipeline.inference import load_predictor
@@ -46,6 +43,7 @@ from tfpipeline.stages.seed import seed_run
 from tfpipeline.stages.train import train_stage
 from tfpipeline.stages.verify import measure
 from tfpipeline.sweep_bundle import BUNDLE_DIR, bundle_variant
+from tfpipeline.sweep_grid import Recipe, SweepGrid, file_stem, variant_name
 from tfpipeline.sweep_report import (
     SWEEP_CONFIG,
     SWEEP_CSV,
@@ -57,72 +55,8 @@ from tfpipeline.sweep_report import (
 )
 from tfpipeline.training import predict_probabilities
 
-# A recipe is the techniques applied in turn, each with its strength:
-# (("prune", 0.9), ("cluster", 16), ("qat", None)) is PCQAT at 90% sparsity and 16 clusters.
-Recipe = tuple[tuple[str, Any], ...]
 VARIANTS_DIR = "variants"  # every variant's .tflite
 SELECT_BY = "val_accuracy"  # the one figure a variant is chosen by (never the test split's)
-
-
-@dataclass(frozen=True)
-class SweepGrid:
-    """The variants a sweep tries.
-
-    Every pruned and clustered model is exported as each of `tflite`; every
-    quantization-aware one as `int8` only (the variant QAT trains for).
-
-    Attributes:
-        sparsities: pruning strengths. Defaults to `(0.5, 0.75, 0.85, 0.9)`.
-        clusters: weight-clustering strengths (values per kernel). Defaults to `(8, 16)`.
-        qat: also train each model above (and the uncompressed one) quantization-aware.
-            Defaults to `True`.
-        combined: also prune then cluster (then QAT, with `qat`): each sparsity with each
-            cluster count. Defaults to `True`.
-        tflite: post-training variants of each model without QAT.
-            Defaults to `("float16", "dynamic", "int8")`.
-    """
-
-    sparsities: Sequence[float] = (0.5, 0.75, 0.85, 0.9)
-    clusters: Sequence[int] = (8, 16)
-    qat: bool = True
-    combined: bool = True
-    tflite: Sequence[str] = ("float16", "dynamic", "int8")
-
-    def __post_init__(self):
-        # The strengths obey the rules of `compress.prune.sparsity` and `compress.cluster.clusters`.
-        for what, values, rule in (
-            ("sparsities", self.sparsities, SPARSITY),
-            ("cluster counts", self.clusters, CLUSTERS),
-        ):
-            for value in values:
-                broken = broken_rule(value, rule)
-                if broken:
-                    raise ConfigError(f"Sweep {what} {broken} Received: {value}")
-        unknown = [v for v in self.tflite if v not in TFLITE_VARIANTS]
-        if unknown:
-            raise ConfigError(
-                f"Sweep TFLite variants must be among {', '.join(TFLITE_VARIANTS)}. "
-                f"Received: {', '.join(unknown)}"
-            )
-
-    def recipes(self) -> list[Recipe]:
-        """The model variants, each a sequence of techniques (the empty one first)."""
-        compressed: list[Recipe] = [(("prune", s),) for s in self.sparsities]
-        compressed += [(("cluster", c),) for c in self.clusters]
-        if self.combined:
-            compressed += [
-                (("prune", s), ("cluster", c)) for s in self.sparsities for c in self.clusters
-            ]
-        recipes: list[Recipe] = [(), *compressed]
-        if self.qat:
-            recipes += [(*recipe, ("qat", None)) for recipe in [(), *compressed]]
-        return recipes
-
-    def exports(self, recipe: Recipe) -> list[str]:
-        """The .tflite variants a recipe's model is exported as."""
-        if recipe and recipe[-1][0] == "qat":
-            return ["int8"]
-        return list(self.tflite) if recipe else ["float32", *self.tflite]
 
 
 @dataclass(frozen=True)
@@ -288,11 +222,11 @@ def _measure_variants(config, options: _SweepOptions, data, reference, models, r
         variants = grid.exports(recipe)
         settings = ExportSettings.for_model(compressed, data, config.export, variants)
         for variant in variants:
-            target = ExportTarget.tflite(variant, f"{_file_stem(recipe)}_{variant}.tflite")
+            target = ExportTarget.tflite(variant, f"{file_stem(recipe)}_{variant}.tflite")
             path = target.export(compressed, run_dir / VARIANTS_DIR, settings)
             figures = measure(target, path, data, reference, config.verify)
             val_accuracy = _accuracy(path, x_val, y_val)
-            name = _variant_name(recipe, variant)
+            name = variant_name(recipe, variant)
             rows.append(
                 _row(name, recipe, variant, path, run_dir, val_accuracy, figures, compressed, steps)
             )
@@ -399,23 +333,6 @@ def _row(name, recipe, variant, path: Path, run_dir, val_accuracy, figures, mode
         "unique_weights": last.unique_weights if last else None,
         "fine_tuning_epochs": sum(step.fine_tuning.epochs_run for step in steps),
     }
-
-
-def _variant_name(recipe: Recipe, variant: str) -> str:
-    parts = []
-    for technique, strength in recipe:
-        if technique == "prune":
-            parts.append(f"prune {strength:.0%}")
-        elif technique == "cluster":
-            parts.append(f"cluster {strength}")
-        else:
-            parts.append("QAT")
-    return f"{' + '.join(parts) or 'uncompressed'} / {variant}"
-
-
-def _file_stem(recipe: Recipe) -> str:
-    parts = [f"{t}{'' if s is None else s}" for t, s in recipe]
-    return "_".join(parts).replace(".", "") or "base"
 
 
 def _mark_pareto_front(rows: list[dict[str, Any]]) -> None:
