@@ -218,18 +218,15 @@ def _measure_variants(config, options: _SweepOptions, data, reference, models, r
     rows: list[dict[str, Any]] = []
     made_by: list[tuple[Recipe, Any]] = []  # each row's recipe and int8 input
     for recipe in recipes:
-        compressed, steps = _compressed_model(recipe, models, data, config, options.log.verbose)
+        compressed, _ = _compressed_model(recipe, models, data, config, options.log.verbose)
         variants = grid.exports(recipe)
         settings = ExportSettings.for_model(compressed, data, config.export, variants)
         for variant in variants:
             target = ExportTarget.tflite(variant, f"{file_stem(recipe)}_{variant}.tflite")
             path = target.export(compressed, run_dir / VARIANTS_DIR, settings)
             figures = measure(target, path, data, reference, config.verify)
-            val_accuracy = _accuracy(path, x_val, y_val)
-            name = variant_name(recipe, variant)
-            rows.append(
-                _row(name, recipe, variant, path, run_dir, val_accuracy, figures, compressed, steps)
-            )
+            figures = {"val_accuracy": _accuracy(path, x_val, y_val), **figures}  # val chooses
+            rows.append(_row(recipe, target, path, run_dir, figures, models[recipe]))
             made_by.append((recipe, settings.int8_input))
             _log_progress(options.log.write, rows, total, started)
     return rows, made_by
@@ -316,18 +313,20 @@ def _points(change: float) -> str:
     return f"{abs(change):.2f} points {'lost' if change < 0 else 'gained'}"
 
 
-def _row(name, recipe, variant, path: Path, run_dir, val_accuracy, figures, model, steps) -> dict:
+def _row(recipe: Recipe, target: ExportTarget, path: Path, run_dir: Path, figures, made) -> dict:
+    """A variant's row: its recipe, file, sizes, validation and test figures, and what
+    compression left in the kernels of its model (`made`: the model and its steps)."""
+    model, steps = made
     last = steps[-1] if steps else None
     return {
-        "name": name,
+        "name": variant_name(recipe, target.variant),
         "techniques": [t for t, _ in recipe],
         "sparsity_target": next((s for t, s in recipe if t == "prune"), None),
         "clusters": next((c for t, c in recipe if t == "cluster"), None),
         "qat": any(t == "qat" for t, _ in recipe),
-        "tflite": variant,
+        "tflite": target.variant,
         "path": str(path.relative_to(run_dir)),
         **{k: v for k, v in file_stats(path).items() if k != "sha256"},
-        "val_accuracy": val_accuracy,  # chooses; `figures` are on the test split
         **figures,
         "overall_sparsity": overall_sparsity(model),
         "unique_weights": last.unique_weights if last else None,
