@@ -37,7 +37,7 @@ def test_a_manifest_written_before_the_record_reads_back_key_for_key(path, tmp_p
 
 def test_the_records_fields_hold_what_the_manifest_means():
     written = json.loads(RUN_MANIFEST.read_text())
-    record = read_record(RUN_MANIFEST)
+    record = read_record(str(RUN_MANIFEST))  # a path as text, as the README passes it
     assert not record.is_bundle and record.status == written["status"]
     assert record.keras_test == {"accuracy": written["keras_test_accuracy"]}
     int8 = record.artifact("model_int8.tflite")

@@ -347,20 +347,20 @@ class RunRecord:
         return cls(**values)
 
 
-def write_record(path: Path, record: RunRecord) -> Path:
+def write_record(path: str | Path, record: RunRecord) -> Path:
     """Writes the record as JSON to `path`, atomically."""
     text = json.dumps(record.to_dict(), indent=2, sort_keys=False) + "\n"
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def read_json_object(path: Path) -> dict[str, Any]:
+def read_json_object(path: str | Path) -> dict[str, Any]:
     """Reads a JSON file that must hold an object (a manifest, a model card).
 
     Raises:
         TfpipelineError: for a file that cannot be read, is not JSON, or holds no object.
     """
     try:
-        record = json.loads(path.read_text("utf-8"))
+        record = json.loads(Path(path).read_text("utf-8"))
     except (OSError, ValueError, RecursionError) as exc:  # unreadable, not JSON, too deep
         raise TfpipelineError(f"Cannot read {path}: {type(exc).__name__}: {exc}") from None
     if not isinstance(record, dict):
@@ -370,7 +370,7 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return record
 
 
-def read_record(path: Path) -> RunRecord:
+def read_record(path: str | Path) -> RunRecord:
     """Reads a `manifest.json` into its record.
 
     Raises:
