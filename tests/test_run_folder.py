@@ -347,7 +347,7 @@ def test_the_changed_keys_are_listed_in_order_four_at_most(tmp_path):
 
 
 def test_the_lock_records_who_holds_it(tmp_path):
-    from tfpipeline.run_folder import _holder_text
+    from tfpipeline._lock import _holder_text
 
     with run_lock(tmp_path):
         record = json.loads((tmp_path / LOCK).read_text())

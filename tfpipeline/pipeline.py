@@ -16,9 +16,7 @@ Who owns what:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tfpipeline import __version__
-from tfpipeline._atomic import remove_path, replace_folder
+from tfpipeline._atomic import replace_folder
 from tfpipeline._keras import releasing_traced_gradients
 from tfpipeline.benchmark import benchmark_keras
 from tfpipeline.config import PipelineConfig, dump_config
@@ -34,13 +32,7 @@ from tfpipeline.distribute import as_float32, is_chief, make_strategy, training_
 from tfpipeline.errors import ConfigError, VerificationError
 from tfpipeline.record import DataSummary, RunRecord
 from tfpipeline.report import library_versions
-from tfpipeline.run_folder import (
-    TRAINING_STATE,
-    RunFolder,
-    choose_run_dir,
-    overwrite_dir,
-    run_lock,
-)
+from tfpipeline.run_folder import RunFolder, choose_run_dir, hold_run_folder
 from tfpipeline.stages.compress import compress_stage
 from tfpipeline.stages.data import data_stage
 from tfpipeline.stages.export import android_stage, export_stage
@@ -163,26 +155,10 @@ class Pipeline:
         config_text = dump_config(self.config)
         final_dir = choose_run_dir(output_dir, config_text, overwrite)
         strategy = make_strategy(self.config.train)  # refused here, before any work
-        chief = is_chief(strategy)
-        with releasing_traced_gradients(), contextlib.ExitStack() as stack:
-            if chief:  # one process per run folder; its state is judged again once held
-                stack.enter_context(run_lock(final_dir))
-                choose_run_dir(final_dir, config_text, overwrite)
-            run_dir, shared_state = final_dir, None
-            if overwrite and RunFolder(final_dir).config_file.exists():
-                run_dir = overwrite_dir(final_dir)
-                if chief:
-                    remove_path(run_dir)  # a crashed earlier attempt's (or a planted link)
-            if not chief:
-                # Another worker: it trains in step with the chief, reading the chief's
-                # crash-safe state and writing its own files to a temporary folder; only the
-                # chief writes the run.
-                shared_state = run_dir / TRAINING_STATE
-                run_dir = Path(
-                    stack.enter_context(tempfile.TemporaryDirectory(prefix="tfpipeline-worker-"))
-                )
+        held = hold_run_folder(final_dir, config_text, overwrite, is_chief(strategy))
+        with releasing_traced_gradients(), held as place:
             run = _Run(
-                RunFolder(run_dir), final_dir, config_text, started, log, strategy, shared_state,
+                place.folder, final_dir, config_text, started, log, strategy, place.shared_state,
                 x, y, model, custom,
             )  # fmt: skip
             return self._run(run)

@@ -7,10 +7,13 @@ clean-up removes only what the package made, never a file of the user's.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fnmatch
 import os
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from tfpipeline._atomic import (
@@ -45,6 +48,7 @@ CHECKPOINTS = "checkpoints"
 BEST_CHECKPOINT = Path(CHECKPOINTS) / "best.keras"
 CSV_LOG = "training_log.csv"  # one line per epoch
 TENSORBOARD = "tensorboard"
+WORKER_PREFIX = "tfpipeline-worker-"  # another worker's temporary folder, outside the run
 STAGING = f"{TEMP_PREFIX}staging"  # exports wait here until they have passed verification
 # Sections whose work a resumed run keeps; a change to any of them would mix two runs.
 RESUMED_SECTIONS = ("data", "model", "train")
@@ -146,6 +150,52 @@ def choose_run_dir(
     if (run_dir / RUN_CONFIG).is_file():
         check_same_config(run_dir, config_text)
     return run_dir
+
+
+@dataclass(frozen=True)
+class HeldFolder:
+    """A run folder held by this process.
+
+    Attributes:
+        folder: where this process writes: `final`; a sibling while the run replaces a
+            finished one (`--overwrite`); a temporary folder on a multi-worker run's other
+            workers.
+        final: where the finished run is.
+        shared_state: on another worker, the chief's crash-safe training state it reads.
+    """
+
+    folder: RunFolder
+    final: Path
+    shared_state: Path | None = None
+
+
+@contextlib.contextmanager
+def hold_run_folder(
+    final: Path, config_text: str, overwrite: bool = False, chief: bool = True
+) -> Iterator[HeldFolder]:
+    """Holds `final` for this run: locks it (the chief; its state is judged again once
+    held), and picks where this process writes (see `HeldFolder`). A temporary folder of
+    another worker is removed when the run ends.
+
+    Raises:
+        ConfigError: if another process holds the folder, or its state changed meanwhile
+            (see `choose_run_dir`).
+    """
+    with contextlib.ExitStack() as stack:
+        if chief:
+            stack.enter_context(run_lock(final))
+            choose_run_dir(final, config_text, overwrite)
+        run_dir, shared_state = final, None
+        if overwrite and (final / RUN_CONFIG).exists():
+            run_dir = overwrite_dir(final)
+            if chief:
+                remove_path(run_dir)  # a crashed earlier attempt's (or a planted link)
+        if not chief:
+            # Another worker trains in step with the chief, reading the chief's crash-safe
+            # state and writing its own files to a temporary folder; only the chief writes.
+            shared_state = run_dir / TRAINING_STATE
+            run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=WORKER_PREFIX)))
+        yield HeldFolder(RunFolder(run_dir), final, shared_state)
 
 
 def check_own_folder(folder: Path, marker: str, names: tuple[str, ...] = ()) -> None:
