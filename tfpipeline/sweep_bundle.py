@@ -57,15 +57,16 @@ def bundle_variant(
     """
     source = sweep_dir / row["path"]
     target = ExportTarget.tflite(row["tflite"])
-    figures = measure(target, source, data, reference, config.verify)
+    figures = measure(source, data, reference, config.verify)
     problems = target.check(figures, config.verify, quantization_aware=row["qat"])
     if problems:
         raise VerificationError(problems)
     folder = sweep_dir / BUNDLE_DIR
     with dir_atomic(folder) as tmp:
-        model_file = tmp / target.filename
+        bundle = RunFolder(tmp)  # laid out like a run folder
+        model_file = bundle.file(target.filename)
         shutil.copyfile(source, model_file)
-        RunFolder(tmp).write_labels(data.class_names)
+        bundle.write_labels(data.class_names)
         artifact = ArtifactRecord(
             format=target.format,
             variant=target.variant,
@@ -74,9 +75,8 @@ def bundle_variant(
             figures=figures,
             passed=True,
         )
-        write_bundle(tmp / ANDROID_DIR, model_file, artifact, data, int8_input)
-        record = _record(row, folder, data, config, artifact, int8_input)
-        write_record(RunFolder(tmp).manifest, record)
+        write_bundle(bundle.android, model_file, artifact, data, int8_input)
+        write_record(bundle.manifest, _record(row, folder, data, config, artifact, int8_input))
     log(f"      {BUNDLE_DIR}/: {row['name']} verified ({_shown(figures)})")
     return folder
 

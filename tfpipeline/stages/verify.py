@@ -68,7 +68,7 @@ def verify_stage(
     reference = predict_probabilities(model, x_test)
     artifacts, failures = [], []
     for number, (target, path) in enumerate(exported.files, start=1):
-        figures = measure(target, path, data, reference, config, judging.uncompressed)
+        figures = measure(path, data, reference, config, judging.uncompressed)
         if judging.baseline and "mae" in judging.baseline:  # regression: beat the mean too
             figures["baseline_test_mae"] = judging.baseline["mae"]
         problems = target.check(figures, config, judging.quantization_aware)
@@ -97,7 +97,6 @@ def verify_stage(
 
 
 def measure(
-    target: ExportTarget,
     path: Path,
     data: PreparedData,
     reference: np.ndarray,
