@@ -202,3 +202,17 @@ def test_an_int8_model_with_ops_left_in_float_warns_naming_them(tmp_path):
 
     model, x = _model_with()  # integer throughout: nothing to say
     assert _float_op_warnings(model, tmp_path / "int8.tflite", x) == []
+
+
+def test_an_op_outside_litert_in_a_model_keeping_float_layers_is_refused_by_name(tmp_path):
+    from tfpipeline._keras import tf
+    from tfpipeline.errors import UnsupportedModelError
+
+    model, x = _model_with(tf.math.erf)  # Erf: neither a built-in op nor one with a kernel
+    path = tmp_path / "erf_int8.tflite"
+    with pytest.raises(UnsupportedModelError, match="built-in op set lacks: Erf. Set `export"):
+        export_tflite(model, path, "int8", x, float_layers=["normalization"])
+    # Select TF ops cannot be quantized around: the float layers are calibrated in LiteRT
+    with pytest.raises(UnsupportedModelError, match="keeps normalization in float.*int8_input"):
+        export_tflite(model, path, "int8", x, allow_flex_ops=True, float_layers=["normalization"])
+    assert not path.exists()

@@ -97,7 +97,7 @@ def export_tflite(
         converter = _converter(model, Path(folder))
         _set_calibration(converter, variant, calibration_data)
         if variant == "int8" and floats:
-            content = _quantize_keeping_float(converter, model, floats)
+            content = _quantize_keeping_float(converter, model, floats, allow_flex_ops)
         else:
             _set_variant(converter, variant, int8_io, allow_flex_ops)
             content = _convert(converter, model, allow_flex_ops)
@@ -148,19 +148,38 @@ def _set_variant(converter, variant: str, int8_io: str, allow_flex_ops: bool) ->
         ]
 
 
-def _quantize_keeping_float(converter, model, float_layers: tuple[str, ...]) -> bytes:
+def _quantize_keeping_float(
+    converter, model, float_layers: tuple[str, ...], allow_flex_ops: bool = False
+) -> bytes:
     """Full-integer quantization except the ops of `float_layers`; float input and output."""
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if allow_flex_ops:
+        ops = tf.lite.OpsSet
+        converter.target_spec.supported_ops = [ops.TFLITE_BUILTINS, ops.SELECT_TF_OPS]
     if is_quantization_aware(model):
         # Its fake-quant ops say where to quantize; calibration would quantize the rest.
         converter.representative_dataset = None
-        return _convert(converter, model, False)
-    debugger = quantization_debugger(
-        converter, float_layers, float_output=model.layers[-1].name in float_layers
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return debugger.get_nondebug_quantized_model()
+        return _convert(converter, model, allow_flex_ops)
+
+    def quantize() -> bytes:
+        try:
+            debugger = quantization_debugger(
+                converter, float_layers, float_output=model.layers[-1].name in float_layers
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return debugger.get_nondebug_quantized_model()
+        except RuntimeError as exc:  # the debugger runs the model in LiteRT, without flex
+            if "Select TensorFlow op" not in str(exc):
+                raise
+            raise UnsupportedModelError(
+                f"Model {model.name!r} needs Select TF ops, and its int8 variant keeps "
+                f"{', '.join(float_layers)} in float, which is quantized by running the model "
+                "in LiteRT without the flex delegate. Set `export.int8_input: quantized` (one "
+                "input scale) to export it with Select TF ops, or replace those ops."
+            ) from None
+
+    return _convert(converter, model, allow_flex_ops, quantize)
 
 
 def quantization_debugger(
@@ -236,9 +255,11 @@ def _warn_float_ops(path: Path, float_layers: Sequence[str]) -> None:
         )
 
 
-def _convert(converter, model: keras.Model, allow_flex_ops: bool) -> bytes:
+def _convert(converter, model: keras.Model, allow_flex_ops: bool, convert=None) -> bytes:
+    """Runs the conversion (`converter.convert`, or `convert`), naming the TensorFlow ops a
+    model needs beyond LiteRT's built-in set as the converter reports them."""
     try:
-        return converter.convert()
+        return (convert or converter.convert)()
     except Exception as exc:  # the converter raises ConverterError, and others on bad graphs
         needed = sorted(set(re.findall(r"\btf\.(\w+)\(", str(exc))))
         if not needed:
