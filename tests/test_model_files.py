@@ -291,3 +291,53 @@ def test_a_model_with_two_inputs_is_refused_naming_them(tmp_path):
     names = r"\(serving_default_[ab]:0, serving_default_[ab]:0\)"
     with pytest.raises(TfpipelineError, match=rf"has 2 inputs {names}.*one input tensor"):
         Predictor.load(path)
+
+
+def test_records_beside_a_model_that_do_not_fit_it_are_refused_or_not_taken(tmp_path):
+    """A manifest or model card is untrusted: each record is read only for its own file,
+    and one that cannot be right is refused by name, never with a raw Python error."""
+    import hashlib
+    import shutil
+
+    from tfpipeline.errors import DataError, TfpipelineError
+
+    source = export_tflite(tiny_model(), tmp_path / "model_float32.tflite")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    x = np.ones((2, 4), dtype=np.float32)
+
+    def folder(name, manifest=None, card=None):
+        path = tmp_path / name / "model_float32.tflite"
+        path.parent.mkdir()
+        shutil.copy(source, path)
+        for file, record in (("manifest.json", manifest), ("model_card.json", card)):
+            if record is not None:
+                (path.parent / file).write_text(json.dumps(record))
+        return path
+
+    def artifact(**fields):
+        return {"path": "model_float32.tflite", "format": "tflite", "variant": "float32", **fields}
+
+    # the digest as upper-case hex is the same digest
+    Predictor.load(folder("upper", {"artifacts": [artifact(sha256=digest.upper())]}))
+    # a second record of the same file cannot leave it unchecked
+    twice = {"artifacts": [artifact(), artifact(sha256="0" * 64)]}
+    with pytest.raises(TfpipelineError, match="records 'model_float32.tflite' more than once"):
+        Predictor.load(folder("twice", twice))
+    # an input record that cannot be this model's
+    for name, record, message in [
+        ("huge", {"kind": "features", "value_range": [0, 10**400]}, "input record .* malformed"),
+        ("image", {"kind": "image"}, "says it takes images, but the model takes .*\\(4,\\)"),
+    ]:
+        data = {"name": "n", "task": "classification", "input": record}
+        path = folder(name, {"artifacts": [artifact(sha256=digest)], "data": data})
+        with pytest.raises(DataError, match=message):
+            Predictor.load(path).predict(x)
+    # a card of another file does not describe this one: the manifest's record is used
+    narrow = {"kind": "features", "value_range": [0.0, 1e-9]}
+    card = {"model": {"file": "another.tflite"}, "input": narrow}
+    path = folder("card", {"artifacts": [artifact(sha256=digest)]}, card)
+    assert Predictor.load(path).predict(x).shape == (2, 3)
+    # a card without a variant leaves the variant to the file's name (not "None")
+    from tfpipeline.commands import _recorded_variant
+
+    assert _recorded_variant(folder("novariant", card={"model": {"file": path.name}})) is None

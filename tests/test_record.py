@@ -73,7 +73,7 @@ def test_the_report_is_written_from_a_manifest_of_before(tmp_path):
     [
         (lambda m: m.update(artifacts={"a": 1}), "`artifacts` must list objects"),
         (lambda m: m["artifacts"].append(7), r"`artifacts\[4\]` must be an object"),
-        (lambda m: m["artifacts"][0].update(path=3), r"`artifacts\[0\].path` must be a str"),
+        (lambda m: m["artifacts"][0].update(path=3), r"`artifacts\[0\].path` must be a string"),
         (lambda m: m["artifacts"][1].update(sha256="ab"), r"`artifacts\[1\].sha256` must be 64"),
         (lambda m: m.update(data=[1]), "`data` must be an object"),
         (lambda m: m["data"].pop("task"), "`data` lacks task"),
@@ -111,3 +111,42 @@ def test_a_failed_artifact_keeps_passed_false_and_its_diagnosis():
     assert not record.passed and record.removed and record.diagnosis == {"fix": "keep it float"}
     assert record.to_dict() == failed
     assert "removed" not in ArtifactRecord.from_dict(raw).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (lambda m: m["artifacts"][0].update(passed="false"), r"`artifacts\[0\].passed` must be"),
+        (lambda m: m["artifacts"][0].update(size_bytes="big"), r"size_bytes` must be an integer"),
+        (lambda m: m["artifacts"][1].update(sha256="z" * 64), r"sha256` must be 64 hexadecimal"),
+        (lambda m: m["artifacts"].append(dict(m["artifacts"][2])), "more than once"),
+        (lambda m: m.update(run_name=[1]), "`run_name` must be a string; it is a list"),
+        (lambda m: m["training"].update(epochs_run="x"), "`training.epochs_run` must be an int"),
+        (lambda m: m["training"].update(stopped_early="no"), "stopped_early` must be true or"),
+        (lambda m: m["data"].update(feature_shape=["8"]), "feature_shape` must be a list of int"),
+        (lambda m: m["compression"].update(techniques="prune"), "techniques` must be a list"),
+        (lambda m: m.update(failures=[1]), "`failures` must be a list of strings"),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_refused_not_converted(tamper, message):
+    manifest = json.loads(RUN_MANIFEST.read_text())
+    tamper(manifest)
+    with pytest.raises(MalformedRecordError, match=message):
+        RunRecord.from_dict(manifest)
+
+
+def test_only_a_regular_file_of_a_sensible_size_is_read(tmp_path):
+    import os
+
+    from tfpipeline.errors import TfpipelineError
+    from tfpipeline.record import MAX_RECORD_BYTES
+
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    with pytest.raises(TfpipelineError, match="fifo.json: OSError: it is not a regular file"):
+        read_record(fifo)
+    sparse = tmp_path / "huge.json"
+    with open(sparse, "wb") as handle:
+        handle.truncate(MAX_RECORD_BYTES + 1)  # sparse: nothing is written, nothing is read
+    with pytest.raises(TfpipelineError, match="huge.json: OSError: it is over 64 MiB"):
+        read_record(sparse)

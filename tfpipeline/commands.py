@@ -277,7 +277,8 @@ def _recorded_variant(model: Path) -> str | None:
             return artifact.variant
         card = folder.file(MODEL_CARD)
         if card.is_file():
-            return str(read_json_object(card).get("model", {}).get("variant"))
+            variant = read_json_object(card).get("model", {}).get("variant")
+            return variant if isinstance(variant, str) else None
     except (AttributeError, TypeError, MalformedRecordError):  # judged by the file's name
         return None
     return None

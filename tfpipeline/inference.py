@@ -325,7 +325,7 @@ def checkrecorded_sha256(path: Path) -> None:
         return
     source, expected = recorded
     actual = sha256_of(path)
-    if actual != expected:
+    if actual != expected.lower():  # the digest as hex text, either case
         raise TfpipelineError(
             f"{path} does not match the sha256 recorded in {source} ({expected[:12]}…, the "
             f"file has {actual[:12]}…): it changed after it was exported and verified. "
@@ -372,8 +372,9 @@ def _read_input_record(path: Path) -> dict | None:
     manifest beside the model, or `None`."""
     folder = RunFolder(path.parent)
     card = folder.file(MODEL_CARD)
-    if card.is_file():
-        source, record = card, read_json_object(card).get("input")
+    card_record = read_json_object(card) if card.is_file() else None
+    if card_record is not None and _names_model(card_record, path):
+        source, record = card, card_record.get("input")
     elif folder.manifest.is_file():
         data = read_record(folder.manifest).data
         source, record = folder.manifest, None if data is None else data.input
@@ -382,6 +383,12 @@ def _read_input_record(path: Path) -> dict | None:
     if record is not None and not isinstance(record, dict):
         raise TfpipelineError(f"{source}: its input record must be a JSON object.")
     return record
+
+
+def _names_model(card: dict, path: Path) -> bool:
+    """Whether a model card describes the model `path` (a card of another file does not)."""
+    model = card.get("model")
+    return not isinstance(model, dict) or model.get("file", path.name) == path.name
 
 
 def _refuse_select_tf_ops(path: Path, interpreter) -> None:

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import stat
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,7 @@ _ARTIFACT_LATER_KEYS = (
     "compression_ratio",
     "gzip_compression_ratio",
 )
+MAX_RECORD_BYTES = 64 * 2**20  # a manifest or model card is tens of KiB; refuse what is not
 _KERAS_TEST = "keras_test_"  # the trained Keras model's test scores, one key each
 _COMPRESSED_TEST = "test_"  # the compressed Keras model's test scores, one key each
 
@@ -90,14 +95,12 @@ class ArtifactRecord:
         record = _mapping(record, where)
         known = {*_ARTIFACT_FILE_KEYS, *_ARTIFACT_LATER_KEYS}
         values = {key: record[key] for key in known if key in record}
-        for key in ("format", "variant", "path"):
-            values[key] = _typed(values.get(key, ""), str, f"{where}.{key}")
+        for key in ("format", "variant", "path"):  # a bare {path, sha256} record is read too
+            values.setdefault(key, "")
         if "sha256" in values:
             values["sha256"] = _sha256(values["sha256"], f"{where}.sha256")
-        values["passed"] = bool(values.get("passed", True))
-        values["removed"] = bool(values.get("removed", False))
         figures = {key: value for key, value in record.items() if key not in known}
-        return cls(**values, figures=figures)
+        return _build(cls, {**values, "figures": figures}, where)
 
 
 @dataclass(frozen=True)
@@ -137,10 +140,7 @@ class DataSummary:
 
     @classmethod
     def from_dict(cls, record: Any, where: str = "data") -> DataSummary:
-        record = _known(cls, _mapping(record, where))
-        if record.get("input") is not None:
-            _mapping(record["input"], f"{where}.input")
-        return _build(cls, record, where)
+        return _build(cls, _known(cls, _mapping(record, where)), where)
 
 
 @dataclass(frozen=True)
@@ -321,17 +321,21 @@ class RunRecord:
         if not isinstance(artifacts, list):
             raise MalformedRecordError("manifest is malformed: `artifacts` must list objects.")
         values = _known(cls, record, exclude=("keras_test",))
+        for key in ("tfpipeline_version", "run_name", "status", "created"):
+            values.setdefault(key, "")  # a bare record of files is read too
         values.update(
-            tfpipeline_version=str(record.get("tfpipeline_version", "")),
-            run_name=str(record.get("run_name", "")),
-            status=str(record.get("status", "")),
-            created=str(record.get("created", "")),
             artifacts=[
                 ArtifactRecord.from_dict(a, f"artifacts[{i}]") for i, a in enumerate(artifacts)
             ],
             keras_test=_prefixed(record, _KERAS_TEST),
-            failures=[str(f) for f in _typed(record.get("failures", []), list, "failures")],
         )
+        paths = [a.path for a in values["artifacts"]]
+        repeated = sorted({path for path in paths if paths.count(path) > 1})
+        if repeated:  # which record would vouch for the file?
+            raise MalformedRecordError(
+                f"manifest is malformed: `artifacts` records {', '.join(map(repr, repeated))} "
+                "more than once."
+            )
         readers = {
             "data": DataSummary,
             "training": TrainingRecord,
@@ -341,10 +345,7 @@ class RunRecord:
         for key, reader in readers.items():
             if record.get(key) is not None:
                 values[key] = reader.from_dict(record[key], key)
-        for key in ("config", "versions", "int8_input", "evaluation", "keras_latency"):
-            if record.get(key) is not None:
-                _mapping(record[key], key)
-        return cls(**values)
+        return _build(cls, values, "manifest")
 
 
 def write_record(path: str | Path, record: RunRecord) -> Path:
@@ -359,8 +360,14 @@ def read_json_object(path: str | Path) -> dict[str, Any]:
     Raises:
         TfpipelineError: for a file that cannot be read, is not JSON, or holds no object.
     """
+    path = Path(path)
     try:
-        record = json.loads(Path(path).read_text("utf-8"))
+        info = path.stat()  # before opening: opening a FIFO would wait for a writer
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"it is not a regular file ({stat.filemode(info.st_mode)})")
+        if info.st_size > MAX_RECORD_BYTES:
+            raise OSError(f"it is over {MAX_RECORD_BYTES // 2**20} MiB")
+        record = json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, ValueError, RecursionError) as exc:  # unreadable, not JSON, too deep
         raise TfpipelineError(f"Cannot read {path}: {type(exc).__name__}: {exc}") from None
     if not isinstance(record, dict):
@@ -394,17 +401,8 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def _typed(value: Any, kind: type, where: str) -> Any:
-    if not isinstance(value, kind):
-        raise MalformedRecordError(
-            f"manifest is malformed: `{where}` must be a {kind.__name__}; it is a "
-            f"{type(value).__name__}."
-        )
-    return value
-
-
 def _sha256(value: Any, where: str) -> str:
-    if not isinstance(value, str) or len(value) != 64:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
         raise MalformedRecordError(
             f"manifest is malformed: `{where}` must be 64 hexadecimal digits."
         )
@@ -419,6 +417,16 @@ def _known(cls, record: dict[str, Any], exclude: tuple[str, ...] = ()) -> dict[s
 
 
 def _build(cls, values: dict[str, Any], where: str):
+    """`cls(**values)`, each value first checked against its field's type."""
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        problem = _type_problem(value, hints[name])
+        if problem:
+            prefix = "" if where == "manifest" else f"{where}."
+            raise MalformedRecordError(
+                f"manifest is malformed: `{prefix}{name}` must be {problem}; it is "
+                f"{_shown_type(value)}."
+            )
     try:
         return cls(**values)
     except TypeError:  # a field without a default is missing
@@ -449,3 +457,52 @@ def size_ratios(baseline: dict[str, Any], other: dict[str, Any]) -> dict[str, fl
         "compression_ratio": baseline["size_bytes"] / other["size_bytes"],
         "gzip_compression_ratio": baseline["gzip_bytes"] / other["gzip_bytes"],
     }
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """What `value` should be to fit the type `hint` ("a str", "a dict or null"), or `None`
+    when it fits. Containers are checked one level deep where their items are plain."""
+    if hint is Any:
+        return None
+    options = typing.get_args(hint) if typing.get_origin(hint) in _UNIONS else (hint,)
+    if any(_fits(value, option) for option in options):
+        return None
+    return " or ".join(_type_name(option) for option in options)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if dataclasses.is_dataclass(hint):
+        return isinstance(value, hint)
+    origin = typing.get_origin(hint) or hint
+    if origin is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if origin is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if not isinstance(value, origin):
+        return False
+    items = typing.get_args(hint)
+    if origin is list and items in ((str,), (int,), (float,)):
+        return all(_fits(item, items[0]) for item in value)
+    return True
+
+
+def _type_name(hint: Any) -> str:
+    if hint is type(None):
+        return "null"
+    origin = typing.get_origin(hint) or hint
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             dict: "an object", list: "a list"}  # fmt: skip
+    if origin is list and typing.get_args(hint) in ((str,), (int,)):
+        return f"a list of {names[typing.get_args(hint)[0]].split(' ', 1)[1]}s"
+    return names.get(origin, getattr(origin, "__name__", str(origin)))
+
+
+def _shown_type(value: Any) -> str:
+    return "null" if value is None else f"a {type(value).__name__}"
+
+
+_UNIONS = (typing.Union, types.UnionType)

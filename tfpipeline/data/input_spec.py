@@ -122,7 +122,7 @@ class InputSpec:
         try:
             columns = "columns" in self.record
             self.encoding = TableEncoding.from_dict(self.record) if columns else None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise DataError(
                 f"The input record of {where} (model card or manifest) is malformed "
                 f"({type(exc).__name__}: {exc}); its `columns` must each hold `name` and "
@@ -178,6 +178,12 @@ class InputSpec:
             if array.ndim not in (2, 3, 4):
                 return x
             items = list(array) if array.ndim == 4 else [array]
+        if len(self.input_shape) != 3:
+            raise DataError(
+                f"The input record of {self.where} says it takes images, but the model takes "
+                f"samples of shape {self.input_shape}, not (height, width, channels): the "
+                "record does not belong to this model. Export the model again."
+            )
         height, width, channels = self.input_shape
         return np.stack([self._image(item, (height, width), channels) for item in items])
 
@@ -274,7 +280,7 @@ class InputSpec:
             if "value_range" in self.record:
                 low, high = (float(v) for v in self.record["value_range"])
                 return np.array([low]), np.array([high]), []
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise DataError(
                 f"The input record of {self.where} is malformed ({type(exc).__name__}: {exc}): "
                 "each feature needs a numeric `min` and `max`, a value range two numbers. "
