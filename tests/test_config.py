@@ -664,3 +664,15 @@ def test_an_argument_rule_states_its_range_as_an_interval_and_accepts_its_limits
     check_argument("clusters", 2, CLUSTERS)
     check_argument("share", 1.0, rule(high=1.0))
     check_argument("init", "linear", CENTROID_INIT)
+
+
+def test_an_argument_checked_by_a_config_keys_rule_is_told_the_interval():
+    from tfpipeline._schema import broken_rule
+    from tfpipeline.config.compress import CLUSTERS
+    from tfpipeline.config.pruning import SPARSITY
+
+    assert broken_rule(1.5, SPARSITY) == "must be in (0, 1)."
+    assert broken_rule(0.0, SPARSITY) == "must be in (0, 1)."
+    assert broken_rule(0.5, SPARSITY) is None
+    assert broken_rule(1, CLUSTERS) == "must be >= 2."
+    assert broken_rule(2, CLUSTERS) is None

@@ -360,7 +360,7 @@ def test_the_lock_records_who_holds_it(tmp_path):
 def test_the_run_folder_object_stages_promotes_and_discards_by_layout_name(tmp_path):
     from tfpipeline.run_folder import MANIFEST, STAGING, RunFolder
 
-    folder = RunFolder(tmp_path / "run")
+    folder = RunFolder(tmp_path / "new" / "run")  # its parent is made too
     folder.create()
     (folder.path / f"{STAGING}" / "half").mkdir(parents=True)  # a killed run's staging
     folder.create()
