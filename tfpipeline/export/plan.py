@@ -12,7 +12,7 @@ registered in `EXPORT_KINDS` with the targets the config asks for.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +128,6 @@ class ExportTarget:
     @classmethod
     def onnx_int8(cls) -> ExportTarget:
         return cls("onnx", "int8", ONNX_INT8, "onnx_int8")
-
-    def named(self, filename: str) -> ExportTarget:
-        """The same target, written under another file name."""
-        return replace(self, filename=filename)
 
     @property
     def integer(self) -> bool:
