@@ -54,7 +54,7 @@ assert 1 <= result.best_epoch <= result.epochs_run == len(h["loss"])
 rates = h["learning_rate"]
 assert all(later < earlier for earlier, later in zip(rates, rates[1:]))  # exponential decay
 """,
-    "04_compression": """
+    "05_compression": """
 rows = {row["variant"]: row for row in results}
 float32, int8 = rows["uncompressed / float32"], rows["uncompressed / int8"]
 pcqat = rows["prune 90% + cluster 8 + QAT / int8"]
@@ -74,7 +74,7 @@ assert sweep.chosen["gzip_compression_ratio"] > 2
 # The sweep chooses on the validation split, within 1 point (its default) of float32.
 assert sweep.chosen["val_accuracy"] >= sweep.baseline["val_accuracy"] - 0.01
 """,
-    "05_deploy": """
+    "06_deploy": """
 x_test, y_test = data.splits.test.arrays()
 android = tp.Predictor.load(run_dir / "android" / "model.tflite")
 int8 = next(a for a in manifest["artifacts"] if a["path"] == "model_int8.tflite")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import os
 import shutil
 import sys
@@ -27,6 +26,7 @@ from tfpipeline.errors import (
     UnsupportedModelError,
     VerificationError,
 )
+from tfpipeline.quiet import quiet_tensorflow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -124,8 +124,7 @@ def _quiet(verbose: bool) -> None:
     # TensorFlow's Python warnings (such as cluster-preserving QAT's expected "Gradients do
     # not exist" for the kernels it replaces) are noise for a user; -v shows them.
     if not verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        quiet_tensorflow()
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.showwarning = _show_warning
 
