@@ -9,8 +9,8 @@ file descriptor 2 into the cell's output, so a learner sees them all.
 
 `quiet_tensorflow()` hides them: it sets `TF_CPP_MIN_LOG_LEVEL=3` (unless already set),
 puts a filter on file descriptor 2 that drops lines in TensorFlow's log formats and passes
-every other line through, and lowers TensorFlow's Python logger to errors. Call it before
-TensorFlow is imported; the command line calls it unless `-v` is given.
+every other line through, then imports TensorFlow and lowers its Python logger to errors.
+Call it before anything imports TensorFlow; the command line calls it unless `-v` is given.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ _filter_installed = False
 
 
 def quiet_tensorflow() -> None:
-    """Hides TensorFlow's and LiteRT's native log lines for the rest of the process.
+    """Loads TensorFlow with its and LiteRT's native log lines hidden for the rest of the
+    process.
 
     Python warnings and errors, Keras's progress and every other line written to standard
     error still show. Calling it again does nothing more.
@@ -51,8 +52,12 @@ def quiet_tensorflow() -> None:
             stacklevel=2,
         )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     _filter_native_stderr()
+    import tensorflow as tf
+
+    # After the import: TensorFlow's logger sets itself to INFO on first use in an
+    # interactive session (a notebook), which would print "INFO:tensorflow:Assets written".
+    tf.get_logger().setLevel(logging.ERROR)
 
 
 def _filter_native_stderr() -> None:
