@@ -53,8 +53,8 @@ def read_rows(path):
 
 
 def encode_from_card(card: dict, row: dict) -> list[float]:
-    """Builds one input vector from the model card alone, step by step as the README's Kotlin
-    snippet does: no tfpipeline code."""
+    """Builds one input vector from the model card alone, step by step as the Kotlin snippet of
+    docs/guide/android.md does: no tfpipeline code."""
     spec = card["input"]
     out = []
     for column in spec["columns"]:

@@ -227,11 +227,11 @@ def test_bad_input_gives_a_clear_line_and_the_right_exit_code(
     assert "Traceback" not in err and err.count("tfpipeline: error:") == 1
 
 
-def test_the_readme_states_the_corpus_size():
+def test_the_docs_state_the_corpus_size():
     from pathlib import Path
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text("utf-8")
-    assert f"corpus of {len(CORPUS)} such inputs" in " ".join(readme.split())
+    page = (Path(__file__).parents[1] / "docs" / "reliability.md").read_text("utf-8")
+    assert f"corpus of {len(CORPUS)} such inputs" in " ".join(page.split())
 
 
 def test_predict_refuses_inputs_that_do_not_fit(files, tiny_run, capsys):

@@ -61,6 +61,20 @@ def test_every_command_lists_its_options_and_defaults(command, shown):
         assert part in text, (command, part)
 
 
+def test_the_docs_hold_the_current_cli_reference():
+    from tfpipeline.cli_reference import BEGIN, END, cli_reference
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "reference" / "cli.md"
+    written = page.read_text("utf-8").split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert written == cli_reference(), (
+        "run: python -m tfpipeline.cli_reference, and paste its output between the markers "
+        "of docs/reference/cli.md"
+    )
+    for command in ["run", "compress-sweep", "verify", "predict", "benchmark", "doctor", "init"]:
+        assert f"## `tfpipeline {command}`" in written, command
+    assert "| `--runs RUNS` | timed calls per model (>= 1) (default: 200) |" in written
+
+
 def test_console_script_is_installed():
     """The `tfpipeline` command that `pip install` put beside this Python runs, whatever PATH
     holds (another environment's `tfpipeline` may come first on it, or none at all)."""

@@ -269,14 +269,17 @@ def test_the_command_line_cuts_an_overlong_error_line(tmp_path, capsys):
     assert len(err) < 2100 and err.endswith(" characters)\n"), err[-200:]
 
 
-def test_the_readme_holds_the_current_config_reference():
+def test_the_docs_hold_the_current_config_reference():
     from pathlib import Path
 
     from tfpipeline.config_reference import BEGIN, END, config_reference
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
-    written = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
-    assert written == config_reference(), "run: python -m tfpipeline.config_reference"
+    page = Path(__file__).resolve().parents[1] / "docs" / "reference" / "config.md"
+    written = page.read_text("utf-8").split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert written == config_reference(), (
+        "run: python -m tfpipeline.config_reference, and paste its output between the markers "
+        "of docs/reference/config.md"
+    )
 
     def leaves(node):
         if isinstance(node, dict):

@@ -1,4 +1,10 @@
-"""The README's Python examples run as written, and each computes what the README says."""
+"""The Python examples of README.md and of the docs pages run as written, and each computes
+what its page says.
+
+Every ```python block of README.md and docs/**/*.md is executed (slow: most train a model)
+after a check of its own, found by a line only that example has (`CHECKS`), so an example
+that a page shows cannot stop working unnoticed.
+"""
 
 import re
 from pathlib import Path
@@ -7,11 +13,23 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pages():
+    """README.md, then every Markdown page of the docs, in a stable order."""
+    docs = sorted(path for path in (ROOT / "docs").rglob("*.md") if "notebooks" not in path.parts)
+    return [ROOT / "README.md", *docs]
 
 
 def _python_blocks():
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    """Every ```python block, keyed by where it is: `page:n` (n counts from 0 in each page)."""
+    blocks = {}
+    for page in _pages():
+        text = page.read_text("utf-8")
+        for n, block in enumerate(re.findall(r"```python\n(.*?)```", text, flags=re.S)):
+            blocks[f"{page.relative_to(ROOT).as_posix()}:{n}"] = block
+    return blocks
 
 
 def _int8_input(path):
@@ -24,6 +42,13 @@ def _test_accuracy(path, data):
 
     x, y = data.splits.test.arrays()
     return float(np.mean(tp.load_predictor(path).predict(x).argmax(1) == y))
+
+
+def _check_readme_tour(ns):
+    manifest = ns["manifest"]
+    assert manifest["status"] == "passed", manifest["failures"]
+    assert "model_int8.tflite" in [a["path"] for a in manifest["artifacts"]]
+    assert ns["predictor"].predict_classes(ns["x"])[0] in manifest["data"]["class_names"]
 
 
 def _check_seed_example_run(ns):
@@ -113,6 +138,7 @@ def _check_seed_model(ns):
 
 # Each example's check, found by a line only that example has (the first that matches).
 CHECKS = [
+    ('tp.Pipeline(config).run("saved_models/tour")', _check_readme_tour),
     ('.run("saved_models/seed-example", model=model)', _check_seed_example_run),
     ("back = tp.to_keras3(pruned)", _check_keras3_pruning),
     ("tp.compress_sweep(", _check_sweep),
@@ -128,21 +154,23 @@ def _check_for(block):
     return next((check for marker, check in CHECKS if marker in block), None)
 
 
-def test_readme_has_python_examples_and_a_check_for_each():
+def test_every_python_example_has_a_check_and_every_check_an_example():
     blocks = _python_blocks()
-    assert len(blocks) >= 3
-    unchecked = [index for index, block in enumerate(blocks) if _check_for(block) is None]
+    assert len(blocks) >= 9 and any(where.startswith("README.md:") for where in blocks)
+    unchecked = [where for where, block in blocks.items() if _check_for(block) is None]
     assert not unchecked, (
-        f"README python block(s) {unchecked} have no check of what they compute: add one to "
+        f"python block(s) {unchecked} have no check of what they compute: add one to "
         "CHECKS in tests/test_readme.py"
     )
+    orphans = [m for m, _ in CHECKS if not any(m in block for block in blocks.values())]
+    assert not orphans, f"CHECKS markers that no page's python block holds any more: {orphans}"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("index", range(len(_python_blocks())))
-def test_readme_python_example_runs(index, tmp_path, monkeypatch):
+@pytest.mark.parametrize("where", list(_python_blocks()))
+def test_python_example_runs(where, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    block = _python_blocks()[index]
+    block = _python_blocks()[where]
     namespace = {}
-    exec(compile(block, f"README.md python block {index}", "exec"), namespace)
+    exec(compile(block, f"{where} (python block)", "exec"), namespace)
     _check_for(block)(namespace)

@@ -1,7 +1,8 @@
 """The configuration reference, generated from the config dataclasses so it cannot drift.
 
-`python -m tfpipeline.config_reference` prints the Markdown table that the README holds
-between its `config-reference` markers; a test keeps the two equal.
+`python -m tfpipeline.config_reference` prints the Markdown table that
+`docs/reference/config.md` holds between its `config-reference` markers; a test keeps the two
+equal.
 """
 
 from __future__ import annotations

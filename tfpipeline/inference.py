@@ -13,6 +13,7 @@ record of the model card or manifest beside the model.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -113,7 +114,7 @@ class Predictor:
             self._spec = InputSpec(record or {}, self.input_shape, self.path.name)
         return self._spec
 
-    def predict(self, x) -> np.ndarray:
+    def predict(self, x: Any) -> np.ndarray:
         """Returns the model's float outputs for raw inputs.
 
         Args:

@@ -51,7 +51,9 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         return cls(after, config["warmup_steps"])
 
 
-def make_schedule(config: TrainConfig, steps_per_epoch: int, epochs: int | None = None):
+def make_schedule(
+    config: TrainConfig, steps_per_epoch: int, epochs: int | None = None
+) -> keras.optimizers.schedules.LearningRateSchedule | float:
     """Builds the configured learning-rate schedule (see `ScheduleConfig`).
 
     Args:

@@ -227,15 +227,29 @@ class AndroidRecord:
 class RunRecord:
     """A finished run: the manifest of a run folder (and of a sweep's `chosen/` bundle).
 
+    The fields `duration_s`, `model_source`, `training`, `keras_test`, `evaluation`,
+    `compression` and `keras_latency` are a pipeline run's (`None` or empty in a bundle).
+
     Attributes:
-        tfpipeline_version, run_name, status (`passed` or `failed`), created (ISO time).
-        config: the run's configuration as a dict; versions: library versions.
-        data: the data summary; artifacts: one record per exported file; failures: the
-            verification failures, as sentences.
+        tfpipeline_version: the package version that wrote the run.
+        run_name: the run folder's name.
+        status: `passed` or `failed`.
+        created: when the record was written (ISO time, UTC).
+        config: the run's configuration as a dict.
+        versions: library versions.
+        data: the data summary.
+        artifacts: one record per exported file.
+        failures: the verification failures, as sentences.
         int8_input: how the int8 model takes its input (`Int8Input.to_dict()`), if any.
         android: the Android bundle, if one was asked for.
-        duration_s, model_source, training, keras_test (the trained model's test scores),
-            evaluation, compression, keras_latency: a pipeline run's (`None` in a bundle).
+        duration_s: how long the run took, in seconds.
+        model_source: where the model came from, in words (built from the config, a tf_keras
+            model given, or a Keras 3 model rebuilt by the bridge).
+        training: the training record.
+        keras_test: the trained model's test scores.
+        evaluation: the test-split evaluation (per-class figures, confusion matrix, baseline).
+        compression: the compression record.
+        keras_latency: the Keras model's single-sample latency and batch throughput.
         source: what a bundle was made from (`None` in a run).
     """
 

@@ -52,8 +52,8 @@ WORKER_PREFIX = "tfpipeline-worker-"  # another worker's temporary folder, outsi
 STAGING = f"{TEMP_PREFIX}staging"  # exports wait here until they have passed verification
 # Sections whose work a resumed run keeps; a change to any of them would mix two runs.
 RESUMED_SECTIONS = ("data", "model", "train")
-# What a run writes in its folder (see the README's run folder), as shell patterns: anything
-# else there is the user's, and a folder holding it is refused rather than replaced.
+# What a run writes in its folder (see docs/guide/run.md, "The run folder"), as shell patterns:
+# anything else there is the user's, and a folder holding it is refused rather than replaced.
 RUN_NAMES = (
     RUN_CONFIG, MANIFEST, LABELS, REPORT_MD, REPORT_HTML, "*.png",
     CSV_LOG, CHECKPOINTS, TRAINING_STATE, TENSORBOARD,

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from tfpipeline.data.split import SplitData
 
 # A feature's standard deviation, as used for normalization, is at least its training range
 # divided by this. It leaves ordinary features alone (a normal feature's range is about 6 to 8
@@ -45,7 +49,9 @@ class FeatureStats:
         return np.where(variance > 0, variance, 1.0).astype(np.float32)
 
 
-def feature_statistics(train, per_channel: bool = False, batch: int = 4096) -> FeatureStats:
+def feature_statistics(
+    train: SplitData | np.ndarray, per_channel: bool = False, batch: int = 4096
+) -> FeatureStats:
     """Computes mean, variance, minimum and maximum over the training split, in one pass.
 
     Only the training split may be passed here, so that nothing of the validation or test

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from tfpipeline.benchmark import benchmark_artifact
@@ -13,7 +15,7 @@ FLOAT_VARIANTS = ("float32", "float16")
 
 
 def measure_artifact(
-    path,
+    path: str | Path,
     x: np.ndarray,
     y: np.ndarray,
     reference: np.ndarray,
