@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import sys
@@ -124,7 +125,11 @@ def _quiet(verbose: bool) -> None:
     # TensorFlow's Python warnings (such as cluster-preserving QAT's expected "Gradients do
     # not exist" for the kernels it replaces) are noise for a user; -v shows them.
     if not verbose:
-        quiet_tensorflow()
+        # A fresh command quiets TensorFlow before loading it; called from a program that
+        # already loaded TensorFlow (main() in-process), it leaves that program's stderr be.
+        if "tensorflow" not in sys.modules:
+            quiet_tensorflow()
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.showwarning = _show_warning
 
