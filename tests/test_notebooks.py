@@ -13,6 +13,26 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 # Run in the notebook's kernel after its last cell, with TFPIPELINE_SMALL=1 (few epochs).
 CHECKS = {
+    "00_fundamentals": """
+assert stderr_lines["as_is"] and stderr_lines["quiet"] == []  # 14 lines vs 0
+assert seed_accuracy > 0.5  # 0.852 after 3 epochs (chance 0.1)
+assert type(digits_model.layers[0]).__name__ == "Normalization"
+assert digits_model.input_shape == (None, 64) and digits_accuracy > 0.8  # 0.956
+np.testing.assert_allclose(probabilities, model(x_batch).numpy(), atol=1e-6)  # max diff 2.9e-07
+np.testing.assert_allclose(digits_probabilities, digits_model(x_digits).numpy(), atol=1e-6)
+np.testing.assert_allclose(grad_ce, (p - Y_batch) / len(Y_batch), atol=1e-6)
+assert ratio > 100  # 2006x at logit 8 (p(wrong) 0.997)
+assert norm_mse[-1] < norm_mse[0] / 100 and norm_ce[-1] > norm_ce[0]
+assert ce_first > mse_final and ce_final > mse_final + 0.2  # 0.880 first epoch; 0.920 vs 0.142
+assert len(by_hand) == len(grads) == 6
+for g_tape, g_hand in zip(grads, by_hand, strict=True):
+    np.testing.assert_allclose(g_tape.numpy(), g_hand, atol=1e-6)
+for v, g_tape, u in zip(fresh.trainable_variables, grads, copy.trainable_variables, strict=True):
+    np.testing.assert_allclose(u.numpy(), v.numpy() - lr * g_tape.numpy(), atol=1e-6)
+assert loss_after < loss_before  # 2.4958 -> 0.6893
+assert abs(tape_value - finite_difference) <= 1e-3 * abs(finite_difference)  # -0.278825 both
+assert len(TABLE_KEYS) == 30
+""",
     "01_quickstart": """
 from ai_edge_litert.interpreter import Interpreter
 
@@ -85,6 +105,42 @@ assert table_card["input"]["dtype"] == "float32"  # grams beside millimetres: fl
 assert table_predictor.predict_classes(new_birds) == ["Gentoo", "Adelie"]
 assert all(a["latency_ms_p50"] > 0 for a in manifest["artifacts"])
 assert timing["predict_ms_p50"] > timing["call_ms_p50"]
+""",
+    "07_inference": """
+assert set(files) == {"small", "wide"}
+assert all(list(files[name]) == VARIANTS and len(VARIANTS) == 7 for name in files)
+for name in ("small", "wide"):
+    raw = {v: sizes[name, v][0] for v in VARIANTS}
+    assert raw["int8"] < raw["float32"] / 2.5  # small 72.0 -> 25.9 KB, wide 4509 -> 1185 KB
+    assert raw["onnx_int8"] < raw["onnx"] / 2.5  # small 71.1 -> 23.4 KB, wide 4508 -> 1138 KB
+    assert raw["float16"] < raw["float32"] / 1.5  # 1.9x, 2.0x
+    assert all(sizes[name, v][1] < sizes[name, v][0] for v in VARIANTS)  # gzip saves 7-9%
+    # float16 holds its own weights and float32 copies: 104 vs 69 KB, 6759 vs 4506 KB
+    assert memory[name, "float16"][0] > memory[name, "float32"][0]
+    assert memory[name, "int8"][1] * 3 < memory[name, "float32"][1]  # activations 404 vs 1616 B
+    assert accuracies[name, "float32"] > 0.85  # 0.950, 0.978
+    assert abs(accuracies[name, "int8"] - accuracies[name, "float32"]) <= 0.05  # -0.011, 0.000
+assert all(t > 0 for pair in latency.values() for t in pair)
+assert gain["small", 1] < 2.0  # best 2-thread speed-up, small model, one sample: 1.04-1.07x
+assert speedup["wide", 1] > 1.4  # wide int8 vs float32, one sample: 5.0-16.8x
+for v in ("float32", "int8"):
+    on, off = xnnpack["wide", v, 32]
+    assert off > 1.5 * on  # XNNPACK gain, wide batch 32: float32 5.9-11.9x, int8 12.9-15.7x
+# Graph optimization: 11 -> 8 (basic) -> 6 nodes (extended); int8 23 -> 8.
+assert nodes["tp.optimize_onnx"] <= nodes["onnxruntime basic"] <= nodes["as exported (tf2onnx)"]
+assert nodes["int8, extended"] < nodes["int8 (tp.quantize_onnx)"]
+assert counts["tp.optimize_onnx"] == counts["onnxruntime extended"]
+assert "MatMul" not in counts["onnxruntime basic"] and counts["onnxruntime basic"]["Gemm"] == 3
+assert counts["onnxruntime extended"].get("FusedGemm", 0) >= 1
+assert counts["int8, extended"].get("DynamicQuantizeMatMul", 0) >= 1
+assert same  # the wide model's graph has the small one's nodes
+assert all(t > 0 for pair in fusion.values() for t in pair)
+if resident:  # Linux: XNNPACK's repacked copy of the wide float32 weights, 4.12-4.16 MB
+    assert extra["float32"] > 0.5 * sizes["wide", "float32"][0] / 1e6
+# numpy's float -> int8 -> float around the small int8 model: +5.6 to +10.1 µs (float32: ~+1)
+assert edges["int8", "Predictor"] - edges["int8", "alone"] > 1.0
+for r in records.values():
+    assert 0 < r["latency_ms_p50"] <= r["latency_ms_p95"] <= r["latency_ms_p99"]
 """,
 }
 
