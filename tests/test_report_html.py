@@ -45,6 +45,7 @@ def test_report_html_renders_every_section_and_image(tiny_run, tmp_path):
     assert sections == [
         "Summary", "Data", "Training", "Evaluation", "Compression", "Artifacts", "Environment"
     ]  # fmt: skip
-    assert images == 4 and broken == 0  # class balance, curves, confusion matrix, size/accuracy
+    # class balance, curves, confusion matrix, feature attributions, size/accuracy
+    assert images == 5 and broken == 0
     for artifact in manifest["artifacts"]:
         assert f"<td>{artifact['path']}</td>" in page

@@ -203,7 +203,7 @@ class Pipeline:
     def _ship(self, run: _Run, data, model, trained) -> RunRecord:
         """The test evaluation and stages 4-6 (compress, export, verify): the run record."""
         config, folder, log = self.config, run.folder, run.log
-        evaluation = evaluate_stage(trained, data, folder.confusion_matrix, log)
+        evaluation = evaluate_stage(trained, data, folder.confusion_matrix, log, model)
         shipped, compression = compress_stage(
             config.compress, config.train, model, data, trained.scores, log
         )

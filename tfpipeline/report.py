@@ -247,7 +247,41 @@ def _evaluation_lines(evaluation: dict[str, Any], compression) -> list[str]:
             for name, c in evaluation["per_class"].items()
         ]
         lines += ["", f"![confusion matrix]({CONFUSION_MATRIX})"]
+    if "attributions" in evaluation:
+        lines += ["", "### Feature attributions", ""]
+        lines += attribution_lines(evaluation["attributions"])
     return lines
+
+
+# Features listed in report.md (report.html draws every one the record keeps).
+MARKDOWN_TOP_FEATURES = 10
+
+
+def attribution_text(attributions: dict[str, Any]) -> str:
+    """What the attribution figures of an evaluation mean, in two sentences."""
+    start = {"training mean": "the training split's mean row", "zeros": "an all-zero row"}
+    baseline = start.get(attributions["baseline"], attributions["baseline"])
+    return (
+        f"Integrated gradients on {attributions['samples']} test rows ({attributions['steps']} "
+        f"steps from {baseline}): each figure is how far the feature moved the model's "
+        f"{attributions['output']} away from its value at that baseline, averaged over the "
+        "rows in absolute value (a row's attributions add up to its output minus the "
+        "baseline's). Larger means the model leans on the feature more: it says what the "
+        "model uses, not what causes the label."
+    )
+
+
+def attribution_lines(attributions: dict[str, Any]) -> list[str]:
+    """The evaluation's feature attributions as Markdown: the sentence and a short table."""
+    features = attributions["features"][:MARKDOWN_TOP_FEATURES]
+    return [
+        attribution_text(attributions),
+        "",
+        f"| feature (top {len(features)} of {attributions['feature_count']}) | mean abs "
+        "attribution |",
+        "|---|---:|",
+        *[f"| {item['feature']} | {item['mean_abs']:.4f} |" for item in features],
+    ]
 
 
 def _failure_lines(record: RunRecord) -> list[str]:

@@ -18,7 +18,7 @@ from tfpipeline.record import (
     RunRecord,
     TrainingRecord,
 )
-from tfpipeline.report import baseline_table, diagnosis_lines
+from tfpipeline.report import attribution_text, baseline_table, diagnosis_lines
 from tfpipeline.run_folder import RunFolder
 
 SECTIONS = ("Summary", "Data", "Training", "Evaluation", "Compression", "Artifacts", "Environment")
@@ -39,7 +39,8 @@ def write_html_report(folder: RunFolder, record: RunRecord) -> Path:
 
     Sections: summary, data (class balance chart, cleaning counts), training (loss,
     accuracy and learning-rate curves, the restored epoch marked), evaluation (confusion
-    matrix), compression, artifacts (table and size-against-accuracy chart), environment.
+    matrix, feature attributions when the run computed them), compression, artifacts
+    (table and size-against-accuracy chart), environment.
     """
     body = [
         f"<h1>tfpipeline run <code>{_e(record.run_name)}</code></h1>",
@@ -126,6 +127,13 @@ def _evaluation(matrix: Path, record: RunRecord) -> list[str]:
         table = [line for line in lines_md if line.startswith("| ")]
         rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table]
         lines.append(_table(rows[0], rows[1:]))
+    if "attributions" in evaluation:
+        attributions = evaluation["attributions"]
+        lines += [
+            "<h3>Feature attributions</h3>",
+            f"<p>{_e(attribution_text(attributions))}</p>",
+            _image(_attributions_png(attributions), "feature attributions"),
+        ]
     return [*lines, "</section>"]
 
 
@@ -213,6 +221,21 @@ def _training_png(training: TrainingRecord) -> bytes:
         ax.set_xlabel("epoch")
         ax.set_title(name.replace("_", " "))
         ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _attributions_png(attributions: dict[str, Any]) -> bytes:
+    plt = _pyplot()
+    features = attributions["features"]
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.28 * len(features)))
+    ax.barh(range(len(features)), [item["mean_abs"] for item in features], color="C0")
+    ax.set_yticks(range(len(features)), [item["feature"] for item in features], fontsize=8)
+    ax.invert_yaxis()  # the largest on top
+    ax.set_xlabel(f"mean |attribution| ({attributions['output']})")
+    ax.set_title(
+        f"Top {len(features)} of {attributions['feature_count']} features "
+        f"(integrated gradients, {attributions['samples']} test rows)"
+    )
     return _png(fig)
 
 

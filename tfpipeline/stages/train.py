@@ -15,6 +15,7 @@ from tfpipeline.config import TrainConfig
 from tfpipeline.data import PreparedData
 from tfpipeline.distribute import lost_workers, replicas, worker_text
 from tfpipeline.evaluation import baseline_scores, classification_report, plot_confusion_matrix
+from tfpipeline.interpret import feature_attributions, input_mean
 from tfpipeline.record import TrainingRecord
 from tfpipeline.stages.log import StageLog, scores_text
 from tfpipeline.training import TrainingError, predict_probabilities, score, train
@@ -99,14 +100,20 @@ def _distributed(config: TrainConfig, data: PreparedData, strategy, log: StageLo
 
 
 def evaluate_stage(
-    trained: Trained, data: PreparedData, confusion_matrix: Path, log: StageLog
+    trained: Trained,
+    data: PreparedData,
+    confusion_matrix: Path,
+    log: StageLog,
+    model: keras.Model | None = None,
 ) -> dict[str, Any]:
     """The trained model's test evaluation beside the classical baseline's (per-class
-    figures and the confusion matrix plot for classification).
+    figures and the confusion matrix plot for classification), and, given the `model` and
+    named features, which features it relies on (see `attribution_summary`).
 
     Returns:
         The run record's `evaluation`: the scores (and `per_class`, `confusion_matrix`,
-        ...), with the baseline's under `baseline`.
+        ...), with the baseline's under `baseline` and the attributions under
+        `attributions` (when computed).
     """
     y_test = data.splits.test.y
     baseline = baseline_scores(data.splits.train.y, y_test, data.task, data.class_names)
@@ -118,10 +125,65 @@ def evaluate_stage(
             "test split"
         )
     if data.task != "classification":
-        return {**trained.scores, "baseline": baseline}
-    evaluation = classification_report(trained.outputs, y_test, data.class_names)
-    plot_confusion_matrix(evaluation, confusion_matrix)
-    return {**evaluation, "baseline": baseline}
+        evaluation = {**trained.scores, "baseline": baseline}
+    else:
+        evaluation = classification_report(trained.outputs, y_test, data.class_names)
+        plot_confusion_matrix(evaluation, confusion_matrix)
+        evaluation = {**evaluation, "baseline": baseline}
+    attributions = attribution_summary(model, data) if model is not None else None
+    if attributions is not None:
+        top = ", ".join(
+            f"{item['feature']} {item['mean_abs']:.3g}" for item in attributions["features"][:3]
+        )
+        log.detail(f"attributions on {attributions['samples']} test rows: {top}, ...")
+        evaluation["attributions"] = attributions
+    return evaluation
+
+
+# Integrated gradients in the evaluation: on at most this many test rows (seeded choice),
+# with this many steps; the record keeps the features with the largest attributions.
+ATTRIBUTION_ROWS = 200
+ATTRIBUTION_STEPS = 32
+ATTRIBUTION_TOP = 20
+
+
+def attribution_summary(model: keras.Model, data: PreparedData) -> dict[str, Any] | None:
+    """Each named feature's mean |integrated gradient| on a sample of the test split.
+
+    Computed for data with named features (tables, built-in feature sets, digits' 64
+    pixels as features) and a model taking them as floats; `None` for images (a mean map
+    of one class's pixels says little, and a row of 224x224 figures does not fit a table),
+    unnamed arrays and models that take integers.
+
+    Returns:
+        `method`, `samples`, `steps`, `baseline` (`training mean` or `zeros`), `output`
+        (`probability of the predicted class` or `prediction`), `feature_count`, and
+        `features`: the `ATTRIBUTION_TOP` largest as `{"feature", "mean_abs"}`, largest
+        first.
+    """
+    names = data.feature_names
+    if data.is_image or not names or not model.inputs[0].dtype.is_floating:
+        return None
+    x_test = data.splits.test.arrays()[0]
+    rows = np.arange(len(x_test))
+    if len(rows) > ATTRIBUTION_ROWS:
+        rows = np.sort(np.random.default_rng(data.seed).choice(rows, ATTRIBUTION_ROWS, False))
+    if len(rows) == 0:
+        return None
+    ranked = feature_attributions(model, x_test[rows], names, steps=ATTRIBUTION_STEPS)
+    mean = input_mean(model)
+    classification = data.task == "classification"
+    return {
+        "method": "integrated gradients",
+        "samples": int(len(rows)),
+        "steps": ATTRIBUTION_STEPS,
+        "baseline": "zeros" if mean is None or not np.any(mean) else "training mean",
+        "output": "probability of the predicted class" if classification else "prediction",
+        "feature_count": len(names),
+        "features": [
+            {"feature": name, "mean_abs": value} for name, value in ranked[:ATTRIBUTION_TOP]
+        ],
+    }
 
 
 def beats(scores: dict[str, float], baseline: dict) -> bool:
