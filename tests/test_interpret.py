@@ -233,6 +233,21 @@ def test_the_evaluation_carries_the_attributions_of_a_feature_run(wine, tmp_path
     assert json.loads(json.dumps(evaluation)) == evaluation  # plain JSON in the manifest
 
 
+def test_a_large_test_split_is_sampled_and_a_regression_attributes_its_prediction(
+    wine, monkeypatch
+):
+    data, model = wine
+    monkeypatch.setattr("tfpipeline.stages.train.ATTRIBUTION_ROWS", 7)
+    first, again = attribution_summary(model, data), attribution_summary(model, data)
+    assert first["samples"] == 7 and first == again  # a seeded choice of rows
+    overrides = {"data.name": "diabetes", "data.task": "regression"}
+    config = load_config(overrides=overrides)
+    diabetes = prepare_data(config.data)
+    summary = attribution_summary(build_model(config.model, diabetes), diabetes)
+    assert summary["output"] == "prediction" and summary["baseline"] == "training mean"
+    assert {item["feature"] for item in summary["features"]} == set(diabetes.feature_names)
+
+
 def test_images_and_unnamed_features_get_no_attributions(wine):
     _, model = wine
     images = prepare_data(load_config(overrides={"data.as_images": True}).data)
@@ -241,6 +256,10 @@ def test_images_and_unnamed_features_get_no_attributions(wine):
         load_config(overrides={"data.source": "arrays"}).data, x=_rows(60), y=np.arange(60) % 2
     )
     assert arrays.feature_names == () and attribution_summary(model, arrays) is None
+    data, _ = wine
+    ids = keras.Input((13,), dtype="int32")  # token ids, say: no gradient to follow
+    counting = keras.Model(ids, keras.layers.Dense(3)(keras.layers.Embedding(50, 2)(ids)[:, 0]))
+    assert attribution_summary(counting, data) is None
 
 
 def test_the_reports_show_the_attributions_and_the_manifest_keeps_them(tmp_path):

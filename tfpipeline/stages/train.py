@@ -151,9 +151,9 @@ def attribution_summary(model: keras.Model, data: PreparedData) -> dict[str, Any
     """Each named feature's mean |integrated gradient| on a sample of the test split.
 
     Computed for data with named features (tables, built-in feature sets, digits' 64
-    pixels as features) and a model taking them as floats; `None` for images (a mean map
-    of one class's pixels says little, and a row of 224x224 figures does not fit a table),
-    unnamed arrays and models that take integers.
+    pixels as features) and a model taking them as floats; `None` for images (they have
+    no feature names: a mean map over classes says little, and 224x224 figures do not fit
+    a table), unnamed arrays and models that take integers.
 
     Returns:
         `method`, `samples`, `steps`, `baseline` (`training mean` or `zeros`), `output`
@@ -162,14 +162,12 @@ def attribution_summary(model: keras.Model, data: PreparedData) -> dict[str, Any
         first.
     """
     names = data.feature_names
-    if data.is_image or not names or not model.inputs[0].dtype.is_floating:
+    if not names or not model.inputs[0].dtype.is_floating:
         return None
     x_test = data.splits.test.arrays()[0]
     rows = np.arange(len(x_test))
     if len(rows) > ATTRIBUTION_ROWS:
         rows = np.sort(np.random.default_rng(data.seed).choice(rows, ATTRIBUTION_ROWS, False))
-    if len(rows) == 0:
-        return None
     ranked = feature_attributions(model, x_test[rows], names, steps=ATTRIBUTION_STEPS)
     mean = input_mean(model)
     classification = data.task == "classification"
