@@ -78,8 +78,9 @@ def integrated_gradients(
     The gradients of the output are averaged at `steps + 1` points evenly spaced from
     `baseline` to `x` (trapezoidal rule) and multiplied by `x - baseline`. The attributions
     of one sample add up to `output(x) - output(baseline)` up to the integration error,
-    which falls as `steps` grows (about 1e-3 of the output at 32 steps on tfpipeline's
-    models); a positive attribution pushed the output up from the baseline's.
+    which falls as `steps` grows (measured on tfpipeline's digits and wine models, outputs
+    changing by 0.6-0.9: median 0.003, at most 0.02 at 32 steps; 64 steps about halve
+    it); a positive attribution pushed the output up from the baseline's.
 
     Args:
         model: as for `saliency`.

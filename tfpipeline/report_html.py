@@ -193,9 +193,8 @@ def _environment(versions: dict[str, str]) -> list[str]:
 
 
 def _class_balance_png(data: DataSummary) -> bytes:
-    plt = _pyplot()
     names = data.class_names
-    fig, ax = plt.subplots(figsize=(min(12, 3 + 0.5 * len(names)), 3.5))
+    fig, ax = _subplots(figsize=(min(12, 3 + 0.5 * len(names)), 3.5))
     width = 0.8 / len(data.class_counts)
     for i, (split, counts) in enumerate(data.class_counts.items()):
         positions = [j + i * width for j in range(len(names))]
@@ -208,11 +207,10 @@ def _class_balance_png(data: DataSummary) -> bytes:
 
 
 def _training_png(training: TrainingRecord) -> bytes:
-    plt = _pyplot()
     history = training.history
     metric = next((m for m in ("accuracy", "mae") if m in history), None)
     panels = ["loss", *([metric] if metric else []), "learning_rate"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3))
+    fig, axes = _subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3))
     for ax, name in zip(axes, panels, strict=True):
         for key in (name, f"val_{name}"):
             if key in history:
@@ -225,9 +223,8 @@ def _training_png(training: TrainingRecord) -> bytes:
 
 
 def _attributions_png(attributions: dict[str, Any]) -> bytes:
-    plt = _pyplot()
     features = attributions["features"]
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.28 * len(features)))
+    fig, ax = _subplots(figsize=(7, 1.2 + 0.28 * len(features)))
     ax.barh(range(len(features)), [item["mean_abs"] for item in features], color="C0")
     ax.set_yticks(range(len(features)), [item["feature"] for item in features], fontsize=8)
     ax.invert_yaxis()  # the largest on top
@@ -240,8 +237,7 @@ def _attributions_png(attributions: dict[str, Any]) -> bytes:
 
 
 def _size_accuracy_png(artifacts: list[ArtifactRecord]) -> bytes:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _subplots(figsize=(7, 4))
     for a in artifacts:
         point = (a.gzip_bytes / 1024, 100 * a.figure("test_accuracy"))
         ax.scatter(*point)
@@ -252,20 +248,20 @@ def _size_accuracy_png(artifacts: list[ArtifactRecord]) -> bytes:
     return _png(fig)
 
 
-def _pyplot():
-    import matplotlib
+def _subplots(*args, **kwargs):
+    """`pyplot.subplots` without pyplot: a figure of its own, drawn off screen, so that
+    writing a report neither switches the caller's backend (a notebook's inline figures)
+    nor adds to pyplot's open figures."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=90)
-    _pyplot().close(fig)
     return buffer.getvalue()
 
 
