@@ -298,3 +298,22 @@ def test_a_pipeline_run_reports_its_attributions(tiny_run):
     assert all(item["feature"].startswith("pixel_") for item in attributions["features"])
     assert "### Feature attributions" in (run_dir / "report.md").read_text()
     assert "<img alt='feature attributions'" in (run_dir / "report.html").read_text()
+
+
+def test_writing_the_reports_leaves_the_callers_pyplot_alone(tmp_path):
+    """A notebook draws inline after a run: the reports must not switch pyplot's backend
+    (which hid every later figure) nor leave figures open in it."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from tfpipeline.evaluation import plot_confusion_matrix
+
+    before = matplotlib.get_backend()
+    plt.switch_backend("svg")  # stands for a notebook's inline backend
+    try:
+        record = read_record(RUN_MANIFEST)
+        plot_confusion_matrix(record.evaluation, tmp_path / "confusion_matrix.png")
+        write_html_report(RunFolder(tmp_path), record)
+        assert matplotlib.get_backend() == "svg" and plt.get_fignums() == []
+    finally:
+        plt.switch_backend(before)
