@@ -176,6 +176,35 @@ assert edges["int8", "Predictor"] - edges["int8", "alone"] > 1.0
 for r in records.values():
     assert 0 < r["latency_ms_p50"] <= r["latency_ms_p95"] <= r["latency_ms_p99"]
 """,
+    "08_interpretability": """
+# Measured with TFPIPELINE_SMALL=1: digits run accuracy 0.972 (5 of 180 misread, 8->1 twice).
+assert manifest["status"] == "passed" and report["accuracy"] >= 0.9
+assert mistakes.sum() == len(wrong) == int(round((1 - report["accuracy"]) * len(y_test)))
+assert set(manifest["evaluation"]["attributions"]) >= {"method", "samples", "features"}
+assert attributions["samples"] == len(x_test) == 180
+assert attributions["baseline"] == "training mean"
+# IG shares add up to p(digit) - p(baseline): within 0.0027 (average digit), 0.0048 (blank).
+ig_sum = maps["IG from the average digit"].sum(axis=1)
+p_avg = model(average_digit[None]).numpy()[0, predicted[shown]]
+np.testing.assert_allclose(ig_sum, p_digit - p_avg, atol=0.05)
+assert all(m.shape == (len(shown), 64) for m in maps.values())
+assert np.all(maps["IG from the average digit"][:, [0, 32, 39]] == 0)  # the constant pixels
+assert shares["saliency"] > 0.6 > 0.35 > shares["IG"]  # 87% vs 19% on the 28 edge pixels
+# Deletion test: IG 0.682, saliency 0.004, random 0.033.
+assert drops["IG (largest positive)"] > 0.3 > 0.05 > drops["random pixels"]
+assert drops["saliency (largest)"] < drops["random pixels"] * 3
+# Wine: IG ~ LR +0.88, IG ~ permutation +0.75, IG ~ raw saliency -0.08, per std +0.88.
+assert agreement["IG ~ logistic regression"] >= 0.5
+assert agreement["IG ~ permutation importance"] >= 0.5
+assert agreement["IG ~ raw saliency (per unit)"] < 0.3 < agreement["IG ~ saliency per std"]
+assert tops["IG"][0] == "proline" and proline_rank >= 10  # 13 of 13 by raw saliency
+assert wine_accuracy >= 0.9  # 1.000
+assert len(leaked) == 1  # the average training digit, read from the .tflite
+# Membership: run AUC 0.53 (gap 0.010), memorizer AUC 0.67 (gap 0.111).
+assert run_signal["attack AUC"] < 0.6 < memorizer_signal["attack AUC"]
+assert memorizer_signal["confidence gap"] > 2 * run_signal["confidence gap"]
+assert memorizer_signal["training rows"] < run_signal["training rows"] / 5
+""",
 }
 
 

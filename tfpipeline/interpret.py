@@ -142,7 +142,9 @@ def feature_attributions(
         x: rows of raw features, shape `(samples, features)`.
         feature_names: the name of each feature, in input order (`PreparedData
             .feature_names`).
-        baseline, steps, class_index: as for `integrated_gradients`.
+        baseline: as for `integrated_gradients`.
+        steps: as for `integrated_gradients`.
+        class_index: as for `integrated_gradients`.
 
     Returns:
         `(name, mean |attribution|)` pairs, sorted from the largest (ties in input order).
