@@ -91,17 +91,13 @@ def classification_report(
 
 def plot_confusion_matrix(report: dict[str, Any], path: str | Path) -> Path:
     """Draws the report's confusion matrix as a PNG (written atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from tfpipeline import _figures
     from tfpipeline._atomic import file_atomic
 
     matrix = np.asarray(report["confusion_matrix"])
     names = report["class_names"]
     size = min(12, 2 + 0.5 * len(names))
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig, ax = _figures.subplots(figsize=(size, size))
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
@@ -115,5 +111,4 @@ def plot_confusion_matrix(report: dict[str, Any], path: str | Path) -> Path:
     fig.tight_layout()
     with file_atomic(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
     return Path(path)

@@ -230,19 +230,16 @@ def _size_accuracy_png(artifacts: list[ArtifactRecord]) -> bytes:
 
 
 def _pyplot():
-    import matplotlib
+    """What the figures here need of pyplot (`subplots`), off-screen: see `_figures`."""
+    from tfpipeline import _figures
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return _figures
 
 
 def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=90)
-    _pyplot().close(fig)
     return buffer.getvalue()
 
 
