@@ -90,20 +90,14 @@ def classification_report(
 
 
 def plot_confusion_matrix(report: dict[str, Any], path: str | Path) -> Path:
-    """Draws the report's confusion matrix as a PNG (written atomically).
-
-    The figure is drawn without pyplot, so the caller's backend (a notebook's inline
-    figures) is left as it was.
-    """
-    from matplotlib.figure import Figure
-
+    """Draws the report's confusion matrix as a PNG (written atomically)."""
+    from tfpipeline import _figures
     from tfpipeline._atomic import file_atomic
 
     matrix = np.asarray(report["confusion_matrix"])
     names = report["class_names"]
     size = min(12, 2 + 0.5 * len(names))
-    fig = Figure(figsize=(size, size))
-    ax = fig.subplots()
+    fig, ax = _figures.subplots(figsize=(size, size))
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)

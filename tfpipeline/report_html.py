@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tfpipeline._atomic import write_bytes_atomic
+from tfpipeline._figures import subplots as _subplots
 from tfpipeline.record import (
     ArtifactRecord,
     CompressionRecord,
@@ -246,16 +247,6 @@ def _size_accuracy_png(artifacts: list[ArtifactRecord]) -> bytes:
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Size against accuracy, measured in each runtime")
     return _png(fig)
-
-
-def _subplots(*args, **kwargs):
-    """`pyplot.subplots` without pyplot: a figure of its own, drawn off screen, so that
-    writing a report neither switches the caller's backend (a notebook's inline figures)
-    nor adds to pyplot's open figures."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=kwargs.pop("figsize", None))
-    return fig, fig.subplots(*args, **kwargs)
 
 
 def _png(fig) -> bytes:

@@ -113,13 +113,11 @@ def plot_sweep(
     `accuracy_floor` (a fraction of the validation accuracy), when given, is drawn as the
     tolerance line.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharex=True, sharey=True)
+    from tfpipeline import _figures
+
+    fig, axes = _figures.subplots(1, 2, figsize=(13, 5), sharex=True, sharey=True)
     panels = (
         ("val_accuracy", "validation split: chooses", "validation"),
         ("test_accuracy", "test split: held out, chooses nothing", "test"),
@@ -168,5 +166,4 @@ def plot_sweep(
     fig.tight_layout()
     with file_atomic(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
     return Path(path)
