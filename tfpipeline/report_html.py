@@ -12,6 +12,7 @@ from typing import Any
 
 from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._figures import subplots as _subplots
+from tfpipeline.plots import plot_curves
 from tfpipeline.record import (
     ArtifactRecord,
     CompressionRecord,
@@ -213,12 +214,9 @@ def _training_png(training: TrainingRecord) -> bytes:
     panels = ["loss", *([metric] if metric else []), "learning_rate"]
     fig, axes = _subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3))
     for ax, name in zip(axes, panels, strict=True):
-        for key in (name, f"val_{name}"):
-            if key in history:
-                ax.plot(range(1, len(history[key]) + 1), history[key], label=key)
+        curves = {key: history[key] for key in (name, f"val_{name}") if key in history}
+        plot_curves(ax, curves, ylabel=name.replace("_", " "), title=name.replace("_", " "))
         ax.axvline(training.best_epoch, color="grey", linestyle="--", label="kept epoch")
-        ax.set_xlabel("epoch")
-        ax.set_title(name.replace("_", " "))
         ax.legend(fontsize=7)
     return _png(fig)
 
