@@ -71,7 +71,7 @@ def test_impossible_setups_are_refused_before_any_work(monkeypatch):
 
 
 def test_a_lost_worker_is_named_not_the_one_reporting_it():
-    from tfpipeline.distribute import lost_workers
+    from tfpipeline.distribute import lost_workers, workers_tf_config
 
     error = RuntimeError(
         "{{function_node __wrapped__CollectiveReduceV2_device_/job:worker/replica:0/task:0/"
@@ -81,3 +81,9 @@ def test_a_lost_worker_is_named_not_the_one_reporting_it():
     )
     assert lost_workers(error) == "worker 1"
     assert lost_workers(RuntimeError("Socket closed")) == "another worker"
+    # TensorFlow's error does not always name the task: the cluster does.
+    cluster = workers_tf_config(["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"], 1)
+    assert lost_workers(RuntimeError("Socket closed"), cluster) == "one of worker 0, worker 2"
+    pair = workers_tf_config(["127.0.0.1:1", "127.0.0.1:2"], 0)
+    assert lost_workers(RuntimeError("Socket closed"), pair) == "worker 1"
+    assert lost_workers(RuntimeError("Socket closed"), "{not json") == "another worker"

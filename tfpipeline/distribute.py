@@ -133,16 +133,35 @@ def worker_text(strategy) -> str:
     return f"{resolver.task_type} {resolver.task_id} of {workers} ({role})"
 
 
-def lost_workers(error: Exception) -> str:
-    """Names the tasks a multi-worker error blames (`worker 1`), or says `another worker`.
+def lost_workers(error: Exception, tf_config: str | None = None) -> str:
+    """Names the tasks a multi-worker error blames (`worker 1`).
 
     TensorFlow lists them after "The following tasks are unhealthy"; the text before names
-    this worker's own device, which is not to blame.
+    this worker's own device, which is not to blame. Its error does not always name them (a
+    peer killed mid-step gives a bare "Socket closed"): then the cluster in `tf_config`
+    (`TF_CONFIG`) names the others (`worker 1`, or `one of worker 1, worker 2`), and
+    without it the answer is `another worker`.
     """
     text = str(error)
     blamed = text.partition("unhealthy")[2] or text.partition("Error reported from")[2]
     tasks = dict.fromkeys(re.findall(r"/job:(\w+)(?:/replica:\d+)?/task:(\d+)", blamed))
-    return ", ".join(f"{job} {task}" for job, task in tasks) or "another worker"
+    if tasks:
+        return ", ".join(f"{job} {task}" for job, task in tasks)
+    others = _other_workers(tf_config)
+    if not others:
+        return "another worker"
+    return others[0] if len(others) == 1 else "one of " + ", ".join(others)
+
+
+def _other_workers(tf_config: str | None) -> list[str]:
+    """The workers of the `TF_CONFIG` cluster other than this one; none if it is unreadable."""
+    try:
+        config = json.loads(tf_config or "")
+        workers = config["cluster"]["worker"]
+        own = int(config["task"]["index"])
+    except (ValueError, TypeError, KeyError):
+        return []
+    return [f"worker {index}" for index in range(len(workers)) if index != own]
 
 
 def wait_for_other_workers(strategy) -> None:

@@ -4,6 +4,7 @@ classical baseline."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,8 @@ def train_stage(
         )
     except tf.errors.UnavailableError as exc:  # multi-worker: a peer died or never came
         raise TrainingError(
-            f"Training stopped: {lost_workers(exc)} stopped answering. Start every worker "
+            f"Training stopped: {lost_workers(exc, os.environ.get('TF_CONFIG'))} stopped "
+            "answering. Start every worker "
             "again with the same command; training resumes after the last finished epoch."
         ) from None
     if result.resumed_from_epoch:
