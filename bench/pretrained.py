@@ -1,0 +1,571 @@
+"""MobileNetV2 on a phone's budget: latency and size, int8 accuracy on real photos, caching.
+
+Usage: python bench/pretrained.py [--parts latency,accuracy,throughput] [--quick]
+
+Three parts, each measured side by side in one process (these machines are shared and noisy:
+read the ratios):
+
+1. latency: single-image latency and file size of MobileNetV2 (alpha 1.0, 224x224x3,
+   `tf_keras.applications.MobileNetV2(include_top=False, weights=None)`) with the
+   preprocessing inside the model (`Rescaling(1/127.5, offset=-1)` on raw 0-255 pixels),
+   global average pooling and a 1000-class Dense softmax head (ImageNet's head, so that the
+   sizes compare with the published model). ImageNet weights cannot be downloaded here: the
+   weights are random, which changes neither the latency nor the raw size (the same ops on
+   the same shapes, the same number of weights); only the gzip sizes depend on the values
+   (random weights are close to incompressible; trained ones, gathered near zero, usually
+   compress somewhat better). The model is exported with the package's public functions
+   (`tp.export_tflite` float32, float16 and int8 with uint8 input and output, calibrated on
+   32 crops of the real photos below; `tp.export_onnx`), and each file is opened once with
+   `tp.Predictor.load` and run on one photo. Timed: `interpreter.invoke()` of LiteRT on an
+   input set once beforehand, in the file's own input type (uint8 for the int8 file), with
+   1 and 2 threads; onnxruntime's `run_with_iobinding` on the float `.onnx` with its input
+   bound once, `intra_op_num_threads` 1 and 2. No NumPy conversion is timed. The paths take
+   turns in rounds (the order reversed every other round); each path's median and p90 over
+   all its calls, and the int8-LiteRT / float-onnxruntime ratio of medians per thread count
+   (target <= 0.6), overall and per round.
+2. accuracy: int8 against float on real photographs. No photo data set is on this machine,
+   so one is cut from the photographs that ship with the installed packages: scikit-learn's
+   `load_sample_images()` (china, flower) and the colour photographs bundled in
+   scikit-image's `skimage.data` (astronaut, chelsea, coffee, rocket, hubble_deep_field,
+   retina, immunohistochemistry, the left view of stereo_motorcycle) plus its bundled
+   grayscale photographs (camera, moon, coins, grass, gravel, brick; as three equal
+   channels); none of them is downloaded. scikit-image is installed into the environment
+   for this benchmark only (`pip install scikit-image`); it is no dependency of the package,
+   and without it only the two scikit-learn photos are used. The task: tell which photograph
+   a crop comes from (one class per photograph). Each photograph is cut along its longer
+   side into a training region (the first 70%) and a test region (the rest), so that no test
+   crop shares a pixel with a training crop; crops are square, of a random side between 12%
+   and 30% of the photograph's shorter side, randomly flipped, and written as JPEG files
+   (quality 90) into `train/<class>/` and `test/<class>/`. This is recognizing a scene or a
+   texture from an unseen part of it, easier than ImageNet: read the accuracy gap, not the
+   accuracy. MobileNetV2 (alpha 0.35, 96x96, weights=None, the same preprocessing and head)
+   is trained from scratch with `tp.train` on the package's `image_dir` chain
+   (`data.test_path` is the test folder; validation is a ninth of the training folder's
+   crops), its batch normalization momentum lowered from Keras's 0.999 to 0.9 (with 0.999
+   and a few hundred steps the moving statistics stay near their initial values and the
+   model scores chance in inference mode). It is exported to float32 and int8 `.tflite`
+   (int8 calibrated on 100 training crops); the Keras model, the float32 file and the int8
+   file (through `tp.Predictor`) are scored on the test crops: accuracy, top-1 agreement
+   with the Keras model, and the crops that only one of Keras and int8 gets right.
+   Target: int8 within 1 point of float.
+3. throughput: training images per second of the package's tf.data chain on the same photo
+   folder with `data.cache: memory` against `data.cache: none` (every epoch decodes and
+   resizes the JPEG files again), same model (part 2's MobileNetV2), batch size,
+   augmentation (horizontal flips) and everything else. Each round runs one `tp.train` of
+   each (the order reversed every other round); the first epoch of each (tracing, filling the
+   cache) is left out, and each later epoch's training time (up to its validation) gives
+   training images per second. Prints the median over the rounds and the median of the
+   per-round ratios.
+
+`--quick` runs everything tiny (alpha 0.35 at 96x96 in part 1, 32x32 in parts 2 and 3, a
+few crops, one epoch) as a smoke check of the script: about two minutes on an idle machine,
+most of it the six TFLite conversions (three with other work on both cores); its figures
+mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+import tfpipeline as tp  # noqa: E402
+from tfpipeline._keras import keras  # noqa: E402
+from tfpipeline.report import file_stats  # noqa: E402
+
+PARTS = ("latency", "accuracy", "throughput")
+SKIMAGE_COLOUR = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "hubble_deep_field",
+    "retina",
+    "immunohistochemistry",
+)
+SKIMAGE_GRAY = ("camera", "moon", "coins", "grass", "gravel", "brick")
+TRAIN_SHARE = 0.7  # of each photograph's longer side; the rest is the test region
+CROP_SIDES = (0.12, 0.30)  # of the shorter side
+# Not 0: with TensorFlow's global seed 0, `Dataset.shuffle` given a tensor seed (as the chain
+# gives it, one per epoch) fails while tracing ("symbolic tf.Tensor as a Python bool").
+SEED = 42
+BN_MOMENTUM = 0.9  # for the models trained from scratch here (see `mobilenet_v2`)
+PACKAGES = (
+    "tensorflow",
+    "tf_keras",
+    "ai-edge-litert",
+    "onnxruntime",
+    "onnx",
+    "tf2onnx",
+    "numpy",
+    "pillow",
+    "scikit-learn",
+    "scikit-image",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one run measures, full size or `--quick`."""
+
+    latency_alpha: float = 1.0
+    latency_size: int = 224
+    latency_classes: int = 1000
+    calibration: int = 32
+    rounds: int = 5
+    calls: int = 20
+    alpha: float = 0.35
+    size: int = 96
+    train_crops: int = 100
+    test_crops: int = 40
+    epochs: int = 15
+    batch: int = 32
+    throughput_rounds: int = 4
+    throughput_epochs: int = 3
+
+
+QUICK = Settings(
+    latency_alpha=0.35,
+    latency_size=96,
+    latency_classes=16,
+    calibration=4,
+    rounds=2,
+    calls=3,
+    size=32,
+    train_crops=20,
+    test_crops=3,
+    epochs=1,
+    throughput_rounds=1,
+    throughput_epochs=2,
+)
+
+
+def real_photos() -> dict[str, np.ndarray]:
+    """The real photographs bundled with scikit-learn and scikit-image, as RGB uint8 arrays."""
+    from sklearn.datasets import load_sample_images
+
+    bundle = load_sample_images()
+    photos = {Path(f).stem: image for f, image in zip(bundle.filenames, bundle.images, strict=True)}
+    try:
+        import skimage.data
+    except ImportError:
+        print("scikit-image is not installed: only scikit-learn's two photographs are used")
+        return photos
+    for name in SKIMAGE_COLOUR:
+        photos[name] = getattr(skimage.data, name)()
+    photos["motorcycle"] = skimage.data.stereo_motorcycle()[0]
+    for name in SKIMAGE_GRAY:
+        photos[name] = np.repeat(getattr(skimage.data, name)()[..., None], 3, axis=-1)
+    return photos
+
+
+def regions(photo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The training region (first 70% of the longer side) and the test region (the rest)."""
+    axis = 0 if photo.shape[0] > photo.shape[1] else 1
+    cut = round(TRAIN_SHARE * photo.shape[axis])
+    train, test = np.split(photo, [cut], axis=axis)
+    return train, test
+
+
+def random_crop(region: np.ndarray, short_side: int, rng) -> np.ndarray:
+    """A square crop of a random side (a share of the photo's short side), maybe flipped."""
+    side = int(rng.uniform(*CROP_SIDES) * short_side)
+    side = max(8, min(side, *region.shape[:2]))
+    top = rng.integers(0, region.shape[0] - side + 1)
+    left = rng.integers(0, region.shape[1] - side + 1)
+    crop = region[top : top + side, left : left + side]
+    return crop[:, ::-1] if rng.random() < 0.5 else crop
+
+
+def write_photo_set(root: Path, photos: dict, train_crops: int, test_crops: int) -> None:
+    """`root/train/<photo>/*.jpg` and `root/test/<photo>/*.jpg`, from disjoint regions."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, photo in photos.items():
+        short_side = min(photo.shape[:2])
+        for split, region, count in zip(
+            ("train", "test"), regions(photo), (train_crops, test_crops), strict=True
+        ):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                crop = np.ascontiguousarray(random_crop(region, short_side, rng))
+                Image.fromarray(crop).save(folder / f"{i:04d}.jpg", quality=90)
+
+
+def resized_crops(photos: dict, count: int, size: int) -> np.ndarray:
+    """`count` crops of the training regions, resized to `size` (float32 0-255 pixels)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    names = list(photos)
+    crops = []
+    for i in range(count):
+        photo = photos[names[i % len(names)]]
+        crop = random_crop(regions(photo)[0], min(photo.shape[:2]), rng)
+        crops.append(np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize((size, size))))
+    return np.stack(crops).astype(np.float32)
+
+
+def mobilenet_v2(
+    alpha: float, size: int, classes: int, bn_momentum: float | None = None
+) -> keras.Model:
+    """MobileNetV2 on raw 0-255 pixels: Rescaling to [-1, 1], backbone, pooling, softmax.
+
+    Args:
+        bn_momentum: the batch normalization layers' momentum instead of Keras's 0.999 (made
+            for ImageNet's millions of steps): trained from scratch for a few hundred steps,
+            the moving statistics stay near their initial values and the model in inference
+            mode predicts one class.
+    """
+    pixels = keras.Input((size, size, 3), name="image")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(pixels)
+    backbone = keras.applications.MobileNetV2(
+        input_shape=(size, size, 3), alpha=alpha, include_top=False, weights=None
+    )
+    if bn_momentum is not None:
+        for layer in backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = bn_momentum
+    x = keras.layers.GlobalAveragePooling2D()(backbone(x))
+    outputs = keras.layers.Dense(classes, activation="softmax")(x)
+    return keras.Model(pixels, outputs, name=f"mobilenet_v2_{alpha}_{size}")
+
+
+# Part 1: latency and size.
+
+LITERT_FILES = {"int8": "model_int8.tflite", "float32": "model_float32.tflite"}
+LITERT_FILES["float16"] = "model_float16.tflite"
+
+
+def export_all(model: keras.Model, folder: Path, calibration: np.ndarray) -> dict[str, Path]:
+    """The four files, written by the package's export functions."""
+    paths = {}
+    for variant, file in LITERT_FILES.items():
+        paths[variant] = tp.export_tflite(
+            model, folder / file, variant=variant, calibration_data=calibration, int8_io="uint8"
+        )
+    paths["onnx"] = tp.export_onnx(model, folder / "model.onnx")
+    return paths
+
+
+def litert_invoke(path: Path, threads: int, sample: np.ndarray):
+    """LiteRT's `invoke` with the input set once, in the file's own input type."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    details = interpreter.get_input_details()[0]
+    if details["dtype"] != np.float32:
+        scale, zero_point = details["quantization"]
+        info = np.iinfo(details["dtype"])
+        sample = np.clip(np.rint(sample / scale) + zero_point, info.min, info.max)
+    interpreter.set_tensor(details["index"], sample.astype(details["dtype"]))
+    return interpreter.invoke
+
+
+def io_types(path: Path) -> str:
+    """The input and output types of a `.tflite` file, with their quantization."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    described = []
+    for kind, details in (
+        ("input", interpreter.get_input_details()[0]),
+        ("output", interpreter.get_output_details()[0]),
+    ):
+        scale, zero_point = details["quantization"]
+        described.append(
+            f"{kind} {np.dtype(details['dtype']).name} (scale {scale:.6g}, zero point {zero_point})"
+        )
+    return ", ".join(described)
+
+
+def onnxruntime_run(path: Path, threads: int, sample: np.ndarray):
+    """onnxruntime's `run_with_iobinding` with the float input bound once."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    binding = session.io_binding()
+    binding.bind_cpu_input(session.get_inputs()[0].name, np.ascontiguousarray(sample))
+    binding.bind_output(session.get_outputs()[0].name)
+    return lambda: session.run_with_iobinding(binding)
+
+
+def time_rounds(paths: dict, rounds: int, calls: int) -> dict[str, list[list[float]]]:
+    """Milliseconds of each call, per round; the paths take turns, reversed every other round."""
+    names = list(paths)
+    for run in paths.values():  # warm-up, untimed
+        for _ in range(3):
+            run()
+    timings = {name: [] for name in names}
+    for turn in range(rounds):
+        for name in names if turn % 2 == 0 else names[::-1]:
+            run, times = paths[name], []
+            for _ in range(calls):
+                start = time.perf_counter()
+                run()
+                times.append((time.perf_counter() - start) * 1e3)
+            timings[name].append(times)
+    return timings
+
+
+def latency(settings: Settings, photos: dict) -> None:
+    s = settings
+    print(
+        f"\n## latency: MobileNetV2 alpha {s.latency_alpha}, {s.latency_size}x{s.latency_size}x3, "
+        f"{s.latency_classes}-class head, random weights"
+    )
+    keras.utils.set_random_seed(SEED)
+    model = mobilenet_v2(s.latency_alpha, s.latency_size, s.latency_classes)
+    print(f"parameters: {model.count_params():,}")
+    calibration = resized_crops(photos, s.calibration, s.latency_size)
+    sample = calibration[:1]
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        files = export_all(model, Path(tmp), calibration)
+        print(f"export (3 .tflite, 1 .onnx): {time.perf_counter() - start:.0f} s")
+        print("| file | bytes | gzip bytes | Predictor.load + predict(1 photo) |")
+        print("|---|---:|---:|---|")
+        outputs = {}
+        for variant, path in files.items():
+            stats = file_stats(path)
+            outputs[variant] = tp.Predictor.load(path, num_threads=1).predict(sample)
+            out = outputs[variant]
+            ran = f"ran, output {out.shape}, sum {out.sum():.3f}, max {out.max():.4f}"
+            print(f"| {path.name} | {stats['size_bytes']:,} | {stats['gzip_bytes']:,} | {ran} |")
+        difference = np.max(np.abs(outputs["float32"] - outputs["onnx"]))
+        print(f"float32 .tflite vs .onnx on the photo: max abs diff {difference:.2e}")
+        print(f"int8 file: {io_types(files['int8'])}")
+        paths = {}
+        for threads in (1, 2):
+            for variant in LITERT_FILES:
+                paths[f"LiteRT {variant}, {threads} thr"] = litert_invoke(
+                    files[variant], threads, sample
+                )
+            paths[f"onnxruntime float32, {threads} thr"] = onnxruntime_run(
+                files["onnx"], threads, sample
+            )
+        timings = time_rounds(paths, s.rounds, s.calls)
+    report_latency(timings, s)
+
+
+def report_latency(timings: dict, s: Settings) -> None:
+    print(f"{s.rounds} rounds x {s.calls} calls per path, one image per call:")
+    print("| path | calls | median ms | p90 ms |")
+    print("|---|---:|---:|---:|")
+    for name, rounds in timings.items():
+        every = np.concatenate(rounds)
+        print(
+            f"| {name} | {len(every)} | {np.median(every):.2f} | {np.percentile(every, 90):.2f} |"
+        )
+    for threads in (1, 2):
+        int8 = timings[f"LiteRT int8, {threads} thr"]
+        onnx = timings[f"onnxruntime float32, {threads} thr"]
+        overall = np.median(np.concatenate(int8)) / np.median(np.concatenate(onnx))
+        per_round = [np.median(a) / np.median(b) for a, b in zip(int8, onnx, strict=True)]
+        print(
+            f"LiteRT int8 / onnxruntime float32, {threads} thread(s): {overall:.2f} "
+            f"(rounds {min(per_round):.2f}-{max(per_round):.2f}; target <= 0.6)"
+        )
+    for threads in (1, 2):
+        f32 = np.median(np.concatenate(timings[f"LiteRT float32, {threads} thr"]))
+        int8 = np.median(np.concatenate(timings[f"LiteRT int8, {threads} thr"]))
+        print(f"LiteRT int8 / LiteRT float32, {threads} thread(s): {int8 / f32:.2f}")
+
+
+# Part 2: int8 accuracy on real photographs.
+
+
+def photo_config(root: Path, size: int, batch: int, cache: str, epochs: int):
+    return tp.load_config(
+        overrides={
+            "data.source": "image_dir",
+            "data.path": str(root / "train"),
+            "data.test_path": str(root / "test"),
+            "data.image_size": [size, size],
+            "data.augment.flip": "horizontal",
+            "data.cache": cache,
+            "train.batch_size": batch,
+            "train.epochs": epochs,
+        }
+    )
+
+
+def accuracy(settings: Settings, root: Path) -> None:
+    s = settings
+    config = photo_config(root, s.size, s.batch, "memory", s.epochs)
+    data = tp.prepare_data(config.data)
+    sizes = data.splits.sizes()
+    print(
+        f"\n## accuracy: MobileNetV2 alpha {s.alpha}, {s.size}x{s.size}x3, weights=None, "
+        f"{len(data.class_names)} photographs (classes); crops: {sizes}"
+    )
+    keras.utils.set_random_seed(SEED)
+    model = mobilenet_v2(s.alpha, s.size, len(data.class_names), BN_MOMENTUM)
+    start = time.perf_counter()
+    result = tp.train(model, data, config.train, verbose=0)
+    t = config.train
+    best = {key: values[result.best_epoch - 1] for key, values in result.history.items()}
+    print(
+        f"tp.train: {time.perf_counter() - start:.0f} s; {t.optimizer} {t.learning_rate} "
+        f"({t.schedule.kind} decay), batch {t.batch_size}, up to {t.epochs} epochs, early "
+        f"stopping on {t.early_stopping.monitor} (patience {t.early_stopping.patience}): "
+        f"{result.epochs_run} epochs run, weights of epoch {result.best_epoch} "
+        f"(accuracy {best['accuracy']:.4f}, val accuracy {best['val_accuracy']:.4f})"
+    )
+    x_test, y_test = data.splits.test.arrays()
+    keras_out = tp.predict_probabilities(model, x_test)
+    calibration = data.splits.train.arrays()[0][:100]
+    with tempfile.TemporaryDirectory() as tmp:
+        outputs = {"Keras float32": keras_out}
+        for variant in ("float32", "int8"):
+            path = tp.export_tflite(
+                model,
+                Path(tmp) / f"model_{variant}.tflite",
+                variant=variant,
+                calibration_data=calibration,
+                int8_io="uint8",
+            )
+            outputs[f".tflite {variant}"] = tp.Predictor.load(path, num_threads=2).predict(x_test)
+    report_accuracy(outputs, y_test)
+
+
+def report_accuracy(outputs: dict, y: np.ndarray) -> None:
+    predicted = {name: np.argmax(out, axis=-1) for name, out in outputs.items()}
+    reference = predicted["Keras float32"]
+    print(f"| model ({len(y)} test crops) | accuracy | top-1 agreement with Keras |")
+    print("|---|---:|---:|")
+    for name, classes in predicted.items():
+        agreement = np.mean(classes == reference)
+        print(f"| {name} | {np.mean(classes == y):.4f} | {agreement:.4f} |")
+    gap = 100 * (np.mean(reference == y) - np.mean(predicted[".tflite int8"] == y))
+    only_keras = np.sum((reference == y) & (predicted[".tflite int8"] != y))
+    only_int8 = np.sum((reference != y) & (predicted[".tflite int8"] == y))
+    print(
+        f"int8 accuracy loss vs Keras float32: {gap:+.2f} points (target <= 1); crops right "
+        f"only in Keras: {only_keras}, only in int8: {only_int8}"
+    )
+
+
+# Part 3: training throughput with and without the cache.
+
+
+class TrainClock(keras.callbacks.Callback):
+    """Seconds of each epoch's training, up to its validation (or its end)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.stopped = time.perf_counter(), False
+
+    def on_test_begin(self, logs=None):
+        if not self.stopped:
+            self.seconds.append(time.perf_counter() - self.start)
+            self.stopped = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.stopped:
+            self.seconds.append(time.perf_counter() - self.start)
+
+
+def throughput(settings: Settings, root: Path) -> None:
+    s = settings
+    chains = {}
+    for cache in ("memory", "none"):
+        config = photo_config(root, s.size, s.batch, cache, s.throughput_epochs)
+        chains[cache] = (tp.prepare_data(config.data), config.train)
+    samples = len(chains["none"][0].splits.train)
+    print(
+        f"\n## throughput: MobileNetV2 alpha {s.alpha}, {s.size}x{s.size}x3, batch {s.batch}, "
+        f"{samples} training crops (JPEG) per epoch, {s.throughput_rounds} rounds of "
+        f"{s.throughput_epochs} epochs each, the first epoch of each left out"
+    )
+    per_round = {cache: [] for cache in chains}
+    names = list(chains)
+    for turn in range(s.throughput_rounds):
+        for cache in names if turn % 2 == 0 else names[::-1]:
+            data, train_config = chains[cache]
+            keras.utils.set_random_seed(SEED)
+            model = mobilenet_v2(s.alpha, s.size, len(data.class_names), BN_MOMENTUM)
+            clock = TrainClock()
+            tp.train(model, data, train_config, callbacks=[clock], early_stopping=False, verbose=0)
+            rates = [samples / seconds for seconds in clock.seconds[1:]]
+            per_round[cache].append(statistics.median(rates))
+            rate = per_round[cache][-1]
+            print(f"  round {turn + 1}, data.cache: {cache:6s} {rate:7.1f} images/s")
+    for cache, rates in per_round.items():
+        print(f"data.cache: {cache:6s} median {statistics.median(rates):7.1f} training images/s")
+    ratios = [m / n for m, n in zip(per_round["memory"], per_round["none"], strict=True)]
+    print(
+        f"memory / none: {statistics.median(ratios):.2f}x "
+        f"(rounds {min(ratios):.2f}-{max(ratios):.2f})"
+    )
+
+
+def machine() -> str:
+    versions = []
+    for name in PACKAGES:
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name} (not installed)")
+    return (
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}; {load()}\n" + ", ".join(versions)
+    )
+
+
+def load() -> str:
+    """The machine's load averages: other work running beside this benchmark."""
+    return "load average (1, 5, 15 min): " + ", ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)",
+    )
+    parser.add_argument("--quick", action="store_true", help="everything tiny: a smoke check")
+    args = parser.parse_args()
+    parts = [part.strip() for part in args.parts.split(",") if part.strip()]
+    unknown = [part for part in parts if part not in PARTS]
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    settings = QUICK if args.quick else Settings()
+    print(machine())
+    start = time.perf_counter()
+    photos = real_photos()
+    print(f"photographs ({len(photos)}): {', '.join(photos)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        if "accuracy" in parts or "throughput" in parts:
+            write_photo_set(root, photos, settings.train_crops, settings.test_crops)
+        if "latency" in parts:
+            latency(settings, photos)
+        if "accuracy" in parts:
+            accuracy(settings, root)
+        if "throughput" in parts:
+            throughput(settings, root)
+    print(f"\nwhole run: {time.perf_counter() - start:.0f} s; {load()}")
+
+
+if __name__ == "__main__":
+    main()
