@@ -1,4 +1,5 @@
-"""Model builders: the seed MLP, with its normalization inside the model."""
+"""Model builders: the seed MLP, a small CNN and a pretrained backbone with a new head, each
+taking raw input (its normalization or the backbone's preprocessing inside the model)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tfpipeline._keras import keras, tf
+from tfpipeline.backbones import backbone_spec, build_backbone, check_images, freeze_backbone
 from tfpipeline.config import ModelConfig
 from tfpipeline.data import PreparedData
 from tfpipeline.errors import ConfigError
@@ -75,10 +77,12 @@ def is_quantization_aware(model: keras.Model) -> bool:
 
 
 def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras.Model:
-    """Builds the configured model: `mlp` (the seed shape) or `cnn`.
+    """Builds the configured model: `mlp` (the seed shape), `cnn` or `pretrained`.
 
-    Both start with the normalization fitted on the training split, so the model (and every
-    file exported from it) takes raw features or pixels, and end with the output layer:
+    `mlp` and `cnn` start with the normalization fitted on the training split, `pretrained`
+    with its backbone's own preprocessing (the backbone is frozen: the head trains first, see
+    `tfpipeline.backbones.unfreeze_backbone`), so the model (and every file exported from it)
+    takes raw features or pixels. Each ends with the output layer:
     softmax over the classes for classification (named `probabilities`); for regression,
     one linear unit that learns the standardized target, then a rescaling by the training
     targets' standard deviation and mean (named `prediction`), so that the model outputs
@@ -90,18 +94,21 @@ def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras
         seed: seed of the kernel initializers. Defaults to `0`.
 
     Returns:
-        An uncompiled tf_keras model named `mlp` or `cnn`.
+        An uncompiled tf_keras model named `mlp`, `cnn` or after its backbone.
 
     Raises:
         ValueError: for `kind: custom` (pass the model itself to the pipeline), or a CNN on
             data that is not image-shaped.
-        ConfigError: for a hidden layer of more than `MAX_LAYER_WEIGHTS` weights, or a
-            model that does not fit in memory (naming `model.hidden_units`).
+        ConfigError: for a hidden layer of more than `MAX_LAYER_WEIGHTS` weights, a
+            model that does not fit in memory (naming `model.hidden_units`), or a backbone
+            that cannot take the data or load its weights.
     """
     family = _family(config)
     family.check(config, data)
-    _check_size(config, data)
     try:
+        if family.build is not None:
+            return family.build(config, data, seed)
+        _check_size(config, family.width(config, data))
         return _build(config, data, seed)
     except (MemoryError, tf.errors.ResourceExhaustedError):
         raise ConfigError(
@@ -116,8 +123,10 @@ MAX_LAYER_WEIGHTS = 250_000_000
 
 
 def _weight_count(config: ModelConfig, data: PreparedData) -> int:
-    """The weights of the hidden Dense layers and the output layer."""
-    width = _family(config).width(config, data)
+    """The weights of the hidden Dense layers and the output layer (after at most 2,048
+    backbone features)."""
+    family = _family(config)
+    width = family.width(config, data) if family.width is not None else 2048
     total = 0
     for units in [*config.hidden_units, data.num_outputs or 1]:
         total += (width + 1) * units
@@ -125,8 +134,7 @@ def _weight_count(config: ModelConfig, data: PreparedData) -> int:
     return total
 
 
-def _check_size(config: ModelConfig, data: PreparedData) -> None:
-    width = _family(config).width(config, data)
+def _check_size(config: ModelConfig, width: int) -> None:
     for i, units in enumerate(config.hidden_units):
         weights = (width + 1) * units
         if weights > MAX_LAYER_WEIGHTS:
@@ -147,21 +155,51 @@ def _build(config: ModelConfig, data: PreparedData, seed: int) -> keras.Model:
         model.add(normalization)
     layers = _Layers(config, seed)
     _family(config).body(model, config, layers, data)
+    for layer in _head(config, data, layers, seed):
+        model.add(layer)
+    return model
+
+
+def _head(
+    config: ModelConfig, data: PreparedData, layers: _Layers, seed: int
+) -> list[keras.layers.Layer]:
+    """The hidden Dense layers (each with its batch normalization and dropout, if any) and
+    the output: a softmax, or a linear unit rescaled to the target's units."""
+    head = []
     for i, units in enumerate(config.hidden_units):
-        model.add(layers.dense(units, config.activation, f"dense_{i}"))
+        head.append(layers.dense(units, config.activation, f"dense_{i}"))
         if config.batch_norm:
-            model.add(_batch_norm(f"dense_{i}_bn"))
+            head.append(_batch_norm(f"dense_{i}_bn"))
         if config.dropout > 0:
-            model.add(
+            head.append(
                 keras.layers.Dropout(config.dropout, seed=seed + i, name=f"dense_{i}_dropout")
             )
     # Under a mixed-precision policy too: a float32 softmax / output.
     if data.task == "classification":
-        model.add(layers.dense(data.num_outputs, "softmax", "probabilities", dtype="float32"))
-        return model
+        head.append(layers.dense(data.num_outputs, "softmax", "probabilities", dtype="float32"))
+        return head
     mean, std = data.target or (0.0, 1.0)
-    model.add(layers.dense(1, None, "standardized_prediction", dtype="float32"))
-    model.add(keras.layers.Rescaling(std, offset=mean, name="prediction", dtype="float32"))
+    head.append(layers.dense(1, None, "standardized_prediction", dtype="float32"))
+    head.append(keras.layers.Rescaling(std, offset=mean, name="prediction", dtype="float32"))
+    return head
+
+
+def _build_pretrained(config: ModelConfig, data: PreparedData, seed: int) -> keras.Model:
+    """Raw pixels (grayscale repeated on 3 channels) -> the backbone with its preprocessing
+    -> global average pooling -> dropout -> the head; the backbone frozen."""
+    inputs = keras.Input(shape=data.feature_shape, name="features")
+    x = inputs
+    if data.feature_shape[-1] == 1:  # the backbones take RGB
+        x = keras.layers.Concatenate(name="grayscale_to_rgb")([x, x, x])
+    features = build_backbone(config.backbone, config.alpha, config.weights, x)
+    _check_size(config, int(features.shape[-1]))
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(features)
+    if config.dropout > 0:
+        x = keras.layers.Dropout(config.dropout, seed=seed, name="head_dropout")(x)
+    for layer in _head(config, data, _Layers(config, seed), seed):
+        x = layer(x)
+    model = keras.Model(inputs, x, name=config.backbone)
+    freeze_backbone(model)
     return model
 
 
@@ -209,10 +247,11 @@ class _Layers:
 def describe_model(config: ModelConfig, data: PreparedData, model: keras.Model) -> str:
     """The built model in one line, for the log: normalization, family, widths, output."""
     widths = " -> ".join(str(u) for u in config.hidden_units)
+    hidden = f"{widths} {config.activation} -> " if widths else ""
     output = f"{data.num_outputs} softmax" if data.class_names else "1 linear"
+    start = "" if config.kind == "pretrained" else f"{data.normalization} normalization -> "
     return (
-        f"{model.name}: {data.normalization} normalization -> "
-        f"{_family(config).describe(config)}{widths} {config.activation} -> {output}, "
+        f"{model.name}: {start}{_family(config).describe(config)}{hidden}{output}, "
         f"{config.initializer} init, {model.count_params():,} parameters"
     )
 
@@ -243,19 +282,37 @@ def _image_shaped(config: ModelConfig, data: PreparedData) -> None:
 
 @dataclass(frozen=True)
 class ModelFamily:
-    """What a `model.kind` builds between the input normalization and the Dense layers.
+    """What a `model.kind` builds between the input normalization and the Dense layers, or
+    (with `build`) the whole model.
 
     Attributes:
-        body: adds its layers to the model (after the normalization).
+        body: adds its layers to a Sequential model (after the normalization).
         width: how many values reach the first Dense layer (for the size checks).
         describe: its layers in a few words, for the log (`"conv [16, 32] -> "`).
         check: refuses data the family cannot take (a `ValueError` naming why).
+        build: builds the whole model instead, from `(config, data, seed)` (a model that
+            is not a stack of layers, such as a backbone with skip connections).
     """
 
-    body: Callable[..., None]
-    width: Callable[[ModelConfig, PreparedData], int]
+    body: Callable[..., None] | None = None
+    width: Callable[[ModelConfig, PreparedData], int] | None = None
     describe: Callable[[ModelConfig], str] = lambda config: ""
     check: Callable[[ModelConfig, PreparedData], None] = lambda config, data: None
+    build: Callable[[ModelConfig, PreparedData, int], keras.Model] | None = None
+
+
+def _describe_pretrained(config: ModelConfig) -> str:
+    spec = backbone_spec(config.backbone)
+    alpha = f" alpha {config.alpha or 1.0:g}" if spec.alphas else ""
+    tuning = ", fine-tuned after" if config.fine_tune.enabled else ""
+    return (
+        f"{spec.preprocessing_text} -> {config.backbone}{alpha} ({config.weights} weights, "
+        f"frozen for the head{tuning}) -> average pool -> "
+    )
+
+
+def _check_pretrained(config: ModelConfig, data: PreparedData) -> None:
+    check_images(config.backbone, data.feature_shape)
 
 
 # The model families `build_model` knows, by `model.kind`: the one place a new family
@@ -267,6 +324,9 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
         lambda config, data: config.filters[-1],
         lambda config: f"conv {config.filters} -> ",
         _image_shaped,
+    ),
+    "pretrained": ModelFamily(
+        describe=_describe_pretrained, check=_check_pretrained, build=_build_pretrained
     ),
 }
 

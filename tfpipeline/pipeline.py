@@ -196,7 +196,14 @@ class Pipeline:
             folder.write_config(run.config_text)
             folder.write_labels(data.class_names)
             trained = train_stage(
-                config.train, model, data, folder.path, log, run.strategy, run.shared_state
+                config.train,
+                model,
+                data,
+                folder.path,
+                log,
+                run.strategy,
+                run.shared_state,
+                fine_tune=config.model.fine_tune if config.model.kind == "pretrained" else None,
             )
         return data, model, trained
 
@@ -205,13 +212,19 @@ class Pipeline:
         config, folder, log = self.config, run.folder, run.log
         evaluation = evaluate_stage(trained, data, folder.confusion_matrix, log, model)
         shipped, compression = compress_stage(
-            config.compress, config.train, model, data, trained.scores, log
+            config.compress,
+            config.train,
+            model,
+            data,
+            trained.scores,
+            log,
+            pretrained=config.model.kind == "pretrained",
         )
         exported = export_stage(config.export, shipped, model, data, folder, log)
         judging = Judging(
             uncompressed=trained.outputs if compression else None,
             baseline=evaluation["baseline"],
-            quantization_aware=config.compress.qat.enabled,
+            quantization_aware=compression is not None and "qat" in compression.techniques,
             calibration_samples=config.export.calibration_samples,
         )
         verified = verify_stage(config.verify, shipped, data, exported, folder, judging, log)

@@ -145,16 +145,26 @@ class DataSummary:
 
 @dataclass(frozen=True)
 class TrainingRecord:
-    """What a fit did (the manifest's `training`; see `TrainResult`)."""
+    """What a fit did (the manifest's `training`; see `TrainResult`).
+
+    With a pretrained backbone fine-tuned after its head, `phases` holds each phase
+    (`name` `head` or `fine_tune`, `epochs_run`, `best_epoch`, `stopped_early`,
+    `learning_rate`, `trainable_weights`, `unfrozen_layers`) and `history` both, one after
+    the other; `best_epoch` counts across them.
+    """
 
     epochs_run: int
     stopped_early: bool
     best_epoch: int
     resumed_from_epoch: int = 0
     history: dict[str, list[float]] = field(default_factory=dict)
+    phases: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        record = dataclasses.asdict(self)
+        if not self.phases:  # one phase: the record as it always was
+            del record["phases"]
+        return record
 
     @classmethod
     def from_dict(cls, record: Any, where: str = "training") -> TrainingRecord:
@@ -174,6 +184,8 @@ class CompressionRecord:
         test_scores: the compressed Keras model's test scores (every exported file is it).
         baseline_float32_tflite: size of the uncompressed model's float32 `.tflite`.
         prune: the pruning target and result, when pruning ran.
+        skipped: the enabled techniques TensorFlow Model Optimization could not apply to
+            the model, each `{"technique", "reason"}` (the run went on without them).
     """
 
     techniques: list[str]
@@ -184,6 +196,7 @@ class CompressionRecord:
     test_scores: dict[str, float] = field(default_factory=dict)
     baseline_float32_tflite: dict[str, Any] | None = None
     prune: dict[str, float] | None = None
+    skipped: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         record = {
@@ -197,6 +210,8 @@ class CompressionRecord:
         }
         if self.prune is not None:
             record["prune"] = self.prune
+        if self.skipped:
+            record["skipped"] = self.skipped
         return record
 
     @classmethod

@@ -197,6 +197,7 @@ def write_report(folder: RunFolder, record: RunRecord) -> Path:
     ]
     if training.resumed_from_epoch:
         lines.append(f"- Resumed after epoch {training.resumed_from_epoch} of a killed run.")
+    lines += [f"- {text}" for text in phase_texts(training.phases)]
     lines += _evaluation_lines(record.evaluation or {}, record.compression)
     if record.compression:
         lines += ["", "## Compression", "", *_compression_lines(record.compression)]
@@ -362,8 +363,35 @@ _TECHNIQUE_NAMES = {
 }
 
 
+def phase_texts(phases: list[dict[str, Any]]) -> list[str]:
+    """Each training phase of a fine-tuned backbone, in one sentence."""
+    texts = []
+    for phase in phases:
+        what = (
+            "head, backbone frozen"
+            if phase["name"] == "head"
+            else f"fine-tuning, {phase['unfrozen_layers']} backbone layers unfrozen "
+            "(BatchNormalization frozen)"
+        )
+        texts.append(
+            f"Phase {phase['name']} ({what}): {phase['epochs_run']} epochs at learning rate "
+            f"{phase['learning_rate']:g}, {phase['trainable_weights']:,} trainable weights, "
+            f"best epoch {phase['best_epoch']}."
+        )
+    return texts
+
+
+def skipped_texts(compression: CompressionRecord) -> list[str]:
+    """Each technique the run skipped because TFMOT cannot apply it, and why."""
+    return [
+        f"{_TECHNIQUE_NAMES[item['technique']]} skipped: TensorFlow Model Optimization "
+        f"cannot apply it to this model ({item['reason']})."
+        for item in compression.skipped
+    ]
+
+
 def _compression_lines(compression: CompressionRecord) -> list[str]:
-    lines = []
+    lines = [f"- {text}" for text in skipped_texts(compression)]
     for step in compression.steps:
         unique = max(step["unique_weights"].values(), default=0)
         lines.append(

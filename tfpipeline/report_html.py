@@ -20,7 +20,13 @@ from tfpipeline.record import (
     RunRecord,
     TrainingRecord,
 )
-from tfpipeline.report import attribution_text, baseline_table, diagnosis_lines
+from tfpipeline.report import (
+    attribution_text,
+    baseline_table,
+    diagnosis_lines,
+    phase_texts,
+    skipped_texts,
+)
 from tfpipeline.run_folder import RunFolder
 
 SECTIONS = ("Summary", "Data", "Training", "Evaluation", "Compression", "Artifacts", "Environment")
@@ -104,6 +110,7 @@ def _training(record: RunRecord) -> list[str]:
         f"<p>{training.epochs_run} epochs, stopped early: {training.stopped_early}, "
         f"weights of epoch {training.best_epoch} kept. Keras model on the test split: "
         f"{_e(keras_scores)}.</p>",
+        *[f"<p>{_e(text)}</p>" for text in phase_texts(training.phases)],
         _image(_training_png(training), "training curves"),
         "</section>",
     ]
@@ -143,6 +150,7 @@ def _compression(compression: CompressionRecord | None) -> list[str]:
     lines = ["<section id='compression'><h2>Compression</h2>"]
     if not compression:
         return [*lines, "<p>No compression technique was enabled.</p>", "</section>"]
+    lines += [f"<p>{_e(text)}</p>" for text in skipped_texts(compression)]
     lines.append(
         f"<p>Techniques, in order: {_e(' → '.join(compression.techniques))}. Overall "
         f"kernel sparsity {compression.overall_sparsity:.1%}. Pruning shrinks the gzip "
@@ -217,6 +225,9 @@ def _training_png(training: TrainingRecord) -> bytes:
         curves = {key: history[key] for key in (name, f"val_{name}") if key in history}
         plot_curves(ax, curves, ylabel=name.replace("_", " "), title=name.replace("_", " "))
         ax.axvline(training.best_epoch, color="grey", linestyle="--", label="kept epoch")
+        if len(training.phases) > 1:  # fine-tuning starts after the head's epochs
+            start = training.phases[0]["epochs_run"] + 0.5
+            ax.axvline(start, color="black", linestyle=":", label="fine-tuning starts")
         ax.legend(fontsize=7)
     return _png(fig)
 

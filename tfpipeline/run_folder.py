@@ -48,6 +48,7 @@ CHECKPOINTS = "checkpoints"
 BEST_CHECKPOINT = Path(CHECKPOINTS) / "best.keras"
 CSV_LOG = "training_log.csv"  # one line per epoch
 TENSORBOARD = "tensorboard"
+FINE_TUNE_DIR = "fine_tune"  # the fine-tuning phase's checkpoints, state and logs
 WORKER_PREFIX = "tfpipeline-worker-"  # another worker's temporary folder, outside the run
 STAGING = f"{TEMP_PREFIX}staging"  # exports wait here until they have passed verification
 # Sections whose work a resumed run keeps; a change to any of them would mix two runs.
@@ -56,7 +57,7 @@ RESUMED_SECTIONS = ("data", "model", "train")
 # anything else there is the user's, and a folder holding it is refused rather than replaced.
 RUN_NAMES = (
     RUN_CONFIG, MANIFEST, LABELS, REPORT_MD, REPORT_HTML, "*.png",
-    CSV_LOG, CHECKPOINTS, TRAINING_STATE, TENSORBOARD,
+    CSV_LOG, CHECKPOINTS, TRAINING_STATE, TENSORBOARD, FINE_TUNE_DIR,
     SAVED_MODEL, "model*.tflite", "model*.onnx", KERAS_FILE, ANDROID_DIR,
 )  # fmt: skip
 

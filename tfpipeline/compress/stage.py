@@ -13,6 +13,7 @@ from tfpipeline.compress.qat import apply_qat
 from tfpipeline.config import ClusterConfig, CompressConfig, PruneConfig, QatConfig, TrainConfig
 from tfpipeline.config.pruning import PruningSchedule
 from tfpipeline.data import PreparedData
+from tfpipeline.errors import UnsupportedModelError
 from tfpipeline.models import output_rescaling
 from tfpipeline.training import TrainResult, train
 
@@ -54,10 +55,13 @@ class CompressResult:
     Attributes:
         model: the model to export: wrappers stripped, or quantization-aware after QAT.
         steps: each technique's pass, in order.
+        skipped: the techniques TensorFlow Model Optimization could not apply to the model
+            (with `fallback`), each as `{"technique", "reason"}`.
     """
 
     model: keras.Model
     steps: list[CompressStep] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ def compress_model(
     verbose: int | None = None,
     log: Callable[[str], None] | None = None,
     after: Sequence[str] = (),
+    fallback: bool = False,
 ) -> CompressResult:
     """Runs the enabled techniques of `config` in its order, each fine-tuned in turn.
 
@@ -101,19 +106,30 @@ def compress_model(
         log: where a line per technique goes. Defaults to `None` (no lines).
         after: techniques `model` already went through (`prune`, `cluster`), so that the
             next ones preserve their zeros or clusters. Defaults to none.
+        fallback: skip a technique that TensorFlow Model Optimization cannot apply to the
+            model (its reason in the result's `skipped`) instead of raising; the int8
+            export is then quantized after training. Defaults to `False`.
 
     Returns:
         The model to export and each technique's figures.
 
     Raises:
         UnsupportedModelError: for a layer a technique cannot wrap (named, with the
-            `skip_layers` option that leaves it alone).
+            `skip_layers` option that leaves it alone), unless `fallback`.
     """
-    current, steps, done = model, [], list(after)
+    current, steps, done, skipped = model, [], list(after), []
     steps_per_epoch = math.ceil(len(data.splits.train) / train_config.batch_size)
     for technique in config.techniques():
         settings = getattr(config, technique)
-        wrapped, callbacks = _wrap(technique, current, settings, done, steps_per_epoch)
+        try:
+            wrapped, callbacks = _wrap(technique, current, settings, done, steps_per_epoch)
+        except WRAP_FAILURES as exc:
+            if not fallback:
+                raise
+            skipped.append({"technique": technique, "reason": _first_line(exc)})
+            if log is not None:
+                log(f"      {technique}: skipped, {skip_text(model.name, skipped[-1])}")
+            continue
         fine_tuning = train(
             wrapped,
             data,
@@ -131,7 +147,40 @@ def compress_model(
         done.append(technique)
         if log is not None:
             log(f"      {technique}: {_step_summary(steps[-1])}")
-    return CompressResult(current, steps)
+    return CompressResult(current, steps, skipped)
+
+
+# What TensorFlow Model Optimization raises for a model it cannot wrap: our named refusal,
+# or its own failure deep in its cloning (MobileNetV3's `TFOpLambda` layers under QAT raise
+# an AttributeError there).
+WRAP_FAILURES = (UnsupportedModelError, ValueError, TypeError, AttributeError, RuntimeError)
+
+TECHNIQUE_NAMES = {
+    "prune": "prune",
+    "cluster": "cluster",
+    "qat": "train with quantization awareness (QAT)",
+}
+
+
+def skip_text(model_name: str, skipped: dict[str, str]) -> str:
+    """Why a technique was skipped, and what the exported files are instead, in words."""
+    technique = skipped["technique"]
+    instead = (
+        "the int8 file is quantized after training instead (post-training quantization, "
+        "calibrated on training samples)"
+        if technique == "qat"
+        else f"the exported files are not {'pruned' if technique == 'prune' else 'clustered'}"
+    )
+    return (
+        f"TensorFlow Model Optimization cannot {TECHNIQUE_NAMES[technique]} "
+        f"{model_name}: {skipped['reason']}; {instead}"
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if not isinstance(exc, UnsupportedModelError) else text
 
 
 def prune(

@@ -38,7 +38,7 @@ from tfpipeline.config.export import (
     VerifyConfig,
 )
 from tfpipeline.config.loading import default_config_path, dump_config, from_dict, load_config
-from tfpipeline.config.model import ACTIVATIONS, INITIALIZERS, MODELS, ModelConfig
+from tfpipeline.config.model import ACTIVATIONS, INITIALIZERS, MODELS, FineTuneConfig, ModelConfig
 from tfpipeline.config.pipeline import PipelineConfig
 from tfpipeline.config.train import (
     MONITORS,
@@ -74,6 +74,7 @@ __all__ = [
     "DataConfig",
     "EarlyStoppingConfig",
     "ExportConfig",
+    "FineTuneConfig",
     "ModelConfig",
     "PipelineConfig",
     "PruneConfig",

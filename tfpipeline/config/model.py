@@ -1,10 +1,12 @@
-"""The `model` section: the seed MLP, a small CNN, or a model given to the Python API."""
+"""The `model` section: the seed MLP, a small CNN, a pretrained backbone, or a model given
+to the Python API."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tfpipeline._schema import setting
+from tfpipeline.backbones import BACKBONES
 
 ACTIVATIONS = ("relu", "relu6", "tanh", "sigmoid", "elu", "selu", "gelu", "swish")
 INITIALIZERS = (
@@ -16,17 +18,48 @@ INITIALIZERS = (
     "lecun_normal",
     "random_normal",
 )
-MODELS = ("mlp", "cnn", "custom")
+MODELS = ("mlp", "cnn", "pretrained", "custom")
+
+
+@dataclass(frozen=True)
+class FineTuneConfig:
+    """Fine-tuning of a pretrained backbone, after the head has trained with it frozen.
+
+    The chosen top of the backbone is unfrozen (its BatchNormalization layers stay frozen,
+    in inference mode, keeping their ImageNet statistics) and the whole model trains again
+    at a low rate, with the configured optimizer, early stopping and augmentation.
+
+    Attributes:
+        enabled: fine-tune after the head's training. Defaults to `False`.
+        layers: unfreeze the last this many backbone layers. Defaults to `None`.
+        from_layer: unfreeze from this backbone layer, or block (a name prefix such as
+            `block_13` of MobileNetV2 or `block6a` of EfficientNet), to the top.
+            Defaults to `None`. With neither `layers` nor `from_layer` the whole backbone
+            is unfrozen.
+        epochs: fine-tuning epochs. Defaults to `5`.
+        learning_rate: the constant fine-tuning rate, far below the head's. Defaults to
+            `1e-5`.
+    """
+
+    enabled: bool = False
+    layers: int | None = setting(None, low=1)
+    from_layer: str | None = None
+    epochs: int = setting(5, low=1)
+    learning_rate: float = setting(1e-5, low=0.0, low_open=True)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The model: the seed MLP, a small CNN, or a tf_keras model given to the Python API.
+    """The model: the seed MLP, a small CNN, a pretrained backbone with a new head, or a
+    tf_keras model given to the Python API.
 
     Attributes:
         kind: `mlp` (normalization, hidden Dense layers, output), `cnn` (normalization,
-            Conv-BN-ReLU blocks with pooling, global average pooling, Dense head) or `custom`
-            (the model passed to `Pipeline.run(model=...)`, used as it is). Defaults to `"mlp"`.
+            Conv-BN-ReLU blocks with pooling, global average pooling, Dense head),
+            `pretrained` (a `tf_keras.applications` backbone with its own preprocessing,
+            global average pooling, dropout, Dense head; the backbone is frozen while the
+            head trains) or `custom` (the model passed to `Pipeline.run(model=...)`, used as
+            it is). Defaults to `"mlp"`.
         hidden_units: width of each hidden Dense layer (the CNN's head). Defaults to
             `[128, 64]`.
         activation: activation of the hidden Dense layers. Defaults to `"relu"`.
@@ -38,6 +71,15 @@ class ModelConfig:
         filters: the CNN's blocks: filters of each Conv-BN-ReLU block, each followed by 2x2
             max pooling. Defaults to `[16, 32]`.
         kernel_size: the CNN's convolution kernel size. Defaults to `3`.
+        backbone: the pretrained backbone: `mobilenet`, `mobilenet_v2`,
+            `mobilenet_v3_small`, `mobilenet_v3_large`, `efficientnet_b0` or
+            `efficientnet_v2_b0`. Defaults to `"mobilenet_v2"`.
+        alpha: the backbone's width multiplier (MobileNets only); `null` is 1.0.
+            Defaults to `None`.
+        weights: the backbone's starting weights: `imagenet` (downloaded once by Keras
+            into `~/.keras/models`), `none` (random) or the path of a Keras weights file
+            (`.h5`) of the backbone without its top. Defaults to `"imagenet"`.
+        fine_tune: fine-tuning of the backbone after the head's training.
     """
 
     kind: str = setting("mlp", choices=MODELS)
@@ -49,3 +91,7 @@ class ModelConfig:
     l2: float = setting(0.0, low=0.0, high=1.0)
     filters: list[int] = setting([16, 32], low=1, high=4096)
     kernel_size: int = setting(3, low=1, high=15)
+    backbone: str = setting("mobilenet_v2", choices=tuple(BACKBONES))
+    alpha: float | None = setting(None, low=0.0, low_open=True)
+    weights: str = "imagenet"
+    fine_tune: FineTuneConfig = field(default_factory=FineTuneConfig)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 
 from tfpipeline._schema import clip, shown
+from tfpipeline.backbones import check_backbone_settings
 from tfpipeline.config.compress import ACCEPTED_ORDERS, COMPRESS_TECHNIQUES, CompressConfig
 from tfpipeline.config.data import DataConfig, SplitConfig
 from tfpipeline.config.export import ExportConfig
+from tfpipeline.config.model import ModelConfig
 from tfpipeline.config.pipeline import PipelineConfig
 from tfpipeline.errors import ConfigError
 
@@ -20,9 +22,24 @@ def check_config(config: PipelineConfig) -> None:
     """
     _check_split(config.data.split)
     _check_data(config.data)
+    _check_model(config.model)
     _check_monitor(config)
     _check_compress(config.compress)
     _check_export(config.export)
+
+
+def _check_model(model: ModelConfig) -> None:
+    if model.kind != "pretrained":
+        return
+    check_backbone_settings(model.backbone, model.alpha, model.weights)
+    fine_tune = model.fine_tune
+    if fine_tune.layers is not None and fine_tune.from_layer is not None:
+        raise ConfigError(
+            "Config keys `model.fine_tune.layers` and `model.fine_tune.from_layer` both say "
+            "where fine-tuning starts: set one. Received: "
+            f"model.fine_tune.layers={fine_tune.layers}, "
+            f"model.fine_tune.from_layer={shown(fine_tune.from_layer)}"
+        )
 
 
 def _check_split(split: SplitConfig) -> None:

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from tfpipeline._keras import keras
+from tfpipeline.backbones import backbone_layers, unfreeze_backbone
 from tfpipeline.compress import compress_model, overall_sparsity
 from tfpipeline.config import CompressConfig, TrainConfig
 from tfpipeline.data import PreparedData
@@ -23,8 +24,13 @@ def compress_stage(
     data: PreparedData,
     trained_scores: dict[str, float],
     log: StageLog,
+    pretrained: bool = False,
 ) -> tuple[keras.Model, CompressionRecord | None]:
     """Compresses `model` with every technique `config` enables (none: `model` as it is).
+
+    A technique TensorFlow Model Optimization cannot apply to the model is skipped, said by
+    name in the log and the record; the run goes on without it. A `pretrained` backbone is
+    unfrozen first (BatchNormalization stays frozen): its layers hold nearly all the weights.
 
     Returns:
         The model to export (wrappers stripped) and what compression did, or `None`.
@@ -35,7 +41,18 @@ def compress_stage(
         return model, None
     log.stage(4, "compress", " -> ".join(_technique_text(config, t) for t in techniques))
     baseline = float32_tflite_stats(model)
-    result = compress_model(model, data, config, train, verbose=log.verbose, log=log.write)
+    if pretrained and backbone_layers(model):
+        unfreeze_backbone(model)
+    result = compress_model(
+        model, data, config, train, verbose=log.verbose, log=log.write, fallback=True
+    )
+    if not result.steps:
+        log.detail("warning: no technique could run; the trained model is exported as it is")
+        return model, CompressionRecord(
+            techniques=[], test_scores=trained_scores, baseline_float32_tflite=baseline,
+            skipped=result.skipped,
+        )  # fmt: skip
+    ran = [step.technique for step in result.steps]
     x_test, y_test = data.splits.test.arrays()
     scores = evaluate(result.model, x_test, y_test, data.task)
     log.detail(f"compressed model: test {scores_text(scores)}")
@@ -45,7 +62,7 @@ def compress_stage(
     last = result.steps[-1]
     overall = overall_sparsity(result.model)
     record = CompressionRecord(
-        techniques=list(techniques),
+        techniques=ran,
         steps=[step.to_dict() for step in result.steps],
         sparsity=last.sparsity,
         overall_sparsity=overall,
@@ -57,8 +74,9 @@ def compress_stage(
             "sparsity": last.sparsity,
             "overall_sparsity": overall,
         }
-        if config.prune.enabled
+        if "prune" in ran
         else None,
+        skipped=result.skipped,
     )
     return result.model, record
 

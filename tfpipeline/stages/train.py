@@ -12,14 +12,16 @@ from typing import Any
 import numpy as np
 
 from tfpipeline._keras import keras, tf
-from tfpipeline.config import TrainConfig
+from tfpipeline.backbones import trainable_weight_count, unfreeze_backbone
+from tfpipeline.config import FineTuneConfig, TrainConfig
 from tfpipeline.data import PreparedData
 from tfpipeline.distribute import lost_workers, replicas, worker_text
 from tfpipeline.evaluation import baseline_scores, classification_report, plot_confusion_matrix
 from tfpipeline.interpret import feature_attributions, input_mean
 from tfpipeline.record import TrainingRecord
+from tfpipeline.run_folder import FINE_TUNE_DIR
 from tfpipeline.stages.log import StageLog, scores_text
-from tfpipeline.training import TrainingError, predict_probabilities, score, train
+from tfpipeline.training import TrainingError, TrainResult, predict_probabilities, score, train
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,14 @@ def train_stage(
     log: StageLog,
     strategy=None,
     shared_state: Path | None = None,
+    fine_tune: FineTuneConfig | None = None,
 ) -> Trained:
     """Trains `model` on the training split (checkpoints, state and logs in `run_dir`; none
     without one) and scores it on the test split.
+
+    With `fine_tune` enabled (a pretrained backbone, frozen while its head trained), the top
+    of the backbone is then unfrozen and the model trains again at the fine-tuning rate
+    (its files in `run_dir/fine_tune`); the record holds both phases.
 
     Raises:
         TrainingError: if the loss becomes NaN, or a worker of a multi-worker run stops
@@ -62,26 +69,88 @@ def train_stage(
         config = _distributed(config, data, strategy, log)
     if config.mixed_precision != "none":
         log.detail(f"{config.mixed_precision} policy (output layer float32)")
+    fine_tuning = fine_tune is not None and fine_tune.enabled
+    head_weights = trainable_weight_count(model)
+    if fine_tuning:
+        log.detail(f"phase 1, head: {head_weights:,} trainable weights, backbone frozen")
+    result = _fit(model, data, config, run_dir, log, shared_state=shared_state)
+    if result.resumed_from_epoch:
+        log.detail(f"resumed after epoch {result.resumed_from_epoch}")
+    record = TrainingRecord.from_dict(result.to_dict())
+    if fine_tuning:
+        head = _phase("head", result, config.learning_rate, head_weights, 0)
+        record = _fine_tune(model, data, config, fine_tune, run_dir, log, record, head)
+    outputs = predict_probabilities(model, data.splits.test.arrays()[0])
+    scores = score(outputs, data.splits.test.y, data.task)
+    stop = "stopped early" if record.stopped_early else "ran all epochs"
+    log.detail(
+        f"{record.epochs_run} epochs ({stop}), best epoch {record.best_epoch}, "
+        f"test {scores_text(scores)}"
+    )
+    return Trained(record, outputs, scores)
+
+
+def _fit(model, data, config: TrainConfig, run_dir, log: StageLog, **options) -> TrainResult:
+    """`train`, with a multi-worker run's lost peer said by name."""
     try:
-        result = train(
-            model, data, config, run_dir=run_dir, verbose=log.verbose, shared_state=shared_state
-        )
+        return train(model, data, config, run_dir=run_dir, verbose=log.verbose, **options)
     except tf.errors.UnavailableError as exc:  # multi-worker: a peer died or never came
         raise TrainingError(
             f"Training stopped: {lost_workers(exc, os.environ.get('TF_CONFIG'))} stopped "
             "answering. Start every worker "
             "again with the same command; training resumes after the last finished epoch."
         ) from None
-    if result.resumed_from_epoch:
-        log.detail(f"resumed after epoch {result.resumed_from_epoch}")
-    outputs = predict_probabilities(model, data.splits.test.arrays()[0])
-    scores = score(outputs, data.splits.test.y, data.task)
-    stop = "stopped early" if result.stopped_early else "ran all epochs"
+
+
+def _fine_tune(
+    model: keras.Model,
+    data: PreparedData,
+    config: TrainConfig,
+    fine_tune: FineTuneConfig,
+    run_dir: Path | None,
+    log: StageLog,
+    head: TrainingRecord,
+    head_phase: dict[str, Any],
+) -> TrainingRecord:
+    """Phase 2: unfreezes the top of the backbone (BatchNormalization stays frozen) and
+    trains at the fine-tuning rate; returns the record of both phases."""
+    unfrozen = unfreeze_backbone(model, fine_tune.layers, fine_tune.from_layer)
+    weights = trainable_weight_count(model)
     log.detail(
-        f"{result.epochs_run} epochs ({stop}), best epoch {result.best_epoch}, "
-        f"test {scores_text(scores)}"
+        f"phase 2, fine-tuning: {unfrozen} backbone layers unfrozen (BatchNormalization "
+        f"kept frozen, in inference mode), {weights:,} trainable weights, learning rate "
+        f"{fine_tune.learning_rate:g}, up to {fine_tune.epochs} epochs"
     )
-    return Trained(TrainingRecord.from_dict(result.to_dict()), outputs, scores)
+    folder = run_dir / FINE_TUNE_DIR if run_dir is not None else None
+    result = _fit(
+        model, data, config, folder, log, learning_rate=fine_tune.learning_rate,
+        epochs=fine_tune.epochs,
+    )  # fmt: skip
+    tuned = _phase("fine_tune", result, fine_tune.learning_rate, weights, unfrozen)
+    history = {key: [*values, *result.history.get(key, [])] for key, values in head.history.items()}
+    return dataclasses.replace(
+        head,
+        epochs_run=head.epochs_run + result.epochs_run,
+        stopped_early=result.stopped_early,
+        best_epoch=head.epochs_run + result.best_epoch,
+        history=history,
+        phases=[head_phase, tuned],
+    )
+
+
+def _phase(
+    name: str, result: TrainResult, learning_rate: float, weights: int, unfrozen: int
+) -> dict[str, Any]:
+    """One training phase, as the record keeps it."""
+    return {
+        "name": name,
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "learning_rate": learning_rate,
+        "trainable_weights": weights,
+        "unfrozen_layers": unfrozen,
+    }
 
 
 def _distributed(config: TrainConfig, data: PreparedData, strategy, log: StageLog) -> TrainConfig:
