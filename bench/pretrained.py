@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import os
 import platform
 import statistics
@@ -99,7 +100,9 @@ CROP_SIDES = (0.12, 0.30)  # of the shorter side
 # Not 0: with TensorFlow's global seed 0, `Dataset.shuffle` given a tensor seed (as the chain
 # gives it, one per epoch) fails while tracing ("symbolic tf.Tensor as a Python bool").
 SEED = 42
-BN_MOMENTUM = 0.9  # for the models trained from scratch here (see `mobilenet_v2`)
+# Ten times the package's default (1e-5, for ImageNet weights): a few epochs at 1e-5 leave a
+# backbone trained on a few thousand crops where it was.
+FINE_TUNE_RATE = 1e-4
 PACKAGES = (
     "tensorflow",
     "tf_keras",
@@ -128,7 +131,9 @@ class Settings:
     size: int = 96
     train_crops: int = 100
     test_crops: int = 40
-    epochs: int = 15
+    pretrain_epochs: int = 12
+    head_epochs: int = 3
+    fine_tune_epochs: int = 3
     batch: int = 32
     throughput_rounds: int = 4
     throughput_epochs: int = 3
@@ -144,7 +149,9 @@ QUICK = Settings(
     size=32,
     train_crops=20,
     test_crops=3,
-    epochs=1,
+    pretrain_epochs=1,
+    head_epochs=1,
+    fine_tune_epochs=1,
     throughput_rounds=1,
     throughput_epochs=2,
 )
@@ -224,20 +231,19 @@ def mobilenet_v2(
     """MobileNetV2 on raw 0-255 pixels: Rescaling to [-1, 1], backbone, pooling, softmax.
 
     Args:
-        bn_momentum: the batch normalization layers' momentum instead of Keras's 0.999 (made
-            for ImageNet's millions of steps): trained from scratch for a few hundred steps,
-            the moving statistics stay near their initial values and the model in inference
-            mode predicts one class.
+        bn_momentum: the batch normalization layers' momentum instead of Keras's 0.999
+            (made for ImageNet's millions of steps): trained from scratch for a few hundred
+            steps, the moving statistics stay near their initial values and the model in
+            inference mode predicts one class.
     """
     pixels = keras.Input((size, size, 3), name="image")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(pixels)
     backbone = keras.applications.MobileNetV2(
         input_shape=(size, size, 3), alpha=alpha, include_top=False, weights=None
     )
-    if bn_momentum is not None:
-        for layer in backbone.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.momentum = bn_momentum
+    for layer in backbone.layers:
+        if bn_momentum is not None and isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = bn_momentum
     x = keras.layers.GlobalAveragePooling2D()(backbone(x))
     outputs = keras.layers.Dense(classes, activation="softmax")(x)
     return keras.Model(pixels, outputs, name=f"mobilenet_v2_{alpha}_{size}")
@@ -390,75 +396,99 @@ def report_latency(timings: dict, s: Settings) -> None:
 # Part 2: int8 accuracy on real photographs.
 
 
-def photo_config(root: Path, size: int, batch: int, cache: str, epochs: int):
-    return tp.load_config(
-        overrides={
-            "data.source": "image_dir",
-            "data.path": str(root / "train"),
-            "data.test_path": str(root / "test"),
-            "data.image_size": [size, size],
-            "data.augment.flip": "horizontal",
-            "data.cache": cache,
-            "train.batch_size": batch,
-            "train.epochs": epochs,
+def photo_config(root: Path, s: Settings, cache: str = "auto", weights: str = "none", run=False):
+    """The config of a run on the photo folder: `model.kind: pretrained`, MobileNetV2, its
+    backbone frozen while the head trains, then fine-tuned."""
+    overrides = {
+        "data.source": "image_dir",
+        "data.path": str(root / "train"),
+        "data.test_path": str(root / "test"),
+        "data.image_size": [s.size, s.size],
+        "data.augment.flip": "horizontal",
+        "data.cache": cache,
+        "model.kind": "pretrained",
+        "model.backbone": "mobilenet_v2",
+        "model.alpha": s.alpha,
+        "model.weights": weights,
+        "model.hidden_units": [],
+        "model.fine_tune.enabled": True,
+        "model.fine_tune.epochs": s.fine_tune_epochs,
+        "model.fine_tune.learning_rate": FINE_TUNE_RATE,
+        "train.batch_size": s.batch,
+        "train.epochs": s.head_epochs,
+    }
+    if run:
+        overrides |= {
+            "compress.prune.enabled": False,
+            "export.tflite": ["float32", "int8"],
+            "export.int8_io": "uint8",
+            "export.onnx": False,
+            "export.saved_model": False,
+            "verify.latency_runs": 20,
         }
+    return tp.load_config(overrides=overrides)
+
+
+def backbone_weights(root: Path, s: Settings) -> Path:
+    """A weights file for the backbone, written here since ImageNet's cannot be downloaded:
+    MobileNetV2 trained from scratch with `tp.train` on the run's own training split (the
+    test crops unseen), its batch normalization momentum 0.9 (see `mobilenet_v2`)."""
+    data = tp.prepare_data(photo_config(root, s).data)
+    keras.utils.set_random_seed(SEED)
+    model = mobilenet_v2(s.alpha, s.size, len(data.class_names), bn_momentum=0.9)
+    start = time.perf_counter()
+    config = photo_config(root, s).train
+    result = tp.train(model, data, config, epochs=s.pretrain_epochs, verbose=0)
+    best = {key: values[result.best_epoch - 1] for key, values in result.history.items()}
+    print(
+        f"backbone weights: tp.train from random weights, {time.perf_counter() - start:.0f} s; "
+        f"{config.optimizer} {config.learning_rate:g} ({config.schedule.kind} decay), batch "
+        f"{config.batch_size}, up to {s.pretrain_epochs} epochs: {result.epochs_run} run, "
+        f"weights of epoch {result.best_epoch} (accuracy {best['accuracy']:.4f}, "
+        f"val accuracy {best['val_accuracy']:.4f})"
     )
+    backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    path = root / f"mobilenet_v2_{s.alpha}_no_top.h5"
+    backbone.save_weights(path)
+    return path
 
 
 def accuracy(settings: Settings, root: Path) -> None:
     s = settings
-    config = photo_config(root, s.size, s.batch, "memory", s.epochs)
-    data = tp.prepare_data(config.data)
-    sizes = data.splits.sizes()
     print(
-        f"\n## accuracy: MobileNetV2 alpha {s.alpha}, {s.size}x{s.size}x3, weights=None, "
-        f"{len(data.class_names)} photographs (classes); crops: {sizes}"
+        f"\n## accuracy: one Pipeline run, model.kind pretrained, mobilenet_v2 alpha {s.alpha}, "
+        f"{s.size}x{s.size}x3, weights from a file written here"
     )
-    keras.utils.set_random_seed(SEED)
-    model = mobilenet_v2(s.alpha, s.size, len(data.class_names), BN_MOMENTUM)
+    config = photo_config(root, s, weights=str(backbone_weights(root, s)), run=True)
+    lines = []
     start = time.perf_counter()
-    result = tp.train(model, data, config.train, verbose=0)
-    t = config.train
-    best = {key: values[result.best_epoch - 1] for key, values in result.history.items()}
-    print(
-        f"tp.train: {time.perf_counter() - start:.0f} s; {t.optimizer} {t.learning_rate} "
-        f"({t.schedule.kind} decay), batch {t.batch_size}, up to {t.epochs} epochs, early "
-        f"stopping on {t.early_stopping.monitor} (patience {t.early_stopping.patience}): "
-        f"{result.epochs_run} epochs run, weights of epoch {result.best_epoch} "
-        f"(accuracy {best['accuracy']:.4f}, val accuracy {best['val_accuracy']:.4f})"
-    )
-    x_test, y_test = data.splits.test.arrays()
-    keras_out = tp.predict_probabilities(model, x_test)
-    calibration = data.splits.train.arrays()[0][:100]
-    with tempfile.TemporaryDirectory() as tmp:
-        outputs = {"Keras float32": keras_out}
-        for variant in ("float32", "int8"):
-            path = tp.export_tflite(
-                model,
-                Path(tmp) / f"model_{variant}.tflite",
-                variant=variant,
-                calibration_data=calibration,
-                int8_io="uint8",
-            )
-            outputs[f".tflite {variant}"] = tp.Predictor.load(path, num_threads=2).predict(x_test)
-    report_accuracy(outputs, y_test)
+    try:
+        tp.Pipeline(config, log=lines.append, verbose=0).run(root / "run")
+    except tp.VerificationError as exc:  # the manifest is written first
+        lines.append(f"VerificationError: {exc}")
+    print(f"Pipeline.run: {time.perf_counter() - start:.0f} s; its log:")
+    for line in "\n".join(lines).splitlines():
+        print(f"  | {line}")
+    report_accuracy(json.loads((root / "run" / "manifest.json").read_text()))
 
 
-def report_accuracy(outputs: dict, y: np.ndarray) -> None:
-    predicted = {name: np.argmax(out, axis=-1) for name, out in outputs.items()}
-    reference = predicted["Keras float32"]
-    print(f"| model ({len(y)} test crops) | accuracy | top-1 agreement with Keras |")
-    print("|---|---:|---:|")
-    for name, classes in predicted.items():
-        agreement = np.mean(classes == reference)
-        print(f"| {name} | {np.mean(classes == y):.4f} | {agreement:.4f} |")
-    gap = 100 * (np.mean(reference == y) - np.mean(predicted[".tflite int8"] == y))
-    only_keras = np.sum((reference == y) & (predicted[".tflite int8"] != y))
-    only_int8 = np.sum((reference != y) & (predicted[".tflite int8"] == y))
-    print(
-        f"int8 accuracy loss vs Keras float32: {gap:+.2f} points (target <= 1); crops right "
-        f"only in Keras: {only_keras}, only in int8: {only_int8}"
-    )
+def report_accuracy(manifest: dict) -> None:
+    """Each artifact's test accuracy and agreement with the Keras model, from the manifest."""
+    keras_accuracy = manifest["keras_test_accuracy"]
+    sizes = manifest["data"]["split_sizes"]
+    print(f"manifest.json: status {manifest['status']}; test crops {sizes['test']}")
+    print("| model | test accuracy | top-1 agreement with Keras | decisive agreement (ties) |")
+    print("|---|---:|---:|---:|")
+    print(f"| Keras (model.keras) | {keras_accuracy:.4f} | 1.0000 | |")
+    for artifact in manifest["artifacts"]:
+        print(
+            f"| {artifact['path']} | {artifact['test_accuracy']:.4f} | "
+            f"{artifact['top1_agreement']:.4f} | {artifact['decisive_agreement']:.4f} "
+            f"({artifact['ties']}) |"
+        )
+        if artifact["variant"] == "int8":
+            gap = 100 * (keras_accuracy - artifact["test_accuracy"])
+    print(f"int8 accuracy loss vs Keras float32: {gap:+.2f} points (target <= 1)")
 
 
 # Part 3: training throughput with and without the cache.
@@ -488,11 +518,12 @@ def throughput(settings: Settings, root: Path) -> None:
     s = settings
     chains = {}
     for cache in ("memory", "none"):
-        config = photo_config(root, s.size, s.batch, cache, s.throughput_epochs)
-        chains[cache] = (tp.prepare_data(config.data), config.train)
+        config = photo_config(root, s, cache)
+        chains[cache] = (tp.prepare_data(config.data), config)
     samples = len(chains["none"][0].splits.train)
     print(
-        f"\n## throughput: MobileNetV2 alpha {s.alpha}, {s.size}x{s.size}x3, batch {s.batch}, "
+        f"\n## throughput: tp.build_model's mobilenet_v2 alpha {s.alpha} (backbone frozen: "
+        f"the head's phase), {s.size}x{s.size}x3, batch {s.batch}, "
         f"{samples} training crops (JPEG) per epoch, {s.throughput_rounds} rounds of "
         f"{s.throughput_epochs} epochs each, the first epoch of each left out"
     )
@@ -500,11 +531,19 @@ def throughput(settings: Settings, root: Path) -> None:
     names = list(chains)
     for turn in range(s.throughput_rounds):
         for cache in names if turn % 2 == 0 else names[::-1]:
-            data, train_config = chains[cache]
+            data, config = chains[cache]
             keras.utils.set_random_seed(SEED)
-            model = mobilenet_v2(s.alpha, s.size, len(data.class_names), BN_MOMENTUM)
+            model = tp.build_model(config.model, data, seed=SEED)
             clock = TrainClock()
-            tp.train(model, data, train_config, callbacks=[clock], early_stopping=False, verbose=0)
+            tp.train(
+                model,
+                data,
+                config.train,
+                epochs=s.throughput_epochs,
+                callbacks=[clock],
+                early_stopping=False,
+                verbose=0,
+            )
             rates = [samples / seconds for seconds in clock.seconds[1:]]
             per_round[cache].append(statistics.median(rates))
             rate = per_round[cache][-1]
