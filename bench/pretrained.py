@@ -60,16 +60,18 @@ read the ratios):
    So the backbone has seen these photographs' training regions before the run (as an
    ImageNet backbone has seen photographs), and its batch normalization statistics are
    real ones, which is what the int8 conversion depends on.
-3. throughput: training images per second of the package's tf.data chain on the same photo
-   folder with `data.cache: memory` against `data.cache: none` (every epoch decodes and
-   resizes the JPEG files again): the model of part 2's config as `tp.build_model` builds
-   it (random weights, backbone frozen: the head's phase, where a pretrained run spends its
-   first epochs), same batch size (32), augmentation and everything else, trained with
-   `tp.train`. Each of 6 rounds runs one `tp.train` of 3 epochs of each (the order
-   reversed every other round); the first epoch of each (tracing, filling the cache) is
-   left out, and each later epoch's training time (up to its validation) gives training
-   images per second. Prints each round's figures, the medians, and the median (and range)
-   of the per-round ratios.
+3. throughput: images per second of the package's tf.data chain on the same photo folder
+   (`tp.prepare_data`, then `PreparedData.dataset("train", 32, training=True)`: decode,
+   resize, shuffle, horizontal flips, batch, prefetch) with `data.cache: memory` against
+   `data.cache: none` (every epoch decodes and resizes the JPEG files again), everything
+   else equal, three ways: the chain alone (batches drawn, no model), and training the model
+   of part 2's config as `tp.build_model` builds it (random weights) with `model.fit` on
+   the chain, as `tp.train` calls it, once with the backbone frozen (training the head) and
+   once with it unfrozen and its batch normalization frozen (fine-tuning, as the package
+   does it). One model, compiled once per phase, takes both chains in turn: after one
+   untimed epoch of each (tracing, filling the cache), 8 rounds of one epoch of each (the
+   order reversed every other round). Prints the median images per second and the median
+   (and range) of the per-round ratios.
 
 `--quick` runs everything tiny (alpha 0.35 at 96x96 in part 1, 32x32 in parts 2 and 3, a
 few crops, one epoch per phase) as a smoke check of the script: about two minutes on an idle
@@ -149,8 +151,7 @@ class Settings:
     head_epochs: int = 3
     fine_tune_epochs: int = 3
     batch: int = 32
-    throughput_rounds: int = 6
-    throughput_epochs: int = 3
+    throughput_rounds: int = 8
 
 
 QUICK = Settings(
@@ -166,8 +167,7 @@ QUICK = Settings(
     pretrain_epochs=1,
     head_epochs=1,
     fine_tune_epochs=1,
-    throughput_rounds=1,
-    throughput_epochs=2,
+    throughput_rounds=2,
 )
 
 
@@ -513,65 +513,108 @@ def report_accuracy(manifest: dict) -> None:
 # Part 3: training throughput with and without the cache.
 
 
-class TrainClock(keras.callbacks.Callback):
-    """Seconds of each epoch's training, up to its validation (or its end)."""
+class EpochClock(keras.callbacks.Callback):
+    """Seconds of each epoch."""
 
     def __init__(self):
         super().__init__()
         self.seconds = []
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.start, self.stopped = time.perf_counter(), False
-
-    def on_test_begin(self, logs=None):
-        if not self.stopped:
-            self.seconds.append(time.perf_counter() - self.start)
-            self.stopped = True
+        self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self.stopped:
-            self.seconds.append(time.perf_counter() - self.start)
+        self.seconds.append(time.perf_counter() - self.start)
+
+
+def take_turns(epoch: dict, rounds: int) -> dict[str, list[float]]:
+    """Seconds of one epoch of each input per round, the inputs taking turns (the order
+    reversed every other round), after one untimed epoch each (tracing, filling the cache).
+
+    Args:
+        epoch: name -> a function that runs one epoch and returns its seconds.
+    """
+    names = list(epoch)
+    for name in names:
+        epoch[name]()
+    seconds = {name: [] for name in names}
+    for turn in range(rounds):
+        for name in names if turn % 2 == 0 else names[::-1]:
+            seconds[name].append(epoch[name]())
+    return seconds
+
+
+def chain_epoch(chain, steps: int):
+    """One epoch of batches drawn from `chain` with no model: the input chain's own rate."""
+
+    def run() -> float:
+        batches = iter(chain)
+        start = time.perf_counter()
+        for _ in range(steps):
+            next(batches)
+        return time.perf_counter() - start
+
+    return run
+
+
+def fit_epoch(model, chain, steps: int):
+    """One epoch of `model.fit` on `chain` (as `tp.train` calls it), timed by a callback."""
+
+    def run() -> float:
+        clock = EpochClock()
+        model.fit(chain, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
+        return clock.seconds[0]
+
+    return run
 
 
 def throughput(settings: Settings, root: Path) -> None:
+    from tfpipeline.backbones import unfreeze_backbone
+
     s = settings
-    chains = {}
+    chains, data = {}, None
     for cache in ("memory", "none"):
-        config = photo_config(root, s, cache)
-        chains[cache] = (tp.prepare_data(config.data), config)
-    samples = len(chains["none"][0].splits.train)
+        data = tp.prepare_data(photo_config(root, s, cache).data)
+        chain = data.dataset("train", s.batch, training=True, epochs=(0, None))
+        chains[f"data.cache: {cache}"] = chain
+    samples = len(data.splits.train)
+    steps = -(-samples // s.batch)
     print(
-        f"\n## throughput: tp.build_model's mobilenet_v2 alpha {s.alpha} (backbone frozen: "
-        f"the head's phase), {s.size}x{s.size}x3, batch {s.batch}, "
-        f"{samples} training crops (JPEG) per epoch, {s.throughput_rounds} rounds of "
-        f"{s.throughput_epochs} epochs each, the first epoch of each left out"
+        f"\n## throughput: {samples} training crops (JPEG) per epoch, {s.size}x{s.size}x3, "
+        f"horizontal flips, batch {s.batch}; {s.throughput_rounds} rounds of one epoch each, "
+        "after one untimed epoch each"
     )
-    per_round = {cache: [] for cache in chains}
-    names = list(chains)
-    for turn in range(s.throughput_rounds):
-        for cache in names if turn % 2 == 0 else names[::-1]:
-            data, config = chains[cache]
-            keras.utils.set_random_seed(SEED)
-            model = tp.build_model(config.model, data, seed=SEED)
-            clock = TrainClock()
-            tp.train(
-                model,
-                data,
-                config.train,
-                epochs=s.throughput_epochs,
-                callbacks=[clock],
-                early_stopping=False,
-                verbose=0,
-            )
-            rates = [samples / seconds for seconds in clock.seconds[1:]]
-            per_round[cache].append(statistics.median(rates))
-            rate = per_round[cache][-1]
-            print(f"  round {turn + 1}, data.cache: {cache:6s} {rate:7.1f} images/s")
-    for cache, rates in per_round.items():
-        print(f"data.cache: {cache:6s} median {statistics.median(rates):7.1f} training images/s")
-    ratios = [m / n for m, n in zip(per_round["memory"], per_round["none"], strict=True)]
+    rounds = {
+        "the chain alone (batches drawn, no model)": {
+            name: chain_epoch(chain, steps) for name, chain in chains.items()
+        }
+    }
+    keras.utils.set_random_seed(SEED)
+    model = tp.build_model(photo_config(root, s).model, data, seed=SEED)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    phase = "training the head (tp.build_model's mobilenet_v2, backbone frozen)"
+    rounds[phase] = {name: fit_epoch(model, chain, steps) for name, chain in chains.items()}
+    for label, epoch in rounds.items():
+        report_throughput(label, take_turns(epoch, s.throughput_rounds), samples)
+    unfreeze_backbone(model)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    phase = "fine-tuning (the whole backbone unfrozen, batch normalization frozen)"
+    epoch = {name: fit_epoch(model, chain, steps) for name, chain in chains.items()}
+    report_throughput(phase, take_turns(epoch, s.throughput_rounds), samples)
+
+
+def report_throughput(label: str, seconds: dict[str, list[float]], samples: int) -> None:
+    print(f"{label}:")
+    for name, times in seconds.items():
+        rates = [samples / t for t in times]
+        print(
+            f"  {name:18s} median {statistics.median(rates):7.0f} images/s "
+            f"(rounds {min(rates):.0f}-{max(rates):.0f})"
+        )
+    memory, none = seconds.values()
+    ratios = [n / m for m, n in zip(memory, none, strict=True)]
     print(
-        f"memory / none: {statistics.median(ratios):.2f}x "
+        f"  memory / none: {statistics.median(ratios):.2f}x images/s "
         f"(rounds {min(ratios):.2f}-{max(ratios):.2f})"
     )
 
