@@ -75,9 +75,9 @@ read the ratios):
    (and range) of the per-round ratios.
 
 `--quick` runs everything tiny (alpha 0.35 at 96x96 in part 1, 32x32 in parts 2 and 3, a
-few crops, one epoch per phase) as a smoke check of the script: about two minutes on an idle
-machine, most of it the five TFLite conversions (four with other work on both cores); its
-figures mean nothing.
+few crops, one epoch per phase) as a smoke check of the script; its figures mean nothing.
+It took 4.5 minutes here with other work keeping both cores busy, most of it the five TFLite
+conversions (about 15 s each) and one short Pipeline run.
 """
 
 from __future__ import annotations
