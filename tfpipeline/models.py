@@ -305,8 +305,9 @@ def _describe_pretrained(config: ModelConfig) -> str:
     spec = backbone_spec(config.backbone)
     alpha = f" alpha {config.alpha or 1.0:g}" if spec.alphas else ""
     tuning = ", fine-tuned after" if config.fine_tune.enabled else ""
+    weights = {"imagenet": "ImageNet", "none": "random"}.get(config.weights, config.weights)
     return (
-        f"{spec.preprocessing_text} -> {config.backbone}{alpha} ({config.weights} weights, "
+        f"{spec.preprocessing_text} -> {config.backbone}{alpha} ({weights} weights, "
         f"frozen for the head{tuning}) -> average pool -> "
     )
 
