@@ -186,7 +186,7 @@ def test_a_photo_folder_goes_to_a_fine_tuned_pruned_int8_model_and_an_android_bu
             "compress": {"prune": {"epochs": 1, "sparsity": 0.5}},
             "export": {
                 "saved_model": False,
-                "tflite": ["float32", "float16", "int8"],
+                "tflite": ["float32", "int8"],
                 "int8_io": "uint8",
                 "android": True,
             },
@@ -206,12 +206,7 @@ def test_a_photo_folder_goes_to_a_fine_tuned_pruned_int8_model_and_an_android_bu
     assert record["compression"]["techniques"] == ["prune"]
     assert record["compression"]["overall_sparsity"] > 0.3  # the backbone's kernels pruned
     artifacts = {a["path"]: a for a in record["artifacts"]}
-    assert set(artifacts) == {
-        "model_float32.tflite",
-        "model_float16.tflite",
-        "model_int8.tflite",
-        "model.onnx",
-    }
+    assert set(artifacts) == {"model_float32.tflite", "model_int8.tflite", "model.onnx"}
     assert all(a["passed"] for a in artifacts.values())
     report = (tmp_path / "run" / "report.md").read_text()
     assert "Phase fine_tune (fine-tuning, " in report
@@ -253,7 +248,8 @@ EACH = [
     ("mobilenet", "int8"),
     ("mobilenet_v3_large", "int8"),
     ("efficientnet_b0", "int8"),
-    ("efficientnet_v2_b0", "float32"),  # its int8 conversion alone takes a minute
+    ("efficientnet_v2_b0", None),  # built and exported untrained: its training step and
+    # int8 conversion take a minute each here
 ]
 
 
@@ -267,7 +263,9 @@ def test_each_backbone_trains_exports_on_raw_pixels_and_passes_the_gate(
     backbone, variant, data, tmp_path
 ):
     model = tp.build_model(pretrained(backbone=backbone, alpha=None), data)
-    tp.train(model, data, TrainConfig(epochs=1, batch_size=64), verbose=0)
+    if variant is not None:
+        tp.train(model, data, TrainConfig(epochs=1, batch_size=64), verbose=0)
+    variant = variant or "float32"
     x_train = data.splits.train.arrays()[0]
     x_test, y_test = data.splits.test.arrays()
     path = tp.export_tflite(
