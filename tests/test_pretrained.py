@@ -200,6 +200,8 @@ def test_a_photo_folder_goes_to_a_fine_tuned_pruned_int8_model_and_an_android_bu
     phases = record["training"]["phases"]
     assert [p["name"] for p in phases] == ["head", "fine_tune"]
     assert [p["epochs_run"] for p in phases] == [2, 1] and record["training"]["epochs_run"] == 3
+    # From block_15 on: blocks 15 and 16's expand, depthwise and project convolutions, Conv_1.
+    assert phases[1]["unfrozen_layers"] == 7
     assert phases[0]["trainable_weights"] == 1280 * 3 + 3 < phases[1]["trainable_weights"]
     assert len(record["training"]["history"]["loss"]) == 3
     assert "phase 2, fine-tuning:" in log and "BatchNormalization kept frozen" in log
@@ -209,7 +211,9 @@ def test_a_photo_folder_goes_to_a_fine_tuned_pruned_int8_model_and_an_android_bu
     assert set(artifacts) == {"model_float32.tflite", "model_int8.tflite", "model.onnx"}
     assert all(a["passed"] for a in artifacts.values())
     report = (tmp_path / "run" / "report.md").read_text()
-    assert "Phase fine_tune (fine-tuning, " in report
+    assert "- Fine-tuning (7 backbone layers unfrozen, BatchNormalization frozen): 1 epoch " in (
+        report
+    )
     bundle = tmp_path / "run" / "android"
     card = json.loads((bundle / "model_card.json").read_text())
     assert card["input"]["dtype"] == "uint8"
