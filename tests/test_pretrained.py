@@ -13,6 +13,7 @@ from tfpipeline.backbones import (
     BACKBONES,
     backbone_layers,
     check_images,
+    freeze_backbone,
     trainable_weight_count,
     unfreeze_backbone,
 )
@@ -46,6 +47,16 @@ def data(photos):
     return prepared(photos)
 
 
+@pytest.fixture(scope="module")
+def weights_file(data, tmp_path_factory):
+    """MobileNetV2 alpha 0.35's backbone weights, as `save_backbone_weights` writes them
+    (random here: the tests check what is frozen, loaded and exported, not what is learnt)."""
+    model = tp.build_model(pretrained(weights="none"), data)
+    path = tmp_path_factory.mktemp("weights") / "mobilenet_v2_0.35_no_top.h5"
+    assert tp.save_backbone_weights(model, path) == path
+    return str(path)
+
+
 def pretrained(**keys) -> ModelConfig:
     keys = {"backbone": "mobilenet_v2", "alpha": 0.35, "weights": "none", **keys}
     return ModelConfig(kind="pretrained", hidden_units=[], dropout=0.2, **keys)
@@ -73,8 +84,17 @@ def test_backbone_settings_are_refused_by_name_before_anything_is_built(tmp_path
         check_images("mobilenet_v2", (64,))
 
 
-def test_the_backbone_is_frozen_for_the_head_and_its_top_unfrozen_with_batch_norm_frozen(data):
-    model = tp.build_model(pretrained(), data)
+def test_random_weights_train_with_the_head_and_fine_tuning_them_is_refused(data):
+    model = tp.build_model(pretrained(weights="none"), data)
+    assert trainable_weight_count(model) > 200_000  # the whole backbone (BatchNorm too)
+    message = config_error(weights="none", fine_tune={"enabled": True})
+    assert "needs pretrained weights" in message and "model.weights='none'" in message
+
+
+def test_the_backbone_is_frozen_for_the_head_and_its_top_unfrozen_with_batch_norm_frozen(
+    data, weights_file
+):
+    model = tp.build_model(pretrained(weights=weights_file), data)
     assert model.input.shape[1:] == (SIZE, SIZE, 3) and model.layers[1].name == "preprocessing"
     # Frozen: only the head trains (1280 pooled features -> 3 classes).
     assert trainable_weight_count(model) == 1280 * 3 + 3
@@ -119,7 +139,9 @@ def test_grayscale_images_are_repeated_on_three_channels_inside_the_model(photos
     np.testing.assert_allclose(model(x).numpy(), same_backbone(rgb).numpy(), atol=1e-6)
 
 
-def test_a_local_weights_file_loads_exactly_and_a_wrong_one_is_refused(data, tmp_path):
+def test_a_local_weights_file_loads_exactly_and_a_wrong_one_is_refused(
+    data, tmp_path, weights_file
+):
     source = keras.applications.MobileNetV2(
         input_shape=(SIZE, SIZE, 3), alpha=0.35, include_top=False, weights=None
     )
@@ -136,6 +158,15 @@ def test_a_local_weights_file_loads_exactly_and_a_wrong_one_is_refused(data, tmp
                 np.testing.assert_array_equal(theirs.numpy(), ours.numpy())
     with pytest.raises(tp.ConfigError, match="does not fit backbone mobilenet_v2"):
         tp.build_model(pretrained(weights=str(path), alpha=1.0), data)
+    # A backbone saved from a built model loads into the next one, whatever its head.
+    first = tp.build_model(pretrained(weights=weights_file), data)
+    path = tp.save_backbone_weights(first, tmp_path / "again.h5")
+    second = tp.build_model(pretrained(weights=str(path)), data, seed=7)
+    for a, b in zip(first.weights, second.weights, strict=True):
+        same = np.array_equal(a.numpy(), b.numpy())
+        assert same == ("probabilities/kernel" not in a.name), a.name  # a new head
+    with pytest.raises(ValueError, match="must end in .h5 or .hdf5"):
+        tp.save_backbone_weights(first, tmp_path / "backbone.keras")
 
 
 def test_imagenet_weights_without_network_name_the_file_the_cache_and_the_way_out(
@@ -157,7 +188,8 @@ def test_imagenet_weights_without_network_name_the_file_the_cache_and_the_way_ou
 def test_compression_tfmot_cannot_apply_is_skipped_by_name_or_raised(photos, tmp_path):
     data = prepared(photos)
     model = tp.build_model(pretrained(backbone="mobilenet_v3_small", alpha=None), data)
-    unfreeze_backbone(model)
+    freeze_backbone(model)  # as pretrained weights leave it: then compression unfreezes
+    unfreeze_backbone(model)  # all but BatchNormalization
     only_qat = tp.from_dict({"compress": {"prune": {"enabled": False}, "qat": {"enabled": True}}})
     with pytest.raises(AttributeError):
         tp.compress_model(model, data, only_qat.compress, TrainConfig(epochs=1))
@@ -169,7 +201,7 @@ def test_compression_tfmot_cannot_apply_is_skipped_by_name_or_raised(photos, tmp
 
 @pytest.mark.slow
 def test_a_photo_folder_goes_to_a_fine_tuned_pruned_int8_model_and_an_android_bundle(
-    photos, tmp_path
+    photos, tmp_path, weights_file
 ):
     config = tp.from_dict(
         {
@@ -178,7 +210,7 @@ def test_a_photo_folder_goes_to_a_fine_tuned_pruned_int8_model_and_an_android_bu
                 "kind": "pretrained",
                 "backbone": "mobilenet_v2",
                 "alpha": 0.35,
-                "weights": "none",
+                "weights": weights_file,
                 "hidden_units": [],
                 "fine_tune": {"enabled": True, "from_layer": "block_15", "epochs": 1},
             },
