@@ -10,7 +10,7 @@ from tfpipeline._keras import keras
 from tfpipeline.config import ExportConfig
 from tfpipeline.data import PreparedData
 from tfpipeline.data.input_spec import describe_input
-from tfpipeline.export.android import write_android_bundle
+from tfpipeline.export.android import BUNDLE_MODEL, write_android_bundle
 from tfpipeline.export.int8_input import Int8Input
 from tfpipeline.export.plan import ExportSettings, ExportTarget, plan_exports, tflite_variants
 from tfpipeline.record import AndroidRecord, ArtifactRecord
@@ -83,8 +83,8 @@ def android_stage(
         log.detail(f"android: not written, {artifact.path} failed verification")
         return AndroidRecord(written=False, variant=variant)
     bundle = write_bundle(folder.android, folder.file(artifact.path), artifact, data, int8_input)
-    files = [artifact.path, *([LABELS] if data.class_names else []), MODEL_CARD]
-    log.detail(f"wrote {ANDROID_DIR}/ ({', '.join(files)})")
+    files = [f"{BUNDLE_MODEL} (= {artifact.path})", *([LABELS] if data.class_names else [])]
+    log.detail(f"wrote {ANDROID_DIR}/ ({', '.join([*files, MODEL_CARD])})")
     return AndroidRecord(written=True, variant=variant, path=bundle.name)
 
 
