@@ -49,30 +49,28 @@ read the ratios):
    from the run's `manifest.json`: each file's test accuracy and top-1 agreement with the
    Keras model (and the package's own verdict). Target: int8 within 1 point of float.
    `model.weights` is a backbone weights file this benchmark writes first, since ImageNet's
-   cannot be downloaded: the same MobileNetV2 trained from scratch with `tp.train` on the
-   run's training split (12 epochs; the test crops unseen), its batch normalization
-   momentum lowered from Keras's 0.999 to 0.9 (with 0.999 and a few hundred steps the
-   moving statistics stay near their initial values and the model scores chance in
-   inference mode). `model.weights: none` is no substitute: the package keeps batch
-   normalization frozen at its initial statistics while fine-tuning, and a MobileNetV2
-   trained so from random weights stays at chance (measured here: 3 head epochs, then
-   fine-tuning at 1e-3 for up to 12 epochs, which early stopping ended after 10, left it at
-   0.0625 on these 16 classes).
-   So the backbone has seen these photographs' training regions before the run (as an
-   ImageNet backbone has seen photographs), and its batch normalization statistics are
-   real ones, which is what the int8 conversion depends on.
+   cannot be downloaded: the config's MobileNetV2 built by `tp.build_model` with
+   `model.weights: none` (the backbone then trains with the head), trained by `tp.train` on
+   the run's training split (12 epochs; the test crops unseen) and saved by
+   `tp.save_backbone_weights`. Its batch normalization momentum is lowered from Keras's
+   0.999 to 0.9 first: with 0.999 and a few hundred steps the moving statistics stay near
+   their initial values and the model scores chance in inference mode (measured here with
+   the package's model as it builds it: 0.0625 on the 16 classes). So the backbone has seen
+   these photographs' training regions before the run (as an ImageNet backbone has seen
+   photographs), and its batch normalization statistics are real ones, which is what the
+   int8 conversion depends on.
 3. throughput: images per second of the package's tf.data chain on the same photo folder
    (`tp.prepare_data`, then `PreparedData.dataset("train", 32, training=True)`: decode,
    resize, shuffle, horizontal flips, batch, prefetch) with `data.cache: memory` against
    `data.cache: none` (every epoch decodes and resizes the JPEG files again), everything
    else equal, three ways: the chain alone (batches drawn, no model), and training the model
    of part 2's config as `tp.build_model` builds it (random weights) with `model.fit` on
-   the chain, as `tp.train` calls it, once with the backbone frozen (training the head) and
-   once with it unfrozen and its batch normalization frozen (fine-tuning, as the package
-   does it). One model, compiled once per phase, takes both chains in turn: after one
-   untimed epoch of each (tracing, filling the cache), 8 rounds of one epoch of each (the
-   order reversed every other round). Prints the median images per second and the median
-   (and range) of the per-round ratios.
+   the chain, as `tp.train` calls it, once with the backbone frozen (training the head, as
+   a run from a weights file starts) and once with it unfrozen and its batch normalization
+   frozen (fine-tuning, as the package does it). One model, compiled once per phase, takes
+   both chains in turn: after one untimed epoch of each (tracing, filling the cache), 8
+   rounds of one epoch of each (the order reversed every other round). Prints the median
+   images per second and the median (and range) of the per-round ratios.
 
 `--quick` runs everything tiny (alpha 0.35 at 96x96 in part 1, 32x32 in parts 2 and 3, a
 few crops, one epoch per phase) as a smoke check of the script; its figures mean nothing.
@@ -117,6 +115,10 @@ CROP_SIDES = (0.12, 0.30)  # of the shorter side
 # Not 0: with TensorFlow's global seed 0, `Dataset.shuffle` given a tensor seed (as the chain
 # gives it, one per epoch) fails while tracing ("symbolic tf.Tensor as a Python bool").
 SEED = 42
+# Keras's 0.999 is made for ImageNet's millions of steps: trained from random weights for a
+# few hundred steps, the moving statistics stay near their initial values and the model in
+# inference mode scores chance (measured here: 0.0625 on the 16 classes).
+BN_MOMENTUM = 0.9
 # Ten times the package's default (1e-5, for ImageNet weights): a few epochs at 1e-5 leave a
 # backbone trained on a few thousand crops where it was.
 FINE_TUNE_RATE = 1e-4
@@ -240,25 +242,13 @@ def resized_crops(photos: dict, count: int, size: int) -> np.ndarray:
     return np.stack(crops).astype(np.float32)
 
 
-def mobilenet_v2(
-    alpha: float, size: int, classes: int, bn_momentum: float | None = None
-) -> keras.Model:
-    """MobileNetV2 on raw 0-255 pixels: Rescaling to [-1, 1], backbone, pooling, softmax.
-
-    Args:
-        bn_momentum: the batch normalization layers' momentum instead of Keras's 0.999
-            (made for ImageNet's millions of steps): trained from scratch for a few hundred
-            steps, the moving statistics stay near their initial values and the model in
-            inference mode predicts one class.
-    """
+def mobilenet_v2(alpha: float, size: int, classes: int) -> keras.Model:
+    """MobileNetV2 on raw 0-255 pixels: Rescaling to [-1, 1], backbone, pooling, softmax."""
     pixels = keras.Input((size, size, 3), name="image")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(pixels)
     backbone = keras.applications.MobileNetV2(
         input_shape=(size, size, 3), alpha=alpha, include_top=False, weights=None
     )
-    for layer in backbone.layers:
-        if bn_momentum is not None and isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = bn_momentum
     x = keras.layers.GlobalAveragePooling2D()(backbone(x))
     outputs = keras.layers.Dense(classes, activation="softmax")(x)
     return keras.Model(pixels, outputs, name=f"mobilenet_v2_{alpha}_{size}")
@@ -417,8 +407,9 @@ def report_latency(timings: dict, s: Settings) -> None:
 
 
 def photo_config(root: Path, s: Settings, cache: str = "auto", weights: str = "none", run=False):
-    """The config of a run on the photo folder: `model.kind: pretrained`, MobileNetV2, its
-    backbone frozen while the head trains, then fine-tuned."""
+    """The config of a run on the photo folder: `model.kind: pretrained`, MobileNetV2. With a
+    weights file the backbone is frozen while the head trains, then fine-tuned; with random
+    weights (`none`) it trains with the head."""
     overrides = {
         "data.source": "image_dir",
         "data.path": str(root / "train"),
@@ -431,7 +422,7 @@ def photo_config(root: Path, s: Settings, cache: str = "auto", weights: str = "n
         "model.alpha": s.alpha,
         "model.weights": weights,
         "model.hidden_units": [],
-        "model.fine_tune.enabled": True,
+        "model.fine_tune.enabled": weights != "none",
         "model.fine_tune.epochs": s.fine_tune_epochs,
         "model.fine_tune.learning_rate": FINE_TUNE_RATE,
         "train.batch_size": s.batch,
@@ -451,26 +442,29 @@ def photo_config(root: Path, s: Settings, cache: str = "auto", weights: str = "n
 
 def backbone_weights(root: Path, s: Settings) -> Path:
     """A weights file for the backbone, written here since ImageNet's cannot be downloaded:
-    MobileNetV2 trained from scratch with `tp.train` on the run's own training split (the
-    test crops unseen), its batch normalization momentum 0.9 (see `mobilenet_v2`)."""
-    data = tp.prepare_data(photo_config(root, s).data)
+    the config's MobileNetV2 from random weights (`tp.build_model`), trained whole with
+    `tp.train` on the run's own training split (the test crops unseen), its batch
+    normalization momentum lowered to 0.9, then saved by `tp.save_backbone_weights`."""
+    config = photo_config(root, s)
+    data = tp.prepare_data(config.data)
     keras.utils.set_random_seed(SEED)
-    model = mobilenet_v2(s.alpha, s.size, len(data.class_names), bn_momentum=0.9)
+    model = tp.build_model(config.model, data, seed=SEED)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = BN_MOMENTUM
     start = time.perf_counter()
-    config = photo_config(root, s).train
-    result = tp.train(model, data, config, epochs=s.pretrain_epochs, verbose=0)
+    t = config.train
+    result = tp.train(model, data, t, epochs=s.pretrain_epochs, verbose=0)
     best = {key: values[result.best_epoch - 1] for key, values in result.history.items()}
     print(
-        f"backbone weights: tp.train from random weights, {time.perf_counter() - start:.0f} s; "
-        f"{config.optimizer} {config.learning_rate:g} ({config.schedule.kind} decay), batch "
-        f"{config.batch_size}, up to {s.pretrain_epochs} epochs: {result.epochs_run} run, "
-        f"weights of epoch {result.best_epoch} (accuracy {best['accuracy']:.4f}, "
-        f"val accuracy {best['val_accuracy']:.4f})"
+        f"backbone weights: tp.build_model (weights none) trained by tp.train, "
+        f"{time.perf_counter() - start:.0f} s; batch normalization momentum {BN_MOMENTUM}, "
+        f"{t.optimizer} {t.learning_rate:g} ({t.schedule.kind} decay), batch {t.batch_size}, "
+        f"up to {s.pretrain_epochs} epochs: {result.epochs_run} run, weights of epoch "
+        f"{result.best_epoch} (accuracy {best['accuracy']:.4f}, val accuracy "
+        f"{best['val_accuracy']:.4f})"
     )
-    backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
-    path = root / f"mobilenet_v2_{s.alpha}_no_top.h5"
-    backbone.save_weights(path)
-    return path
+    return tp.save_backbone_weights(model, root / f"mobilenet_v2_{s.alpha}_no_top.h5")
 
 
 def accuracy(settings: Settings, root: Path) -> None:
@@ -570,7 +564,7 @@ def fit_epoch(model, chain, steps: int):
 
 
 def throughput(settings: Settings, root: Path) -> None:
-    from tfpipeline.backbones import unfreeze_backbone
+    from tfpipeline.backbones import freeze_backbone, unfreeze_backbone
 
     s = settings
     chains, data = {}, None
@@ -592,6 +586,7 @@ def throughput(settings: Settings, root: Path) -> None:
     }
     keras.utils.set_random_seed(SEED)
     model = tp.build_model(photo_config(root, s).model, data, seed=SEED)
+    freeze_backbone(model)  # random weights train with the head; frozen: the head's phase
     model.compile("adam", "sparse_categorical_crossentropy")
     phase = "training the head (tp.build_model's mobilenet_v2, backbone frozen)"
     rounds[phase] = {name: fit_epoch(model, chain, steps) for name, chain in chains.items()}
