@@ -90,8 +90,13 @@ def check_backbone_settings(name: str, alpha: float | None, weights: str) -> Non
         ConfigError: naming the key, what it accepts and the value received.
     """
     spec = backbone_spec(name)
+    if alpha is not None and not spec.alphas:
+        raise ConfigError(
+            f"Backbone {name} has no width multiplier: leave config key `model.alpha` unset. "
+            f"Received: model.alpha={alpha:g}"
+        )
     if alpha is not None and alpha not in spec.alphas:
-        accepted = ", ".join(f"{a:g}" for a in spec.alphas) or "none (leave it unset)"
+        accepted = ", ".join(f"{a:g}" for a in spec.alphas)
         raise ConfigError(
             f"Config key `model.alpha` (width multiplier) of backbone {name} must be one of "
             f"{accepted}. Received: model.alpha={alpha:g}"
@@ -100,7 +105,7 @@ def check_backbone_settings(name: str, alpha: float | None, weights: str) -> Non
         return
     path = Path(weights)
     if not path.is_file() or not path.name.lower().endswith(WEIGHTS_SUFFIXES):
-        missing = "" if path.is_file() else " (no such file)"
+        missing = "" if path.is_file() else " (not a file)" if path.exists() else " (no such file)"
         raise ConfigError(
             "Config key `model.weights` must be `imagenet`, `none` or the path of an existing "
             f"Keras weights file ({', '.join(WEIGHTS_SUFFIXES)}) of {name} without its top. "
@@ -158,9 +163,9 @@ def build_backbone(name: str, alpha: float | None, weights: str, inputs) -> Any:
 
 
 def keras_cache_folder() -> Path:
-    """Where Keras keeps downloaded weights files (`$KERAS_HOME/models`, `~/.keras/models`)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "models"
+    """Where tf_keras keeps the weights files it downloads: `~/.keras/models` (its download
+    ignores `KERAS_HOME`, which only moves `keras.json`)."""
+    return Path(os.path.expanduser("~")) / ".keras" / "models"
 
 
 def _weights_error(name: str, weights: str, exc: Exception) -> Exception:
