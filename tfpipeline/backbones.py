@@ -16,9 +16,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfpipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tfpipeline._keras import keras
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,9 @@ def freeze_backbone(model) -> None:
         layer.trainable = False
 
 
-def unfreeze_backbone(model, layers: int | None = None, from_layer: str | None = None) -> int:
+def unfreeze_backbone(
+    model: keras.Model, layers: int | None = None, from_layer: str | None = None
+) -> int:
     """Unfreezes the top of `model`'s backbone; BatchNormalization layers stay frozen, so
     they keep running in inference mode on their ImageNet statistics.
 
@@ -275,7 +280,7 @@ def first_layer_index(backbone: list, from_layer: str) -> int:
     )
 
 
-def save_backbone_weights(model, path: str | Path) -> Path:
+def save_backbone_weights(model: keras.Model, path: str | Path) -> Path:
     """Saves the backbone's weights of a `model.kind: pretrained` model as a Keras `.h5`
     file that `model.weights` loads (same backbone and `model.alpha`, any head or classes):
     a backbone trained on one task becomes the starting point of the next.
