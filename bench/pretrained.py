@@ -52,10 +52,10 @@ read the ratios):
    cannot be downloaded: the config's MobileNetV2 built by `tp.build_model` with
    `model.weights: none` (the backbone then trains with the head), trained by `tp.train` on
    the run's training split (12 epochs; the test crops unseen) and saved by
-   `tp.save_backbone_weights`. Its batch normalization momentum is lowered from Keras's
-   0.999 to 0.9 first: with 0.999 and a few hundred steps the moving statistics stay near
-   their initial values and the model scores chance in inference mode (measured here with
-   the package's model as it builds it: 0.0625 on the 16 classes). So the backbone has seen
+   `tp.save_backbone_weights` (the package gives a random backbone's batch normalization
+   momentum 0.9, not Keras's 0.999, with which the moving statistics stay near their
+   initial values after a few hundred steps and the model scores chance in inference mode:
+   0.0625 on these 16 classes, measured before that change). So the backbone has seen
    these photographs' training regions before the run (as an ImageNet backbone has seen
    photographs), and its batch normalization statistics are real ones, which is what the
    int8 conversion depends on.
@@ -115,10 +115,6 @@ CROP_SIDES = (0.12, 0.30)  # of the shorter side
 # Not 0: with TensorFlow's global seed 0, `Dataset.shuffle` given a tensor seed (as the chain
 # gives it, one per epoch) fails while tracing ("symbolic tf.Tensor as a Python bool").
 SEED = 42
-# Keras's 0.999 is made for ImageNet's millions of steps: trained from random weights for a
-# few hundred steps, the moving statistics stay near their initial values and the model in
-# inference mode scores chance (measured here: 0.0625 on the 16 classes).
-BN_MOMENTUM = 0.9
 # Ten times the package's default (1e-5, for ImageNet weights): a few epochs at 1e-5 leave a
 # backbone trained on a few thousand crops where it was.
 FINE_TUNE_RATE = 1e-4
@@ -422,7 +418,7 @@ def photo_config(root: Path, s: Settings, cache: str = "auto", weights: str = "n
         "model.alpha": s.alpha,
         "model.weights": weights,
         "model.hidden_units": [],
-        "model.fine_tune.enabled": weights != "none",
+        "model.fine_tune.enabled": weights != "none",  # random weights train with the head
         "model.fine_tune.epochs": s.fine_tune_epochs,
         "model.fine_tune.learning_rate": FINE_TUNE_RATE,
         "train.batch_size": s.batch,
@@ -443,22 +439,24 @@ def photo_config(root: Path, s: Settings, cache: str = "auto", weights: str = "n
 def backbone_weights(root: Path, s: Settings) -> Path:
     """A weights file for the backbone, written here since ImageNet's cannot be downloaded:
     the config's MobileNetV2 from random weights (`tp.build_model`), trained whole with
-    `tp.train` on the run's own training split (the test crops unseen), its batch
-    normalization momentum lowered to 0.9, then saved by `tp.save_backbone_weights`."""
+    `tp.train` on the run's own training split (the test crops unseen), then saved by
+    `tp.save_backbone_weights`."""
     config = photo_config(root, s)
     data = tp.prepare_data(config.data)
     keras.utils.set_random_seed(SEED)
     model = tp.build_model(config.model, data, seed=SEED)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = BN_MOMENTUM
+    momentum = {
+        layer.momentum
+        for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    }
     start = time.perf_counter()
     t = config.train
     result = tp.train(model, data, t, epochs=s.pretrain_epochs, verbose=0)
     best = {key: values[result.best_epoch - 1] for key, values in result.history.items()}
     print(
         f"backbone weights: tp.build_model (weights none) trained by tp.train, "
-        f"{time.perf_counter() - start:.0f} s; batch normalization momentum {BN_MOMENTUM}, "
+        f"{time.perf_counter() - start:.0f} s; batch normalization momentum {momentum}, "
         f"{t.optimizer} {t.learning_rate:g} ({t.schedule.kind} decay), batch {t.batch_size}, "
         f"up to {s.pretrain_epochs} epochs: {result.epochs_run} run, weights of epoch "
         f"{result.best_epoch} (accuracy {best['accuracy']:.4f}, val accuracy "
@@ -586,7 +584,7 @@ def throughput(settings: Settings, root: Path) -> None:
     }
     keras.utils.set_random_seed(SEED)
     model = tp.build_model(photo_config(root, s).model, data, seed=SEED)
-    freeze_backbone(model)  # random weights train with the head; frozen: the head's phase
+    freeze_backbone(model)  # random weights are not frozen by the package: the head's phase
     model.compile("adam", "sparse_categorical_crossentropy")
     phase = "training the head (tp.build_model's mobilenet_v2, backbone frozen)"
     rounds[phase] = {name: fit_epoch(model, chain, steps) for name, chain in chains.items()}

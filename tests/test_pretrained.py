@@ -17,7 +17,7 @@ from tfpipeline.backbones import (
     trainable_weight_count,
     unfreeze_backbone,
 )
-from tfpipeline.config import DataConfig, ModelConfig, TrainConfig, VerifyConfig
+from tfpipeline.config import DataConfig, FineTuneConfig, ModelConfig, TrainConfig, VerifyConfig
 
 SIZE = 32  # the smallest side every backbone takes
 
@@ -72,7 +72,7 @@ def test_backbone_settings_are_refused_by_name_before_anything_is_built(tmp_path
     assert "must be one of mobilenet, mobilenet_v2" in config_error(backbone="resnet")
     message = config_error(backbone="mobilenet_v2", alpha=0.6)
     assert "0.35, 0.5, 0.75, 1, 1.3, 1.4" in message and "model.alpha=0.6" in message
-    assert "none (leave it unset)" in config_error(backbone="efficientnet_b0", alpha=1.0)
+    assert "has no width multiplier" in config_error(backbone="efficientnet_b0", alpha=1.0)
     assert "(no such file)" in config_error(weights=str(tmp_path / "missing.h5"))
     (tmp_path / "weights.txt").write_text("not weights")
     assert "(.h5, .hdf5)" in config_error(weights=str(tmp_path / "weights.txt"))
@@ -84,11 +84,25 @@ def test_backbone_settings_are_refused_by_name_before_anything_is_built(tmp_path
         check_images("mobilenet_v2", (64,))
 
 
+@pytest.mark.slow
 def test_random_weights_train_with_the_head_and_fine_tuning_them_is_refused(data):
     model = tp.build_model(pretrained(weights="none"), data)
     assert trainable_weight_count(model) > 200_000  # the whole backbone (BatchNorm too)
     message = config_error(weights="none", fine_tune={"enabled": True})
     assert "needs pretrained weights" in message and "model.weights='none'" in message
+    # Some 50 steps settle the batch norms' moving statistics that inference uses (with
+    # Keras's momentum of 0.99 they stayed at their start, and every photo got one answer).
+    tp.train(model, data, TrainConfig(epochs=6, batch_size=4), early_stopping=False, verbose=0)
+    outputs = model(data.splits.test.arrays()[0], training=False).numpy()
+    assert outputs.std(axis=0).max() > 1e-3
+
+
+def test_a_mistyped_fine_tuning_block_is_refused_when_the_model_is_built(data, weights_file):
+    config = pretrained(
+        weights=weights_file, fine_tune=FineTuneConfig(enabled=True, from_layer="block13")
+    )
+    with pytest.raises(tp.ConfigError, match="Did you mean block_13"):
+        tp.build_model(config, data)
 
 
 def test_the_backbone_is_frozen_for_the_head_and_its_top_unfrozen_with_batch_norm_frozen(
@@ -175,11 +189,11 @@ def test_imagenet_weights_without_network_name_the_file_the_cache_and_the_way_ou
     # A proxy nobody listens on: the download fails at once, as it does offline.
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.setenv(name, "http://127.0.0.1:9")
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("HOME", str(tmp_path))  # where tf_keras keeps downloads: ~/.keras
     with pytest.raises(tp.ConfigError) as error:
         tp.build_model(pretrained(weights="imagenet"), data)
     message = str(error.value)
-    cached = tmp_path / "keras" / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels"
+    cached = tmp_path / ".keras" / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels"
     assert f"into {cached}_0.35_224_no_top.h5" in message
     assert "https://storage.googleapis.com/" in message
     assert "model.weights` to its path" in message and "model.weights: none" in message

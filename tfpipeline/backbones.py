@@ -16,9 +16,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfpipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tfpipeline._keras import keras
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,13 @@ def check_backbone_settings(name: str, alpha: float | None, weights: str) -> Non
         ConfigError: naming the key, what it accepts and the value received.
     """
     spec = backbone_spec(name)
+    if alpha is not None and not spec.alphas:
+        raise ConfigError(
+            f"Backbone {name} has no width multiplier: leave config key `model.alpha` unset. "
+            f"Received: model.alpha={alpha:g}"
+        )
     if alpha is not None and alpha not in spec.alphas:
-        accepted = ", ".join(f"{a:g}" for a in spec.alphas) or "none (leave it unset)"
+        accepted = ", ".join(f"{a:g}" for a in spec.alphas)
         raise ConfigError(
             f"Config key `model.alpha` (width multiplier) of backbone {name} must be one of "
             f"{accepted}. Received: model.alpha={alpha:g}"
@@ -100,7 +108,7 @@ def check_backbone_settings(name: str, alpha: float | None, weights: str) -> Non
         return
     path = Path(weights)
     if not path.is_file() or not path.name.lower().endswith(WEIGHTS_SUFFIXES):
-        missing = "" if path.is_file() else " (no such file)"
+        missing = "" if path.is_file() else " (not a file)" if path.exists() else " (no such file)"
         raise ConfigError(
             "Config key `model.weights` must be `imagenet`, `none` or the path of an existing "
             f"Keras weights file ({', '.join(WEIGHTS_SUFFIXES)}) of {name} without its top. "
@@ -158,9 +166,9 @@ def build_backbone(name: str, alpha: float | None, weights: str, inputs) -> Any:
 
 
 def keras_cache_folder() -> Path:
-    """Where Keras keeps downloaded weights files (`$KERAS_HOME/models`, `~/.keras/models`)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "models"
+    """Where tf_keras keeps the weights files it downloads: `~/.keras/models` (its download
+    ignores `KERAS_HOME`, which only moves `keras.json`)."""
+    return Path(os.path.expanduser("~")) / ".keras" / "models"
 
 
 def _weights_error(name: str, weights: str, exc: Exception) -> Exception:
@@ -219,7 +227,9 @@ def freeze_backbone(model) -> None:
         layer.trainable = False
 
 
-def unfreeze_backbone(model, layers: int | None = None, from_layer: str | None = None) -> int:
+def unfreeze_backbone(
+    model: keras.Model, layers: int | None = None, from_layer: str | None = None
+) -> int:
     """Unfreezes the top of `model`'s backbone; BatchNormalization layers stay frozen, so
     they keep running in inference mode on their ImageNet statistics.
 
@@ -270,7 +280,7 @@ def first_layer_index(backbone: list, from_layer: str) -> int:
     )
 
 
-def save_backbone_weights(model, path: str | Path) -> Path:
+def save_backbone_weights(model: keras.Model, path: str | Path) -> Path:
     """Saves the backbone's weights of a `model.kind: pretrained` model as a Keras `.h5`
     file that `model.weights` loads (same backbone and `model.alpha`, any head or classes):
     a backbone trained on one task becomes the starting point of the next.

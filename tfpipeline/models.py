@@ -8,7 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tfpipeline._keras import keras, tf
-from tfpipeline.backbones import backbone_spec, build_backbone, check_images, freeze_backbone
+from tfpipeline.backbones import (
+    backbone_layers,
+    backbone_spec,
+    build_backbone,
+    check_images,
+    first_layer_index,
+    freeze_backbone,
+)
 from tfpipeline.config import ModelConfig
 from tfpipeline.data import PreparedData
 from tfpipeline.errors import ConfigError
@@ -200,9 +207,22 @@ def _build_pretrained(config: ModelConfig, data: PreparedData, seed: int) -> ker
     for layer in _head(config, data, _Layers(config, seed), seed):
         x = layer(x)
     model = keras.Model(inputs, x, name=config.backbone)
-    if config.weights != "none":  # random weights hold nothing to keep: they train too
+    if config.weights == "none":  # random weights hold nothing to keep: they train too
+        _settle_batch_norm(model)
+    else:
         freeze_backbone(model)
+    if config.fine_tune.enabled and config.fine_tune.from_layer is not None:
+        first_layer_index(backbone_layers(model), config.fine_tune.from_layer)  # before training
     return model
+
+
+def _settle_batch_norm(model: keras.Model) -> None:
+    """Momentum 0.9 on a random backbone's batch normalization (Keras builds it with 0.99 or
+    0.999): its moving statistics, which inference uses, must settle within the few hundred
+    steps a small data set trains for, or the trained model predicts a constant."""
+    for layer in backbone_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.9
 
 
 def _batch_norm(name: str) -> keras.layers.BatchNormalization:

@@ -179,7 +179,7 @@ def skip_text(model_name: str, skipped: dict[str, str]) -> str:
 
 def _first_line(exc: Exception) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
+    text = lines[0].rstrip(".") if lines else type(exc).__name__
     return f"{type(exc).__name__}: {text}" if not isinstance(exc, UnsupportedModelError) else text
 
 
