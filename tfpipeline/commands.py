@@ -50,7 +50,7 @@ def verify_command(model: Path, config, reference: Path | None, variant: str | N
     from tfpipeline.evaluation import baseline_scores
     from tfpipeline.export.verify import check_artifact, measure_artifact
 
-    data = prepare_data(config.data)
+    data = prepare_data(config.data, text=config.model.text)
     x, y = data.splits.test.arrays()
     variant = variant or _recorded_variant(model) or _variant_from_name(model)
     reference = reference or _default_reference(model)

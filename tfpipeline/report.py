@@ -320,9 +320,12 @@ def baseline_table(
     if baseline["kind"] == "mean predictor":
         names = [("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")]
         what = f"mean predictor (always {baseline['value']:.4g})"
-    else:
+    elif baseline["kind"] == "most frequent class":
         names = [("accuracy", "accuracy")]
         what = f"most frequent class (always {baseline['value']!r})"
+    else:
+        names = [("accuracy", "accuracy")]
+        what = f"{baseline['kind']} ({baseline['value']})"
     rows = [("trained model", evaluation)]
     if compression:
         shipped = {key: compression.test_scores.get(key, float("nan")) for key, _ in names}

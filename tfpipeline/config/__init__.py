@@ -38,7 +38,15 @@ from tfpipeline.config.export import (
     VerifyConfig,
 )
 from tfpipeline.config.loading import default_config_path, dump_config, from_dict, load_config
-from tfpipeline.config.model import ACTIVATIONS, INITIALIZERS, MODELS, FineTuneConfig, ModelConfig
+from tfpipeline.config.model import (
+    ACTIVATIONS,
+    INITIALIZERS,
+    MODELS,
+    TEXT_ARCHITECTURES,
+    FineTuneConfig,
+    ModelConfig,
+    TextConfig,
+)
 from tfpipeline.config.pipeline import PipelineConfig
 from tfpipeline.config.train import (
     MONITORS,
@@ -65,6 +73,7 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "SOURCES",
+    "TEXT_ARCHITECTURES",
     "TFLITE_VARIANTS",
     "AugmentConfig",
     "CategoricalConfig",
@@ -83,6 +92,7 @@ __all__ = [
     "ReduceOnPlateauConfig",
     "ScheduleConfig",
     "SplitConfig",
+    "TextConfig",
     "TrainConfig",
     "VerifyConfig",
     "default_config_path",

@@ -14,7 +14,15 @@ from tfpipeline.export.android import BUNDLE_MODEL, write_android_bundle
 from tfpipeline.export.int8_input import Int8Input
 from tfpipeline.export.plan import ExportSettings, ExportTarget, plan_exports, tflite_variants
 from tfpipeline.record import AndroidRecord, ArtifactRecord
-from tfpipeline.run_folder import ANDROID_DIR, KERAS_FILE, LABELS, MODEL_CARD, RunFolder, save_keras
+from tfpipeline.run_folder import (
+    ANDROID_DIR,
+    KERAS_FILE,
+    LABELS,
+    MODEL_CARD,
+    VOCABULARY,
+    RunFolder,
+    save_keras,
+)
 from tfpipeline.stages.log import StageLog
 
 
@@ -84,6 +92,7 @@ def android_stage(
         return AndroidRecord(written=False, variant=variant)
     bundle = write_bundle(folder.android, folder.file(artifact.path), artifact, data, int8_input)
     files = [f"{BUNDLE_MODEL} (= {artifact.path})", *([LABELS] if data.class_names else [])]
+    files += [VOCABULARY] if data.tokenizer is not None else []
     log.detail(f"wrote {ANDROID_DIR}/ ({', '.join([*files, MODEL_CARD])})")
     return AndroidRecord(written=True, variant=variant, path=bundle.name)
 
@@ -107,4 +116,5 @@ def write_bundle(
         task=data.task,
         input_record=describe_input(data),
         int8_input=int8_input.to_dict() if int8_input and artifact.variant == "int8" else None,
+        tokenizer=data.tokenizer,
     )
