@@ -10,6 +10,7 @@ import random
 import re
 import subprocess
 import sys
+import unicodedata
 
 import numpy as np
 import pytest
@@ -138,6 +139,9 @@ def test_words_follow_the_documented_rules():
     assert words("नमस्ते दुनिया") == ["नमस्ते", "दुनिया"]  # vowel signs (marks) stay in the word
     assert words("MiXeD", lowercase=False) == ["MiXeD"]
     assert words(" ... ") == []
+    for char in map(chr, range(128)):  # the ASCII fast path keeps to the general rule
+        expected = ["a", "b"] if unicodedata.category(char)[0] not in "LMN" else [f"a{char}b"]
+        assert words(f"a{char}b", lowercase=False) == expected, repr(char)
 
 
 def test_the_vocabulary_is_ranked_by_count_then_alphabetically_and_capped():
@@ -241,7 +245,7 @@ def text_run(tmp_path_factory):
         **{
             "compress.prune.enabled": True,
             "compress.prune.epochs": 2,
-            "export.tflite": ["float32", "int8"],
+            "export.tflite": ["float32", "float16", "dynamic", "int8"],
             "export.android": True,
         },
     )
@@ -321,6 +325,25 @@ def test_every_export_takes_the_same_ids_and_strings_as_training(text_run):
     assert np.isfinite(predictor.predict("")).all()  # no word at all: padding only
 
 
+def test_a_text_model_without_its_vocabulary_is_refused_by_name(text_run, tmp_path):
+    run, _, _ = text_run
+    alone = tmp_path / "model.tflite"
+    alone.write_bytes((run / "model_int8.tflite").read_bytes())
+    predictor = tp.Predictor.load(alone)
+    with pytest.raises(tp.DataError, match="must be numeric"):  # no record: it takes ids only
+        predictor.predict("a goal")
+    card = json.loads((run / "android" / "model_card.json").read_text("utf-8"))
+    card["model"]["file"] = "model.tflite"
+    (tmp_path / "model_card.json").write_text(json.dumps(card), "utf-8")
+    with pytest.raises(tp.DataError, match=r"needs its vocabulary vocab.txt beside it"):
+        tp.Predictor.load(alone, check_manifest=False).predict("a goal")
+    card["input"]["sequence_length"] = 10**9
+    (tmp_path / "model_card.json").write_text(json.dumps(card), "utf-8")
+    (tmp_path / "vocab.txt").write_bytes((run / "vocab.txt").read_bytes())
+    with pytest.raises(tp.DataError, match="does not belong to this model"):
+        tp.Predictor.load(alone, check_manifest=False).predict("a goal")
+
+
 def test_the_command_line_classifies_a_text_and_a_text_file(text_run, tmp_path):
     from tfpipeline.commands import predict_command
 
@@ -340,6 +363,9 @@ def test_the_command_line_classifies_a_text_and_a_text_file(text_run, tmp_path):
     assert lines[0].startswith("0: food "), lines
     with pytest.raises(tp.DataError, match="Text file not found"):
         predict_command(model, str(tmp_path / "gone.txt"), 1, lines.append)
+    (tmp_path / "rows.csv").write_text("text\nhello\n", "utf-8")
+    with pytest.raises(tp.DataError, match="a text model takes a text, or a .txt file"):
+        predict_command(model, str(tmp_path / "rows.csv"), 1, lines.append)
 
 
 @pytest.mark.slow

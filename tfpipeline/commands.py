@@ -134,7 +134,12 @@ def _read_text_input(text: str) -> str:
     from tfpipeline.data.text import MAX_TEXT_BYTES, TEXT_SUFFIX, read_text_file
 
     path = Path(text)
-    if path.suffix.lower() != TEXT_SUFFIX or len(text) > 4096:
+    if len(text) > 4096 or path.suffix.lower() != TEXT_SUFFIX:
+        if len(text) <= 4096 and path.is_file():
+            raise DataError(
+                f"{path} is a file, but a text model takes a text, or a {TEXT_SUFFIX} file "
+                "holding one."
+            )
         return text
     if not path.is_file():
         raise DataError(
