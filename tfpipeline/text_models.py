@@ -51,19 +51,21 @@ def _initializer(config: ModelConfig, seed: int):
     return keras.initializers.get({"class_name": config.initializer, "config": {"seed": seed}})
 
 
-def _embedding(config: ModelConfig, vocab_size: int, seed: int, mask_zero: bool = False):
+def _embedding(config: ModelConfig, vocab_size: int, seed: int):
+    # No padding mask: a text with no word (all padding) must still give finite outputs
+    # (a masked average divides by zero), and the padding id's vector learns to say little.
     return keras.layers.Embedding(
         vocab_size,
         config.text.embedding_dim,
-        mask_zero=mask_zero,
         embeddings_initializer=keras.initializers.RandomUniform(-0.05, 0.05, seed=seed),
         name="embedding",
     )
 
 
 def _bag(config: ModelConfig, ids, vocab_size: int, seed: int):
-    """The average of the text's word vectors, padding left out (the mask)."""
-    x = _embedding(config, vocab_size, seed, mask_zero=True)(ids)
+    """The average of the word vectors over the sequence (as MediaPipe Model Maker's average
+    word embedding model)."""
+    x = _embedding(config, vocab_size, seed)(ids)
     return keras.layers.GlobalAveragePooling1D(name="pool")(x)
 
 

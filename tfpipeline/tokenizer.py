@@ -19,6 +19,7 @@ alphabetical order), at most `vocab_size` ids in all (the two reserved ones incl
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -47,10 +48,18 @@ RULES = {
 }
 
 _WORD_CATEGORIES = ("L", "M", "N")
+# A vocabulary file larger than this is refused before it is read (a million words of 64
+# bytes; `model.text.vocab_size` allows at most a million ids).
+MAX_VOCABULARY_BYTES = 64_000_000
+
+
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")  # the same rule, for ASCII text (the fast path)
 
 
 def words(text: str, lowercase: bool = True) -> list[str]:
     """Splits a text into its words (steps 1 and 2 of the module docstring)."""
+    if text.isascii():  # NFKC leaves ASCII as it is; its letters and digits are [A-Za-z0-9]
+        return _ASCII_WORD.findall(text.lower() if lowercase else text)
     text = unicodedata.normalize("NFKC", text)
     if lowercase:
         text = text.lower()
@@ -140,6 +149,11 @@ class Tokenizer:
         """
         path = Path(path)
         try:
+            if path.stat().st_size > MAX_VOCABULARY_BYTES:
+                raise DataError(
+                    f"{path} holds {path.stat().st_size:,} bytes, more than a vocabulary "
+                    f"of {MAX_VOCABULARY_BYTES:,} bytes: it is not a tfpipeline vocabulary."
+                )
             vocabulary = path.read_text("utf-8").split("\n")
         except (OSError, UnicodeDecodeError) as exc:
             raise DataError(f"Cannot read the vocabulary {path}: {exc}") from None

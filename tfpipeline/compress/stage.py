@@ -128,9 +128,10 @@ def compress_model(
             model (its reason in the result's `skipped`) instead of raising; the int8
             export is then quantized after training. Defaults to `False`.
         leave_unsupported: apply each technique to the layers it supports and leave the
-            others as they are (named in the step's `left_alone`), instead of refusing the
-            model; quantization-aware training then wraps only the Dense layers (TFMOT's
-            8-bit scheme fails on embeddings, LSTMs and attention). Defaults to `False`.
+            others as they are (named in the step's `left_alone`; QAT does not train
+            them either), instead of refusing the model; quantization-aware training
+            then wraps only the Dense layers (TFMOT's 8-bit scheme fails on embeddings,
+            LSTMs and attention). Defaults to `False`.
 
     Returns:
         The model to export and each technique's figures.
@@ -156,6 +157,8 @@ def compress_model(
             if log is not None:
                 log(f"      {technique}: skipped, {skip_text(model.name, skipped[-1])}")
             continue
+        if technique == "qat":
+            _freeze(wrapped, left)
         fine_tuning = train(
             wrapped,
             data,
@@ -176,6 +179,14 @@ def compress_model(
         if log is not None:
             log(f"      {technique}: {_step_summary(steps[-1])}")
     return CompressResult(current, steps, skipped)
+
+
+def _freeze(model: keras.Model, names: Sequence[str]) -> None:
+    """Leaves the named layers as they are in QAT's fine-tuning too (a layer it does not
+    wrap would otherwise lose the zeros pruning gave it; TFMOT prefixes some `quant_`)."""
+    for layer in model.layers:
+        if layer.name in names or layer.name.removeprefix("quant_") in names:
+            layer.trainable = False
 
 
 def unsupported_layers(technique: str, model: keras.Model) -> list[str]:

@@ -185,16 +185,14 @@ class InputSpec:
                 f"({path} not found) to turn strings into token ids. Copy it from the run "
                 "folder or the Android bundle, or pass token ids."
             )
-        tokenizer = Tokenizer.read(
-            path, self.record.get("sequence_length"), self.record.get("lowercase", True)
-        )
-        if (tokenizer.sequence_length,) != self.input_shape:
+        length, lowercase = self.record.get("sequence_length"), self.record.get("lowercase")
+        if (length,) != self.input_shape or not isinstance(lowercase, bool):
             raise DataError(
-                f"The input record of {self.where} says texts become "
-                f"{tokenizer.sequence_length} token ids, but the model takes "
-                f"{self.input_shape}: the record does not belong to this model."
+                f"The input record of {self.where} says texts become {length!r} token ids "
+                f"(lowercase {lowercase!r}), but the model takes {self.input_shape}: the record "
+                "does not belong to this model, or is malformed. Export the model again."
             )
-        return tokenizer
+        return Tokenizer.read(path, length, lowercase)
 
     def _rows(self, x: Any) -> np.ndarray:
         if self.encoding is None:

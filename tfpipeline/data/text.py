@@ -131,7 +131,7 @@ def load_text_dir(path: str) -> LoadedData:
     files, labels, others = _list_text_files(root)
     texts, kept, unreadable, encodings = [], [], [], Counter()
     for index, file in enumerate(files):
-        text, reason = _read_text(file)
+        text, reason = read_text_file(file)
         if text is None:
             unreadable.append(f"{file} ({reason})")
             continue
@@ -172,8 +172,9 @@ def _list_text_files(root: Path) -> tuple[list[Path], list[str], list[Path]]:
     return files, labels, others
 
 
-def _read_text(file: Path) -> tuple[str | None, str]:
-    """A text file's text and the encoding it was read in, or `None` and why not."""
+def read_text_file(file: Path) -> tuple[str | None, str]:
+    """A text file's text and the encoding it was read in (UTF-8, UTF-16 with a byte-order
+    mark, else Windows-1252), or `None` and why not."""
     try:
         size = file.stat().st_size
         if size > MAX_TEXT_BYTES:

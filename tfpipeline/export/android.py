@@ -19,6 +19,7 @@ from tfpipeline import __version__
 from tfpipeline._atomic import dir_atomic
 from tfpipeline.report import file_stats
 from tfpipeline.run_folder import LABELS, MODEL_CARD, VOCABULARY, write_labels
+from tfpipeline.tokenizer import Tokenizer
 
 BUNDLE_MODEL = "model.tflite"
 
@@ -34,7 +35,7 @@ def write_android_bundle(
     task: str = "classification",
     input_record: dict[str, Any] | None = None,
     int8_input: dict[str, Any] | None = None,
-    tokenizer=None,
+    tokenizer: Tokenizer | None = None,
 ) -> Path:
     """Writes `folder` (atomically): `model.tflite`, `labels.txt`, `model_card.json` and,
     for a text model, `vocab.txt`.
