@@ -393,5 +393,7 @@ def test_each_text_architecture_exports_to_int8_and_passes_the_gate(tmp_path, ar
         (step,) = manifest["compression"]["steps"]
         assert step["technique"] == "qat" and "embedding" in step["left_alone"], step
         assert not any("dense" in name for name in step["left_alone"]), step
+        report = (tmp_path / "run" / "report.md").read_text("utf-8")
+        assert "left as they are (TensorFlow Model Optimization does not wrap them" in report
     ops = {op["op"] for op in tp.tflite_ops(tmp_path / "run" / "model_int8.tflite")}
     assert not any(op.startswith("Flex") for op in ops) and "GATHER" in ops, ops

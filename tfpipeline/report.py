@@ -405,6 +405,17 @@ def skipped_texts(compression: CompressionRecord) -> list[str]:
     ]
 
 
+def left_alone_text(step: dict) -> str:
+    """The layers a technique left as they are (TFMOT cannot wrap them), as a clause."""
+    left = step.get("left_alone")
+    if not left:
+        return ""
+    return (
+        f"; left as they are (TensorFlow Model Optimization does not wrap them here): "
+        f"{', '.join(left)}"
+    )
+
+
 def _compression_lines(compression: CompressionRecord) -> list[str]:
     lines = [f"- {text}" for text in skipped_texts(compression)]
     for step in compression.steps:
@@ -412,7 +423,9 @@ def _compression_lines(compression: CompressionRecord) -> list[str]:
         lines.append(
             f"- {_TECHNIQUE_NAMES[step['technique']]}, fine-tuned "
             f"{step['fine_tuning']['epochs_run']} epochs: kernel sparsity "
-            f"{_sparsity_text(step['sparsity'])}; at most {unique:,} distinct values per kernel."
+            f"{_sparsity_text(step['sparsity'])}; at most {unique:,} distinct values per kernel"
+            + left_alone_text(step)
+            + "."
         )
     lines.append(
         f"- Compressed Keras model on the test split: {scores_line(compression.test_scores)}."
