@@ -206,6 +206,9 @@ def test_a_text_folder_reads_utf16_and_windows_1252_files_and_names_the_others(t
     assert texts[str(tmp_path / "food" / "latin.txt")] == "crème fraîche"
     assert loaded.notes["encodings"] == "texts not in UTF-8 read as utf-16 (1), windows-1252 (1)"
     assert sorted(set(loaded.labels)) == ["food", "sport", "tech"] and loaded.size == 20
+    (tmp_path / "all").symlink_to(tmp_path)  # a class folder that holds every text again
+    with pytest.raises(tp.DataError, match="all leads back to .*, the data folder"):
+        tp.load_data(config.data)
 
 
 @pytest.mark.parametrize(

@@ -148,3 +148,22 @@ def expand_glob(pattern: str, what: str) -> list[str]:
     if not files:
         raise DataError(f"No {what} found at {pattern!r}.")
     return files
+
+
+def refuse_loop(folder: Path, root: Path, kind: str, sample: str) -> None:
+    """Refuses a folder (a symbolic link) of a class folder tree that leads back to the data
+    folder or above it: it would read every sample again, as one more class.
+
+    Args:
+        folder: the folder met while listing `root`.
+        root: the data folder.
+        kind: the data folder's kind, for the message (`"Image"`, `"Text"`).
+        sample: what a sample is, for the message (`"image"`, `"text"`).
+    """
+    target = folder.resolve()
+    if root.resolve().is_relative_to(target):
+        raise DataError(
+            f"{kind} folder {root}: {folder} leads back to {target}, the data folder or a "
+            f"folder above it (a symbolic link?), so it would hold every {sample} again. "
+            f"Remove that link, or point it at a folder of that class's {sample}s only."
+        )

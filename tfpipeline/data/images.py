@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tfpipeline.config import DEFAULT_MAX_IMAGE_PIXELS
-from tfpipeline.data.base import FeatureSamples, LoadedData
+from tfpipeline.data.base import FeatureSamples, LoadedData, refuse_loop
 from tfpipeline.errors import DataError
 
 # The image formats read, with their file suffixes: TensorFlow decodes PNG, JPEG, BMP and
@@ -249,11 +249,11 @@ def _list_class_files(root: Path) -> tuple[list[str], list[str], list[Path]]:
     files, labels, others = [], [], []
     # Hidden folders (.git, .ipynb_checkpoints) are not classes.
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        _refuse_loop(folder, root)
+        refuse_loop(folder, root, "Image", "image")
         for file in sorted(folder.rglob("*")):
             if not file.is_file():
                 if file.is_dir():
-                    _refuse_loop(file, root)
+                    refuse_loop(file, root, "Image", "image")
                 continue
             if file.suffix.lower() in IMAGE_SUFFIXES:
                 files.append(str(file))
@@ -289,18 +289,6 @@ def _skip_too_large(
             stacklevel=3,  # the caller of `load_image_dir`
         )
     return files, labels, too_large
-
-
-def _refuse_loop(folder: Path, root: Path) -> None:
-    """Refuses a folder (a symbolic link) that leads back to the data folder or above it:
-    it would read every image again, as one more class."""
-    target = folder.resolve()
-    if root.resolve().is_relative_to(target):
-        raise DataError(
-            f"Image folder {root}: {folder} leads back to {target}, the data folder or a "
-            "folder above it (a symbolic link?), so it would hold every image again. Remove "
-            "that link, or point it at a folder of that class's images only."
-        )
 
 
 def _not_images(files: list[Path]) -> dict:

@@ -18,7 +18,7 @@ import numpy as np
 
 from tfpipeline.config import DEFAULT_NA_VALUES
 from tfpipeline.data.arrays import ArraySamples
-from tfpipeline.data.base import LoadedData, Samples
+from tfpipeline.data.base import LoadedData, Samples, refuse_loop
 from tfpipeline.data.csv_files import numeric_labels_if_possible
 from tfpipeline.data.tabular import read_csv_table
 from tfpipeline.errors import DataError
@@ -154,8 +154,11 @@ def load_text_dir(path: str) -> LoadedData:
 def _list_text_files(root: Path) -> tuple[list[Path], list[str], list[Path]]:
     files, labels, others = [], [], []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        refuse_loop(folder, root, "Text", "text")
         for file in sorted(folder.rglob("*")):
             if not file.is_file():
+                if file.is_dir():
+                    refuse_loop(file, root, "Text", "text")
                 continue
             if file.suffix.lower() == TEXT_SUFFIX:
                 files.append(file)
