@@ -23,6 +23,7 @@ from tfpipeline.config.data import (
     DEFAULT_MAX_IMAGE_PIXELS,
     DEFAULT_NA_VALUES,
     SOURCES,
+    AudioConfig,
     AugmentConfig,
     CategoricalConfig,
     CleanConfig,
@@ -38,7 +39,14 @@ from tfpipeline.config.export import (
     VerifyConfig,
 )
 from tfpipeline.config.loading import default_config_path, dump_config, from_dict, load_config
-from tfpipeline.config.model import ACTIVATIONS, INITIALIZERS, MODELS, FineTuneConfig, ModelConfig
+from tfpipeline.config.model import (
+    ACTIVATIONS,
+    INITIALIZERS,
+    MODELS,
+    AudioModelConfig,
+    FineTuneConfig,
+    ModelConfig,
+)
 from tfpipeline.config.pipeline import PipelineConfig
 from tfpipeline.config.train import (
     MONITORS,
@@ -66,6 +74,8 @@ __all__ = [
     "SCHEDULES",
     "SOURCES",
     "TFLITE_VARIANTS",
+    "AudioConfig",
+    "AudioModelConfig",
     "AugmentConfig",
     "CategoricalConfig",
     "CleanConfig",

@@ -6,7 +6,7 @@ In-memory sources (built-in data sets, arrays, CSV files) hold their features in
 arrays; file sources (image folders, TFRecord files) read and decode them inside tf.data, in
 parallel, on demand.
 
-Each kind lives in its own module (`arrays`, `builtin`, `csv_files`, `images`, `records`);
+Each kind lives in its own module (`arrays`, `audio`, `builtin`, `csv_files`, `images`, `records`);
 `SOURCE_LOADERS` below is the one place that maps a `data.source` to it, and `get_loader`
 the one dispatcher.
 """
@@ -20,6 +20,7 @@ from typing import Any
 
 from tfpipeline.config import DataConfig
 from tfpipeline.data.arrays import ArraySamples, from_arrays
+from tfpipeline.data.audio import AudioFormat, load_audio_dir
 from tfpipeline.data.base import LoadedData, expand_glob
 from tfpipeline.data.builtin import load_builtin
 from tfpipeline.data.csv_files import load_csv
@@ -132,6 +133,11 @@ def _tfrecord(config: DataConfig, path: str) -> LoadedData:
     return load_tfrecords(path, config)
 
 
+def _audio_dir(config: DataConfig, path: str) -> LoadedData:
+    audio = config.audio
+    return load_audio_dir(path, AudioFormat(audio.sample_rate, audio.clip_seconds, audio.resample))
+
+
 # The registry: one entry per `data.source` (a new kind also adds its name to
 # `config.SOURCES`, which validates the config; a test checks that both agree).
 SOURCE_LOADERS: dict[str, Loader] = {
@@ -140,4 +146,5 @@ SOURCE_LOADERS: dict[str, Loader] = {
     "csv": _from_files(_csv),
     "image_dir": _from_files(_image_dir),
     "tfrecord": _from_files(_tfrecord),
+    "audio_dir": _from_files(_audio_dir),
 }
