@@ -375,6 +375,8 @@ def load_keras_file(path: Path):
             "with `model.save('model.keras')`."
         )
     check_keras_file(path)
+    import tfpipeline.audio_frontend  # noqa: F401  (registers the audio layers with Keras)
+
     try:
         return keras.models.load_model(path, safe_mode=True)
     except (ValueError, TypeError, OSError) as exc:

@@ -273,7 +273,9 @@ def describe_model(config: ModelConfig, data: PreparedData, model: keras.Model) 
     widths = " -> ".join(str(u) for u in config.hidden_units)
     hidden = f"{widths} {config.activation} -> " if widths else ""
     output = f"{data.num_outputs} softmax" if data.class_names else "1 linear"
-    start = "" if config.kind in ("pretrained", "audio") else f"{data.normalization} normalization -> "
+    start = (
+        "" if config.kind in ("pretrained", "audio") else f"{data.normalization} normalization -> "
+    )
     return (
         f"{model.name}: {start}{_family(config).describe(config)}{hidden}{output}, "
         f"{config.initializer} init, {model.count_params():,} parameters"

@@ -221,9 +221,14 @@ class InputSpec:
             ) from None
         if isinstance(x, (str, Path)):
             items = [x]
-        elif isinstance(x, (list, tuple)) and x and all(isinstance(i, (str, Path)) for i in x):
-            items = list(x)
-        elif isinstance(x, (list, tuple)) and x and all(isinstance(i, np.ndarray) for i in x):
+        elif (
+            isinstance(x, (list, tuple))
+            and x
+            and all(isinstance(i, (str, Path)) for i in x)
+            or isinstance(x, (list, tuple))
+            and x
+            and all(isinstance(i, np.ndarray) for i in x)
+        ):
             items = list(x)
         else:
             try:

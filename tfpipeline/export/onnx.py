@@ -12,6 +12,7 @@ from tfpipeline.data.audio import ONNX_AUDIO_UNSUPPORTED
 from tfpipeline.errors import UnsupportedModelError
 from tfpipeline.export._signature import exportable_model, input_spec, serving_tf_function
 
+
 def onnx_unsupported(model: keras.Model) -> str | None:
     """Why `model` cannot be converted to ONNX (an audio front end inside it), or `None`."""
     for layer in getattr(model, "layers", ()):
