@@ -254,6 +254,9 @@ def test_audio_pipeline_reaches_a_verified_int8_bundle(audio_run, tmp_path):
     assert "CONV_2D" in int8["ops"] and "CONV_2D" not in int8["float_ops"]
     assert record["int8_input"]["float_layers"] == ["log_mel", "log_mel_normalization"]
     assert not [w for w in caught if "compute in float" in str(w.message)]
+    report = (run_dir / "report.md").read_text()
+    assert "Ops that compute in float in model_int8.tflite: " in report and "RFFT2D" in report
+    assert "ONNX: not exported: tf2onnx cannot convert" in report
     card = json.loads((run_dir / "android" / "model_card.json").read_text())
     spec = card["input"]
     assert spec["kind"] == "audio" and spec["layout"] == "[batch, samples]"
@@ -261,6 +264,7 @@ def test_audio_pipeline_reaches_a_verified_int8_bundle(audio_run, tmp_path):
     assert spec["sample_format"].startswith("float32 in [-1, 1]: 16-bit PCM divided by 32768")
     assert spec["front_end"]["frame_length"] == 240 and spec["front_end"]["fft_length"] == 256
     assert spec["int8_input"]["dtype"] == "float32" and "ComplexAbs" in spec["onnx"]
+    assert {"RFFT2D", "COMPLEX_ABS", "LOG"} <= set(spec["int8_input"]["float_ops"])
     predictor = Predictor.load(run_dir / "android" / "model.tflite")
     clip = write_pcm16(tmp_path / "some.wav", tone(900, 0.3, seed=99))
     assert predictor.predict_classes([str(clip)]) == ["mid"]

@@ -117,5 +117,13 @@ def write_bundle(
         figures=artifact.to_dict(),
         task=data.task,
         input_record=describe_input(data, model),
-        int8_input=int8_input.to_dict() if int8_input and artifact.variant == "int8" else None,
+        int8_input=_int8_record(int8_input, artifact),
     )
+
+
+def _int8_record(int8_input: Int8Input | None, artifact: ArtifactRecord) -> dict | None:
+    """How the shipped `int8` model takes its input, with the ops that compute in float in
+    it (an audio front end's FFT, say); `None` for other variants."""
+    if int8_input is None or artifact.variant != "int8":
+        return None
+    return {**int8_input.to_dict(), "float_ops": sorted(set(artifact.float_ops or ()))}
