@@ -166,6 +166,8 @@ def test_augmentation_changes_training_batches_only(tmp_path):
     assert np.abs(train_plain - train_aug).max() > 1e-3
     assert np.abs(train_aug).max() <= 1.0
     np.testing.assert_array_equal(first(plain, "test", False), first(augmented, "test", False))
+    with pytest.raises(ConfigError, match="data.augment.noise` applies to images or feature"):
+        prepare_data(audio_config(root, **{"data.augment.noise": 0.1}).data)
     with pytest.raises(ConfigError, match="data.augment.time_shift` applies to audio clips"):
         load = load_config(overrides={"data.augment.time_shift": 0.1})
         prepare_data(load.data)
@@ -208,6 +210,19 @@ def test_front_end_in_keras_matches_the_float32_tflite(tmp_path):
     np.testing.assert_allclose(clone(x).numpy(), layer(x).numpy())
     with pytest.raises(ConfigError, match="model.audio.frame_ms"):
         FrontEnd.from_config(load_config().model.audio, RATE, 100)
+
+
+def test_audio_settings_that_cannot_work_are_refused_before_any_work(tmp_path):
+    with pytest.raises(ConfigError, match="model.kind: audio` needs audio clips"):
+        load_config(overrides={"model.kind": "audio"})
+    with pytest.raises(ConfigError, match=r"upper_hz <= half of data.audio.sample_rate \(4000"):
+        audio_config(tmp_path, **{"model.kind": "audio", "model.audio.upper_hz": 6000})
+    with pytest.raises(ConfigError, match="`data.path` is required"):
+        load_config(overrides={"data.source": "audio_dir"})
+    with pytest.raises(DataError, match="needs at least two class sub-folders"):
+        write_pcm16(tmp_path / "one" / "yes" / "a.wav", tone(300, 0.3))
+        write_pcm16(tmp_path / "one" / "_background_noise_" / "n.wav", tone(50, 0.3))
+        load_data(audio_config(tmp_path / "one").data)
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ def check_config(config: PipelineConfig) -> None:
     _check_split(config.data.split)
     _check_data(config.data)
     _check_model(config.model)
+    _check_audio(config)
     _check_monitor(config)
     _check_compress(config.compress)
     _check_export(config.export)
@@ -58,7 +59,7 @@ def _check_split(split: SplitConfig) -> None:
 
 
 def _check_data(data: DataConfig) -> None:
-    needs_path = data.source in ("csv", "image_dir", "tfrecord")
+    needs_path = data.source in ("csv", "image_dir", "tfrecord", "audio_dir")
     if needs_path and not data.path:
         raise ConfigError(
             f"Config key `data.path` is required when `data.source` is {shown(data.source)} "
@@ -92,6 +93,7 @@ _PATH_MEANING = {
     "csv": "CSV file",
     "image_dir": "folder with one sub-folder per class",
     "tfrecord": "TFRecord file or glob pattern",
+    "audio_dir": "folder with one sub-folder of WAV files per class",
 }
 
 
@@ -170,4 +172,24 @@ def _check_export(export: ExportConfig) -> None:
             f"Config key `export.android_variant` is {shown(export.android_variant)}, which "
             f"`export.tflite` does not export ({clip(', '.join(export.tflite)) or 'none'}); add it "
             "there or choose one of those."
+        )
+
+
+def _check_audio(config: PipelineConfig) -> None:
+    """`model.kind: audio` reads audio clips, and its mel range fits the sample rate."""
+    if config.model.kind != "audio":
+        return
+    if config.data.source != "audio_dir":
+        raise ConfigError(
+            "Config key `model.kind: audio` needs audio clips: set `data.source: audio_dir` "
+            f"(a folder of WAV files per class). Received: data.source={shown(config.data.source)}"
+        )
+    audio, nyquist = config.model.audio, config.data.audio.sample_rate / 2
+    upper = nyquist if audio.upper_hz is None else audio.upper_hz
+    if not audio.lower_hz < upper <= nyquist:
+        raise ConfigError(
+            "Config keys `model.audio.lower_hz` and `model.audio.upper_hz` must satisfy "
+            f"lower_hz < upper_hz <= half of data.audio.sample_rate ({nyquist:g} Hz). "
+            f"Received: model.audio.lower_hz={audio.lower_hz}, "
+            f"model.audio.upper_hz={shown(audio.upper_hz)}"
         )
