@@ -286,6 +286,8 @@ def test_audio_pipeline_reaches_a_verified_int8_bundle(audio_run, tmp_path):
     stereo_16k = np.stack([tone(2200, 0.5, 16000, seed=7)] * 2, axis=1)
     wavfile.write(tmp_path / "s.wav", 16000, stereo_16k.astype(np.float32))
     assert predictor.predict_classes(tmp_path / "s.wav") == ["high"]
+    at_16k = tone(900, 0.5, 16000, seed=8)
+    assert predictor.predict_classes((at_16k, 16000)) == ["mid"]
     samples = tone(300, 0.4, seed=5).astype(np.float32)
     assert predictor.predict_classes(samples) == ["low"]
     np.testing.assert_allclose(

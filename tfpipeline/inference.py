@@ -123,7 +123,10 @@ class Predictor:
                 DataFrame, a dict (one row, or columns of values) or a list of dicts (other
                 columns are ignored; text is encoded and missing values handled as in
                 training). An image model also takes image files (paths), PIL images and
-                pixel arrays of any size and channel count, resized as in training.
+                pixel arrays of any size and channel count, resized as in training. An
+                audio model also takes WAV files (paths), clips of any length at its sample
+                rate and `(samples, sample_rate)` pairs, read, resampled and padded or
+                trimmed as in training.
 
         Returns:
             Float outputs, one row per sample (probabilities for a classifier).

@@ -193,7 +193,9 @@ class InputSpec:
         Rows: a pandas DataFrame, a dict (one row of scalars, or columns of values) or a
         list of dicts, keyed by column name (other keys are ignored). Images: a file path
         (or a list of them), a PIL image (or a list), or an array of pixels of any size and
-        channel count (`(h, w)`, `(h, w, c)` or a batch of them).
+        channel count (`(h, w)`, `(h, w, c)` or a batch of them). Audio: a WAV file path (or
+        a list of them), a 1-D array of samples at the model's rate (or a batch, or a list),
+        or `(samples, sample_rate)`.
         """
         if _is_rows(x):
             return self._rows(x)
@@ -204,9 +206,10 @@ class InputSpec:
         return x
 
     def _clips(self, x: Any) -> Any:
-        """WAV files (paths) and clips (1-D arrays of samples at the model's rate, float in
-        [-1, 1] or integer PCM) as the model's clips, read and padded or trimmed as in
-        training (see `data.audio`)."""
+        """WAV files (paths), clips (1-D arrays of samples at the model's rate, float in
+        [-1, 1] or integer PCM, or a batch of them) and `(samples, sample_rate)` pairs as the
+        model's clips: read, resampled and padded or trimmed as in training (see
+        `data.audio`)."""
         try:
             audio = AudioFormat(
                 int(self.record["sample_rate"]),
@@ -219,16 +222,13 @@ class InputSpec:
                 f"The audio input record of {self.where} is malformed ({type(exc).__name__}: "
                 f"{exc}); it needs `sample_rate` and `clip_seconds`. Export the model again."
             ) from None
+        if _is_clip_at_rate(x):  # (samples, sample rate): resampled as a file is
+            samples, rate = x
+            clip = conform_clip(to_float(np.asarray(samples)), int(rate), audio, "the clip")
+            return fit_length(clip, length)[None]
         if isinstance(x, (str, Path)):
             items = [x]
-        elif (
-            isinstance(x, (list, tuple))
-            and x
-            and all(isinstance(i, (str, Path)) for i in x)
-            or isinstance(x, (list, tuple))
-            and x
-            and all(isinstance(i, np.ndarray) for i in x)
-        ):
+        elif _all_of(x, (str, Path)) or _all_of(x, np.ndarray):  # files, or clips
             items = list(x)
         else:
             try:
@@ -435,6 +435,22 @@ def _columns(x: Any) -> tuple[dict[str, Sequence[Any]], int]:
 def _is_column(value: Any) -> bool:
     """Whether a dict value is a column of values (a list, a 1-D array, a pandas Series)."""
     return isinstance(value, (list, tuple)) or getattr(value, "ndim", 0) == 1
+
+
+def _all_of(x: Any, kinds) -> bool:
+    """Whether `x` is a non-empty list or tuple of `kinds` only."""
+    return isinstance(x, (list, tuple)) and bool(x) and all(isinstance(i, kinds) for i in x)
+
+
+def _is_clip_at_rate(x: Any) -> bool:
+    """Whether `x` is one clip with its sample rate: `(samples, sample_rate)`."""
+    return (
+        isinstance(x, tuple)
+        and len(x) == 2
+        and isinstance(x[0], np.ndarray)
+        and x[0].ndim == 1
+        and isinstance(x[1], (int, np.integer))
+    )
 
 
 def _is_image_item(item: Any) -> bool:
