@@ -212,6 +212,29 @@ def test_front_end_in_keras_matches_the_float32_tflite(tmp_path):
         FrontEnd.from_config(load_config().model.audio, RATE, 100)
 
 
+def test_onnx_export_of_the_front_end_is_refused_by_name_and_still_cannot_convert(tmp_path):
+    import tf2onnx
+
+    from tfpipeline import UnsupportedModelError
+    from tfpipeline._keras import keras, tf
+    from tfpipeline.audio_frontend import FrontEnd, front_end
+    from tfpipeline.export.onnx import export_onnx
+
+    settings = FrontEnd.from_config(load_config().model.audio, RATE, 4000)
+    inputs = keras.Input((4000,), name="features")
+    model = keras.Model(inputs, front_end(settings)(inputs))
+    with pytest.raises(UnsupportedModelError, match="cannot be exported to ONNX: tf2onnx"):
+        export_onnx(model, tmp_path / "model.onnx")
+    assert not (tmp_path / "model.onnx").exists()
+    # The reason still holds: when tf2onnx converts it with a dynamic batch, allow ONNX.
+    import onnx
+
+    with pytest.raises(Exception, match="ComplexAbs"):
+        spec = tf.TensorSpec([None, 4000], tf.float32, name="features")
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=[spec], opset=17)
+        onnx.checker.check_model(proto, full_check=True)
+
+
 def test_audio_settings_that_cannot_work_are_refused_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="model.kind: audio` needs audio clips"):
         load_config(overrides={"model.kind": "audio"})

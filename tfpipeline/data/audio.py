@@ -34,9 +34,10 @@ PADDING_RULE = (
 )
 # Why an audio model (log-mel front end inside it) has no ONNX file.
 ONNX_AUDIO_UNSUPPORTED = (
-    "tf2onnx cannot convert the log-mel front end's STFT: its ComplexAbs (and RFFT) ops "
-    'have no ONNX conversion for this graph ("No Op registered for ComplexAbs"); the '
-    "model ships as .tflite and SavedModel"
+    "tf2onnx cannot convert the log-mel front end's STFT with a dynamic batch dimension: its "
+    'RFFT output loses its shape and the ComplexAbs op fails to convert ("No Op registered '
+    'for ComplexAbs"; it converts only with a fixed batch size); the model ships as .tflite '
+    "and SavedModel"
 )
 RESAMPLING = "polyphase filtering (scipy.signal.resample_poly) to the sample rate"
 # Integer PCM is divided by its full scale; unsigned 8-bit is centred on 128 first.
