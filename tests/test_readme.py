@@ -136,6 +136,19 @@ def _check_seed_model(ns):
     assert model.output_shape == (None, 10) and model.count_params() == 17_226
 
 
+def _check_text_guide(ns):
+    manifest = ns["manifest"]
+    assert manifest["status"] == "passed", manifest["failures"]
+    assert manifest["evaluation"]["baseline"]["kind"] == "TF-IDF + logistic regression"
+    assert ns["predictor"].predict_classes(
+        ["I love it, works great", "It broke, what a waste"]
+    ) == [
+        "positive",
+        "negative",
+    ]
+    assert Path("saved_models/reviews/android/vocab.txt").is_file()
+
+
 # Each example's check, found by a line only that example has (the first that matches).
 CHECKS = [
     ('tp.Pipeline(config).run("saved_models/tour")', _check_readme_tour),
@@ -147,6 +160,7 @@ CHECKS = [
     ('predictor = tp.load_predictor("model_int8.tflite")', _check_stages),
     ("tp.apply_qat(clustered", _check_paired_verbs),
     ('model.add(layers.Dense(10, activation="softmax"))', _check_seed_model),
+    ('tp.Pipeline(config).run("saved_models/reviews")', _check_text_guide),
 ]
 
 

@@ -39,6 +39,8 @@ _EXPORTS = {
     "make_dataset": "tfpipeline.data",
     "prepare_data": "tfpipeline.data",
     "split_indices": "tfpipeline.data",
+    "Tokenizer": "tfpipeline.tokenizer",
+    "fit_tokenizer": "tfpipeline.tokenizer",
     "build_model": "tfpipeline.models",
     "save_backbone_weights": "tfpipeline.backbones",
     "unfreeze_backbone": "tfpipeline.backbones",

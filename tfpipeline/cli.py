@@ -159,7 +159,7 @@ def _deploy_command(args: argparse.Namespace) -> int:
     else:
         from tfpipeline.data import prepare_data
 
-        x = prepare_data(config.data).splits.test.arrays()[0]
+        x = prepare_data(config.data, text=config.model.text).splits.test.arrays()[0]
     commands.benchmark_command(args.models, args.keras, x, args.runs, args.threads, log)
     return EXIT_OK
 

@@ -173,12 +173,15 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
     """Adds the `predict` command: a model's predictions for a file."""
     predict = commands.add_parser(
         "predict",
-        help="print a model's predictions for a .npy, CSV or image file",
+        help="print a model's predictions for a .npy, CSV or image file, or a text",
         description="Run an exported model on the samples in INPUT (.npy, a CSV of numbers "
-        "with one sample per row, or an image) and print each one's top labels.",
+        "with one sample per row, or an image; for a text model, the text itself or a .txt "
+        "file holding it) and print each one's top labels.",
     )
     predict.add_argument("model", type=Path, help="the .tflite, .onnx or SavedModel folder")
-    predict.add_argument("input", type=Path, help="a .npy, .csv or image file")
+    predict.add_argument(
+        "input", help="a .npy, .csv or image file; for a text model, a text or a .txt file"
+    )
     predict.add_argument(
         "--top", type=_positive_int, default=3, help="labels shown per sample (>= 1)"
     )

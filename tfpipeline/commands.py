@@ -50,7 +50,7 @@ def verify_command(model: Path, config, reference: Path | None, variant: str | N
     from tfpipeline.evaluation import baseline_scores
     from tfpipeline.export.verify import check_artifact, measure_artifact
 
-    data = prepare_data(config.data)
+    data = prepare_data(config.data, text=config.model.text)
     x, y = data.splits.test.arrays()
     variant = variant or _recorded_variant(model) or _variant_from_name(model)
     reference = reference or _default_reference(model)
@@ -87,13 +87,17 @@ def verify_command(model: Path, config, reference: Path | None, variant: str | N
     return not failures
 
 
-def read_inputs(path: Path, predictor) -> Any:
-    """Reads samples for a model from a `.npy`, a CSV, an image or a WAV file.
+def read_inputs(path: str | Path, predictor) -> Any:
+    """Reads samples for a model from a `.npy`, a CSV, an image or a WAV file; for a text
+    model, the text itself or a `.txt` file.
 
     A CSV with a header row is read as rows by column name when the model records its
     columns (model card or manifest beside it); otherwise as numbers, one sample per row. An
-    image is prepared as in training (see `Predictor.predict`).
+    image is prepared as in training (see `Predictor.predict`); a text is tokenized so.
     """
+    if predictor.input_spec.kind == "text":
+        return [_read_text_input(str(path))]
+    path = Path(path)
     if not path.is_file():
         raise DataError(f"Input file {not_a_file(path)}: {path}")
     input_shape = predictor.input_shape
@@ -130,6 +134,29 @@ def read_inputs(path: Path, predictor) -> Any:
     if array.ndim == 2 and len(input_shape) > 1 and array.shape[1] == np.prod(input_shape):
         array = array.reshape(-1, *input_shape)  # flattened samples, one per row
     return np.asarray(array, dtype=np.float32)
+
+
+def _read_text_input(text: str) -> str:
+    """The text of a `.txt` file named by `text`, or `text` itself."""
+    from tfpipeline.data.text import MAX_TEXT_BYTES, TEXT_SUFFIX, read_text_file
+
+    path = Path(text)
+    if len(text) > 4096 or path.suffix.lower() != TEXT_SUFFIX:
+        if len(text) <= 4096 and path.is_file():
+            raise DataError(
+                f"{path} is a file, but a text model takes a text, or a {TEXT_SUFFIX} file "
+                "holding one."
+            )
+        return text
+    if not path.is_file():
+        raise DataError(
+            f"Text file {not_a_file(path)}: {path}. (To classify the words themselves, give "
+            f"a text that does not end in {TEXT_SUFFIX}.)"
+        )
+    content, reason = read_text_file(path)
+    if content is None:
+        raise DataError(f"Cannot read text file {path}: {reason} (limit {MAX_TEXT_BYTES:,}).")
+    return content
 
 
 def load_npy(path: Path) -> np.ndarray:
@@ -194,7 +221,7 @@ def _check_npy_size(path: Path) -> None:
         )
 
 
-def predict_command(model: Path, inputs: Path, top: int, log) -> None:
+def predict_command(model: Path, inputs: str | Path, top: int, log) -> None:
     """Prints each sample's predicted label (top `top`) with its probability."""
     predictor = Predictor.load(model)
     outputs = predictor.predict(read_inputs(inputs, predictor))

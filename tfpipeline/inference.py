@@ -35,6 +35,8 @@ class Predictor:
         format: `tflite`, `onnx` or `saved_model`.
         input_name: the model's input name.
         input_shape: the shape of one sample (no batch dimension).
+        input_dtype: the input's type: `float32`, or `int32` for token ids (a text
+            model, which also takes strings: see `predict`).
         labels: class names in output order (from `labels.txt` beside the model), or `None`.
         batch_size: the largest batch run at once; bigger inputs are run in slices.
     """
@@ -48,6 +50,7 @@ class Predictor:
         self.input_record = _read_input_record(path)
         self.input_name = ""
         self.input_shape: tuple[int, ...] = ()
+        self.input_dtype = np.dtype(np.float32)
         self._spec = None
 
     @classmethod
@@ -111,7 +114,7 @@ class Predictor:
             record = self.input_record
             if record is None and len(self.input_shape) == 3:  # a bare image model
                 record = {"kind": "image"}
-            self._spec = InputSpec(record or {}, self.input_shape, self.path.name)
+            self._spec = InputSpec(record or {}, self.input_shape, self.path.name, self.path.parent)
         return self._spec
 
     def predict(self, x: Any) -> np.ndarray:
@@ -123,7 +126,9 @@ class Predictor:
                 DataFrame, a dict (one row, or columns of values) or a list of dicts (other
                 columns are ignored; text is encoded and missing values handled as in
                 training). An image model also takes image files (paths), PIL images and
-                pixel arrays of any size and channel count, resized as in training. An
+                pixel arrays of any size and channel count, resized as in training. A text
+                model takes strings (one, or a list), tokenized as in training with the
+                `vocab.txt` beside it, or token ids. An
                 audio model also takes WAV files (paths), clips of any length at its sample
                 rate and `(samples, sample_rate)` pairs, read, resampled and padded or
                 trimmed as in training.
@@ -157,7 +162,8 @@ class Predictor:
         return [self.labels[i] for i in indices]
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """Runs one float32 batch as it is, without the checks of `predict` (for timing)."""
+        """Runs one batch (cast to `input_dtype`) as it is, without the checks of
+        `predict` (for timing)."""
         raise NotImplementedError
 
     def _check_input(self, x) -> np.ndarray:
@@ -175,7 +181,12 @@ class Predictor:
             )
         if np.iscomplexobj(array):
             raise DataError(f"Input to {self.path.name} must be real numbers, not complex.")
-        array = array.astype(np.float32)
+        if self.input_dtype.kind == "i" and np.any(array != np.round(array)):
+            raise DataError(
+                f"Input to {self.path.name} must be whole token ids (int32): it is a text "
+                "model. Pass strings, or the ids of its tokenizer."
+            )
+        array = array.astype(self.input_dtype)
         if array.shape == self.input_shape:
             array = array[None]
         if array.shape[1:] != self.input_shape:
@@ -213,6 +224,8 @@ class TFLitePredictor(Predictor):
         self._in_q, self._out_q = _Quantization(self._input), _Quantization(self._output)
         self.input_name = self._input["name"]
         self.input_shape = tuple(int(d) for d in self._input["shape"][1:])
+        if np.dtype(self._input["dtype"]).kind == "i" and not self._in_q.scale:
+            self.input_dtype = np.dtype(self._input["dtype"])  # token ids, not quantized
         self._batch = None
 
     def run(self, x: np.ndarray) -> np.ndarray:
@@ -280,9 +293,15 @@ class OnnxPredictor(Predictor):
         _require_one_input(self.path, [i.name for i in inputs])
         self.input_name = inputs[0].name
         self.input_shape = tuple(int(d) for d in inputs[0].shape[1:])
+        if inputs[0].type in _ONNX_INTEGER_INPUTS:
+            self.input_dtype = np.dtype(_ONNX_INTEGER_INPUTS[inputs[0].type])
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {self.input_name: x})[0].astype(np.float32)
+        feed = {self.input_name: x.astype(self.input_dtype, copy=False)}
+        return self._session.run(None, feed)[0].astype(np.float32)
+
+
+_ONNX_INTEGER_INPUTS = {"tensor(int32)": np.int32, "tensor(int64)": np.int64}
 
 
 class SavedModelPredictor(Predictor):
@@ -307,8 +326,11 @@ class SavedModelPredictor(Predictor):
         _require_one_input(self.path, list(specs))
         self.input_name, spec = next(iter(specs.items()))
         self.input_shape = tuple(int(d) for d in spec.shape[1:])
+        if spec.dtype.is_integer:
+            self.input_dtype = np.dtype(spec.dtype.as_numpy_dtype)
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        x = x.astype(self.input_dtype, copy=False)
         outputs = self._signature(**{self.input_name: self._tf.constant(x)})
         return next(iter(outputs.values())).numpy().astype(np.float32)
 

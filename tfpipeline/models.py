@@ -21,6 +21,7 @@ from tfpipeline.backbones import (
 from tfpipeline.config import ModelConfig
 from tfpipeline.data import PreparedData
 from tfpipeline.errors import ConfigError
+from tfpipeline.text_models import TEXT_BODIES, describe_text
 
 
 def normalization_layer(data: PreparedData) -> keras.layers.Layer | None:
@@ -86,12 +87,13 @@ def is_quantization_aware(model: keras.Model) -> bool:
 
 
 def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras.Model:
-    """Builds the configured model: `mlp` (the seed shape), `cnn` or `pretrained`.
+    """Builds the configured model: `mlp` (the seed shape), `cnn`, `pretrained` or `text`.
 
     `mlp` and `cnn` start with the normalization fitted on the training split, `pretrained`
     with its backbone's own preprocessing (the backbone is frozen unless its weights are
     random: the head trains first, see `tfpipeline.backbones.unfreeze_backbone`), so the
-    model (and every file exported from it) takes raw features or pixels. Each ends with
+    model (and every file exported from it) takes raw features or pixels; `text` takes the
+    token ids of the tokenizer fitted on the training texts. Each ends with
     the output layer: softmax over the classes for classification (named `probabilities`);
     for regression, one linear unit that learns the standardized target, then a rescaling by
     the training targets' standard deviation and mean (named `prediction`), so that the
@@ -218,6 +220,27 @@ def _build_pretrained(config: ModelConfig, data: PreparedData, seed: int) -> ker
     return model
 
 
+def _build_text(config: ModelConfig, data: PreparedData, seed: int) -> keras.Model:
+    """Token ids -> the architecture's body (see `text_models`) -> dropout -> the head."""
+    ids = keras.Input(shape=data.feature_shape, dtype="int32", name="token_ids")
+    body = TEXT_BODIES[config.text.architecture]
+    x = body(config, ids, data.tokenizer.vocab_size, seed)
+    _check_size(config, int(x.shape[-1]))
+    if config.dropout > 0:
+        x = keras.layers.Dropout(config.dropout, seed=seed, name="body_dropout")(x)
+    for layer in _head(config, data, _Layers(config, seed), seed):
+        x = layer(x)
+    return keras.Model(ids, x, name=f"text_{config.text.architecture}")
+
+
+def _check_text(config: ModelConfig, data: PreparedData) -> None:
+    if data.tokenizer is None:
+        raise ValueError(
+            "`model.kind: text` needs texts: `data.source: text_dir`, or `data.source: csv` "
+            "with `data.text_column`."
+        )
+
+
 def _settle_batch_norm(model: keras.Model) -> None:
     """Momentum 0.9 on a random backbone's batch normalization (Keras builds it with 0.99 or
     0.999): its moving statistics, which inference uses, must settle within the few hundred
@@ -274,7 +297,9 @@ def describe_model(config: ModelConfig, data: PreparedData, model: keras.Model) 
     hidden = f"{widths} {config.activation} -> " if widths else ""
     output = f"{data.num_outputs} softmax" if data.class_names else "1 linear"
     start = (
-        "" if config.kind in ("pretrained", "audio") else f"{data.normalization} normalization -> "
+        ""
+        if config.kind in ("pretrained", "text", "audio")
+        else f"{data.normalization} normalization -> "
     )
     return (
         f"{model.name}: {start}{_family(config).describe(config)}{hidden}{output}, "
@@ -430,6 +455,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
     "pretrained": ModelFamily(
         describe=_describe_pretrained, check=_check_pretrained, build=_build_pretrained
     ),
+    "text": ModelFamily(describe=describe_text, check=_check_text, build=_build_text),
     "audio": ModelFamily(describe=_describe_audio, check=_check_audio, build=_build_audio),
 }
 

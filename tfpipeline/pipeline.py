@@ -187,7 +187,7 @@ class Pipeline:
         """Stages 1-3: data, model, training (the part every worker of a run takes)."""
         config, folder, log = self.config, run.folder, run.log
         seed_run(config.train, clear_session=run.given is None)
-        data = data_stage(config.data, run.x, run.y, log)
+        data = data_stage(config.data, run.x, run.y, log, config.model.text)
         folder.create()
         log.detail(f"run folder: {folder.path}")
         with training_scope(config.train, run.strategy):
@@ -195,6 +195,7 @@ class Pipeline:
             # Written once the model is built: a config refused so far leaves no run behind.
             folder.write_config(run.config_text)
             folder.write_labels(data.class_names)
+            folder.write_vocabulary(data.tokenizer)
             trained = train_stage(
                 config.train,
                 model,
@@ -219,6 +220,7 @@ class Pipeline:
             trained.scores,
             log,
             pretrained=config.model.kind == "pretrained",
+            text=data.is_text,
         )
         exported = export_stage(config.export, shipped, model, data, folder, log)
         judging = Judging(

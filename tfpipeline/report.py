@@ -15,7 +15,7 @@ from typing import Any
 
 from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline.errors import TfpipelineError
-from tfpipeline.record import ArtifactRecord, CompressionRecord, RunRecord
+from tfpipeline.record import ArtifactRecord, CompressionRecord, DataSummary, RunRecord
 from tfpipeline.run_folder import CONFUSION_MATRIX, RunFolder
 
 LIBRARIES = (
@@ -183,8 +183,7 @@ def write_report(folder: RunFolder, record: RunRecord) -> Path:
         "",
         "## Data",
         "",
-        f"- Data set: `{data.name}` ({data.task}), features of shape "
-        f"{tuple(data.feature_shape)}"
+        f"- Data set: `{data.name}` ({data.task}), {input_text(data)}"
         + (f", {data.num_classes} classes." if data.num_classes else "."),
         f"- Cleaning: {data.cleaning['summary']}.",
         "- Splits: " + ", ".join(f"{name} {size}" for name, size in data.split_sizes.items()) + ".",
@@ -328,6 +327,18 @@ def diagnosis_lines(diagnosis: dict[str, Any]) -> list[str]:
     return [*lines, f"- Fix: {diagnosis['fix']}"]
 
 
+def input_text(data: DataSummary) -> str:
+    """What one sample is, in words: its shape, or a text's token ids and vocabulary."""
+    record = data.input or {}
+    if record.get("kind") == "text":
+        return (
+            f"texts as {record.get('sequence_length')} token ids each (a vocabulary of "
+            f"{record.get('vocab_size'):,} ids fitted on the training split, "
+            f"{record.get('vocab_file')})"
+        )
+    return f"features of shape {tuple(data.feature_shape)}"
+
+
 def baseline_table(
     evaluation: dict[str, Any], compression: CompressionRecord | None = None
 ) -> list[str]:
@@ -337,9 +348,12 @@ def baseline_table(
     if baseline["kind"] == "mean predictor":
         names = [("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")]
         what = f"mean predictor (always {baseline['value']:.4g})"
-    else:
+    elif baseline["kind"] == "most frequent class":
         names = [("accuracy", "accuracy")]
         what = f"most frequent class (always {baseline['value']!r})"
+    else:
+        names = [("accuracy", "accuracy")]
+        what = f"{baseline['kind']} ({baseline['value']})"
     rows = [("trained model", evaluation)]
     if compression:
         shipped = {key: compression.test_scores.get(key, float("nan")) for key, _ in names}

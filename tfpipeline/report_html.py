@@ -24,6 +24,7 @@ from tfpipeline.report import (
     attribution_text,
     baseline_table,
     diagnosis_lines,
+    input_text,
     phase_texts,
     skipped_texts,
 )
@@ -92,8 +93,8 @@ def _data(data: DataSummary) -> list[str]:
     cleaning = data.cleaning
     lines = [
         "<section id='data'><h2>Data</h2>",
-        f"<p>Data set <code>{_e(data.name)}</code> ({_e(data.task)}), features of shape "
-        f"{_e(tuple(data.feature_shape))}, normalization {_e(data.normalization)}.</p>",
+        f"<p>Data set <code>{_e(data.name)}</code> ({_e(data.task)}), "
+        f"{_e(input_text(data))}, normalization {_e(data.normalization)}.</p>",
         f"<p>Cleaning: {_e(cleaning['summary'])}.</p>",
         _table(["split", "samples"], [[k, v] for k, v in data.split_sizes.items()]),
     ]

@@ -33,6 +33,7 @@ DEFAULT_OUTPUT_ROOT = Path("saved_models")
 RUN_CONFIG = "run_config.yaml"  # written first: marks the folder as this config's run
 MANIFEST = "manifest.json"  # written last: marks the run as finished
 LABELS = "labels.txt"  # class names, one per line (also in the Android bundle)
+VOCABULARY = "vocab.txt"  # a text model's words, line i = token id i (also in the bundle)
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 CONFUSION_MATRIX = "confusion_matrix.png"
@@ -56,7 +57,7 @@ RESUMED_SECTIONS = ("data", "model", "train")
 # What a run writes in its folder (see docs/guide/run.md, "The run folder"), as shell patterns:
 # anything else there is the user's, and a folder holding it is refused rather than replaced.
 RUN_NAMES = (
-    RUN_CONFIG, MANIFEST, LABELS, REPORT_MD, REPORT_HTML, "*.png",
+    RUN_CONFIG, MANIFEST, LABELS, VOCABULARY, REPORT_MD, REPORT_HTML, "*.png",
     CSV_LOG, CHECKPOINTS, TRAINING_STATE, TENSORBOARD, FINE_TUNE_DIR,
     SAVED_MODEL, "model*.tflite", "model*.onnx", KERAS_FILE, ANDROID_DIR,
 )  # fmt: skip
@@ -322,6 +323,7 @@ class RunFolder:
     config_file = _LayoutName(RUN_CONFIG)
     manifest = _LayoutName(MANIFEST)
     labels = _LayoutName(LABELS)
+    vocabulary = _LayoutName(VOCABULARY)
     report_md = _LayoutName(REPORT_MD)
     report_html = _LayoutName(REPORT_HTML)
     confusion_matrix = _LayoutName(CONFUSION_MATRIX)
@@ -352,6 +354,11 @@ class RunFolder:
         """Writes the class names, one per line (nothing for a regression)."""
         if class_names:
             write_labels(self.labels, class_names)
+
+    def write_vocabulary(self, tokenizer) -> None:
+        """Writes a text model's vocabulary (nothing without a tokenizer)."""
+        if tokenizer is not None:
+            tokenizer.write_vocabulary(self.vocabulary)
 
     def start_staging(self) -> Path:
         """An empty staging folder: exports wait there until they have passed."""

@@ -46,9 +46,6 @@ def apply_clustering(
         ValueError: for fewer than 2 clusters or an unknown initialization.
     """
     import tensorflow_model_optimization as tfmot
-    from tensorflow_model_optimization.python.core.clustering.keras import (
-        clustering_registry,
-    )
     from tensorflow_model_optimization.python.core.clustering.keras.experimental import (
         cluster as experimental_cluster,
     )
@@ -65,11 +62,7 @@ def apply_clustering(
         wrap = experimental_cluster.cluster_weights
         options["preserve_sparsity"] = True
 
-    def supports(layer: keras.layers.Layer) -> bool:
-        custom = isinstance(layer, cluster_api.ClusterableLayer)
-        return custom or clustering_registry.ClusteringRegistry.supports(layer)
-
-    names = layers_to_wrap(model, supports, skip_layers, "clustered", "skip_layers")
+    names = layers_to_wrap(model, supports_clustering, skip_layers, "clustered", "skip_layers")
     return wrap_layers(model, names, lambda layer: wrap(layer, **options)), []
 
 
@@ -86,3 +79,12 @@ def unique_weights(model: keras.Model) -> dict[str, int]:
     Layers without a kernel (two or more axes) are left out.
     """
     return per_layer(model, lambda ms: max(int(np.unique(m).size) for m in ms))
+
+
+def supports_clustering(layer: keras.layers.Layer) -> bool:
+    """Whether TFMOT can cluster `layer`'s weights."""
+    import tensorflow_model_optimization as tfmot
+    from tensorflow_model_optimization.python.core.clustering.keras import clustering_registry
+
+    custom = isinstance(layer, tfmot.clustering.keras.ClusterableLayer)
+    return custom or clustering_registry.ClusteringRegistry.supports(layer)

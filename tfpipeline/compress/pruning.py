@@ -72,7 +72,7 @@ def apply_pruning(
     if xnnpack:
         names = _xnnpack_layers(model, sparsity_api.PruneForLatencyOnXNNPack(), skip_layers)
     else:
-        names = layers_to_wrap(model, _supports_pruning, skip_layers, "pruned", "skip_layers")
+        names = layers_to_wrap(model, supports_pruning, skip_layers, "pruned", "skip_layers")
     options = {"pruning_schedule": _tfmot_schedule(schedule)}
     if schedule.sparsity_m_by_n:
         options["sparsity_m_by_n"] = schedule.sparsity_m_by_n
@@ -106,7 +106,8 @@ def overall_sparsity(model: keras.Model) -> float:
     return float(sum(np.sum(m == 0) for m in matrices) / total) if total else 0.0
 
 
-def _supports_pruning(layer: keras.layers.Layer) -> bool:
+def supports_pruning(layer: keras.layers.Layer) -> bool:
+    """Whether TFMOT can prune `layer`'s weights."""
     import tensorflow_model_optimization as tfmot
     from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import (
         PruneRegistry,
@@ -120,7 +121,7 @@ def _supports_pruning(layer: keras.layers.Layer) -> bool:
 
 def _xnnpack_layers(model: keras.Model, policy, skip_layers: Sequence[str]) -> set[str]:
     try:
-        policy.ensure_model_supports_pruning(model)
+        policy.ensure_modelsupports_pruning(model)
     except ValueError as exc:
         raise UnsupportedModelError(
             f"The XNNPACK pruning policy does not suit model {model.name!r}: {exc} It is meant "

@@ -82,8 +82,19 @@ def _float_layers(model: keras.Model, names: set[str], skip_layers: Sequence[str
         layer.name
         for layer in model.layers
         if layer.name not in names
+        and not _reads_integers(layer)
         and (is_skipped(layer, skip_layers) or not default_registry.supports(layer))
     }
+
+
+def _reads_integers(layer: keras.layers.Layer) -> bool:
+    """Whether a layer reads integers (an embedding reading token ids): it is left without
+    annotation, since an annotated one would have TFMOT fake-quantize its integer input."""
+    try:
+        inputs = layer.input if isinstance(layer.input, list) else [layer.input]
+    except AttributeError:  # a layer that was never called
+        return False
+    return any(getattr(t, "dtype", None) is not None and t.dtype.is_integer for t in inputs)
 
 
 def _annotator(

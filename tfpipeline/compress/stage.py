@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tfpipeline._keras import keras
-from tfpipeline.compress.clustering import apply_clustering, strip_clustering, unique_weights
-from tfpipeline.compress.pruning import apply_pruning, kernel_sparsity, strip_pruning
+from tfpipeline.compress.clustering import (
+    apply_clustering,
+    strip_clustering,
+    supports_clustering,
+    unique_weights,
+)
+from tfpipeline.compress.pruning import (
+    apply_pruning,
+    kernel_sparsity,
+    strip_pruning,
+    supports_pruning,
+)
 from tfpipeline.compress.qat import apply_qat
 from tfpipeline.config import ClusterConfig, CompressConfig, PruneConfig, QatConfig, TrainConfig
 from tfpipeline.config.pruning import PruningSchedule
@@ -31,21 +42,27 @@ class CompressStep:
         fine_tuning: the fine-tuning fit's result.
         sparsity: fraction of zeros in each layer's kernels afterwards, by layer name.
         unique_weights: distinct values in each layer's kernels afterwards, by layer name.
+        left_alone: the layers with weights the technique left as they are (with
+            `leave_unsupported`: TFMOT cannot wrap their types).
     """
 
     technique: str
     fine_tuning: TrainResult
     sparsity: dict[str, float]
     unique_weights: dict[str, int]
+    left_alone: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Returns the step as a plain dict (for the manifest)."""
-        return {
+        record = {
             "technique": self.technique,
             "sparsity": self.sparsity,
             "unique_weights": self.unique_weights,
             "fine_tuning": self.fine_tuning.to_dict(),
         }
+        if self.left_alone:
+            record["left_alone"] = self.left_alone
+        return record
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,7 @@ def compress_model(
     log: Callable[[str], None] | None = None,
     after: Sequence[str] = (),
     fallback: bool = False,
+    leave_unsupported: bool = False,
 ) -> CompressResult:
     """Runs the enabled techniques of `config` in its order, each fine-tuned in turn.
 
@@ -109,6 +127,11 @@ def compress_model(
         fallback: skip a technique that TensorFlow Model Optimization cannot apply to the
             model (its reason in the result's `skipped`) instead of raising; the int8
             export is then quantized after training. Defaults to `False`.
+        leave_unsupported: apply each technique to the layers it supports and leave the
+            others as they are (named in the step's `left_alone`; QAT does not train
+            them either), instead of refusing the model; quantization-aware training
+            then wraps only the Dense layers (TFMOT's 8-bit scheme fails on embeddings,
+            LSTMs and attention). Defaults to `False`.
 
     Returns:
         The model to export and each technique's figures.
@@ -121,6 +144,10 @@ def compress_model(
     steps_per_epoch = math.ceil(len(data.splits.train) / train_config.batch_size)
     for technique in config.techniques():
         settings = getattr(config, technique)
+        left = unsupported_layers(technique, current) if leave_unsupported else []
+        if left:
+            skip = [*settings.skip_layers, *left]
+            settings = dataclasses.replace(settings, skip_layers=skip)
         try:
             wrapped, callbacks = _wrap(technique, current, settings, done, steps_per_epoch)
         except WRAP_FAILURES as exc:
@@ -130,6 +157,8 @@ def compress_model(
             if log is not None:
                 log(f"      {technique}: skipped, {skip_text(model.name, skipped[-1])}")
             continue
+        if technique == "qat":
+            _freeze(wrapped, left)
         fine_tuning = train(
             wrapped,
             data,
@@ -142,12 +171,33 @@ def compress_model(
         )
         current = _strip(technique, wrapped)
         steps.append(
-            CompressStep(technique, fine_tuning, kernel_sparsity(current), unique_weights(current))
+            CompressStep(
+                technique, fine_tuning, kernel_sparsity(current), unique_weights(current), left
+            )
         )
         done.append(technique)
         if log is not None:
             log(f"      {technique}: {_step_summary(steps[-1])}")
     return CompressResult(current, steps, skipped)
+
+
+def _freeze(model: keras.Model, names: Sequence[str]) -> None:
+    """Leaves the named layers as they are in QAT's fine-tuning too (a layer it does not
+    wrap would otherwise lose the zeros pruning gave it; TFMOT prefixes some `quant_`)."""
+    for layer in model.layers:
+        if layer.name in names or layer.name.removeprefix("quant_") in names:
+            layer.trainable = False
+
+
+def unsupported_layers(technique: str, model: keras.Model) -> list[str]:
+    """The layers with weights that `technique` cannot wrap (for QAT: every layer but the
+    Dense ones, the only kind TFMOT's 8-bit scheme quantizes in text models)."""
+    supports = {
+        "prune": supports_pruning,
+        "cluster": supports_clustering,
+        "qat": lambda layer: isinstance(layer, keras.layers.Dense),
+    }[technique]
+    return [layer.name for layer in model.layers if layer.trainable_weights and not supports(layer)]
 
 
 # What TensorFlow Model Optimization raises for a model it cannot wrap: our named refusal,
@@ -259,7 +309,8 @@ def _step_summary(step: CompressStep) -> str:
     values = step.sparsity.values()
     sparsity = sum(values) / len(values) if values else 0.0
     unique = max(step.unique_weights.values(), default=0)
+    left = f"; left as they are: {', '.join(step.left_alone)}" if step.left_alone else ""
     return (
         f"{step.fine_tuning.epochs_run} fine-tuning epochs, mean kernel sparsity "
-        f"{sparsity:.1%}, at most {unique:,} distinct values per kernel"
+        f"{sparsity:.1%}, at most {unique:,} distinct values per kernel{left}"
     )

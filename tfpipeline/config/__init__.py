@@ -43,9 +43,11 @@ from tfpipeline.config.model import (
     ACTIVATIONS,
     INITIALIZERS,
     MODELS,
+    TEXT_ARCHITECTURES,
     AudioModelConfig,
     FineTuneConfig,
     ModelConfig,
+    TextConfig,
 )
 from tfpipeline.config.pipeline import PipelineConfig
 from tfpipeline.config.train import (
@@ -73,6 +75,7 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "SOURCES",
+    "TEXT_ARCHITECTURES",
     "TFLITE_VARIANTS",
     "AudioConfig",
     "AudioModelConfig",
@@ -93,6 +96,7 @@ __all__ = [
     "ReduceOnPlateauConfig",
     "ScheduleConfig",
     "SplitConfig",
+    "TextConfig",
     "TrainConfig",
     "VerifyConfig",
     "default_config_path",

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 from tfpipeline._schema import setting
 
-SOURCES = ("builtin", "arrays", "csv", "image_dir", "tfrecord", "audio_dir")
+SOURCES = ("builtin", "arrays", "csv", "image_dir", "tfrecord", "text_dir", "audio_dir")
+# The sources whose samples are texts (a CSV file is one when `data.text_column` is set).
+TEXT_SOURCES = ("text_dir",)
 BUILTIN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 # Images with more pixels are refused before they are decoded (a 316 KB PNG can declare
 # 20000 x 20000 pixels and take gigabytes to decode).
@@ -160,13 +162,14 @@ class DataConfig:
 
     Attributes:
         source: `builtin`, `arrays` (NumPy arrays or a DataFrame given to the Python API),
-            `csv`, `image_dir`, `tfrecord` or `audio_dir` (one sub-folder of WAV files per
-            class). Defaults to `"builtin"`.
+            `csv`, `image_dir`, `tfrecord`, `text_dir` (one sub-folder of `.txt` files
+            per class) or `audio_dir` (one sub-folder of WAV files per class). Defaults to
+            `"builtin"`.
         name: the built-in data set: `digits`, `iris`, `wine`, `breast_cancer`
             (classification) or `diabetes` (regression: disease progression from ten raw
             measurements). Defaults to `"digits"`.
         as_images: give `digits` as 8x8x1 images instead of 64 features. Defaults to `False`.
-        path: the CSV file, image folder or TFRecord glob (relative to the current folder;
+        path: the CSV file, image or text folder, or TFRecord glob (relative to the current folder;
             `~` is the home folder). Defaults to `None`.
         test_path: a separate file, folder or glob of the same kind used as the test split.
             Defaults to `None` (the test split is cut from `path`).
@@ -176,6 +179,9 @@ class DataConfig:
             found. Classes are indexed in sorted order either way. Defaults to `None`.
         label_column: the CSV column holding the label. Defaults to `"label"`.
         feature_columns: the CSV feature columns; `null` means every other column.
+            Defaults to `None`.
+        text_column: the CSV column holding a text to classify (then the only input: the
+            other columns but the label are ignored; needs `model.kind: text`).
             Defaults to `None`.
         na_values: the cells of a CSV file (or DataFrame) read as missing, compared after
             trimming spaces. Defaults to `"", NA, N/A, n/a, NaN, nan, null, NULL, None, ?,
@@ -214,6 +220,7 @@ class DataConfig:
     classes: list[str] | None = None
     label_column: str = "label"
     feature_columns: list[str] | None = None
+    text_column: str | None = None
     na_values: list[str] = setting(list(DEFAULT_NA_VALUES))
     image_size: list[int] = setting([64, 64], low=1, high=8192)
     channels: int = setting(3, choices=(1, 3))
@@ -230,3 +237,8 @@ class DataConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     seed: int = setting(42, low=0)
+
+    @property
+    def is_text(self) -> bool:
+        """Whether the samples are texts (a text folder, or a CSV file's text column)."""
+        return self.source in TEXT_SOURCES or (self.source == "csv" and bool(self.text_column))

@@ -18,7 +18,8 @@ INITIALIZERS = (
     "lecun_normal",
     "random_normal",
 )
-MODELS = ("mlp", "cnn", "pretrained", "audio", "custom")
+MODELS = ("mlp", "cnn", "pretrained", "text", "audio", "custom")
+TEXT_ARCHITECTURES = ("bag", "cnn", "lstm", "transformer")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,46 @@ class FineTuneConfig:
     from_layer: str | None = None
     epochs: int = setting(5, low=1)
     learning_rate: float = setting(1e-5, low=0.0, low_open=True)
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """A text model (`model.kind: text`) and its tokenizer.
+
+    The tokenizer runs outside the model (see `tfpipeline.tokenizer` for its exact rules):
+    its vocabulary is fitted on the training split and shipped as `vocab.txt`; the model
+    takes `sequence_length` int32 token ids.
+
+    Attributes:
+        architecture: `bag` (embedding, average over the words: the classic baseline),
+            `cnn` (embedding, 1-D convolutions with `model.filters` and
+            `model.kernel_size`, max over time), `lstm` (embedding, an LSTM of `units`;
+            `bidirectional` reads both ways) or `transformer` (embedding plus learned
+            positions, `blocks` encoder blocks of `heads` attention heads, average over
+            the words). Each ends with the Dense head of `model.hidden_units`.
+            Defaults to `"bag"`.
+        vocab_size: the most token ids (the padding and unknown-word ids included).
+            Defaults to `10000`.
+        sequence_length: the token ids per text (longer texts are cut, shorter padded).
+            Defaults to `64`.
+        lowercase: lower-case texts before splitting them into words. Defaults to `True`.
+        embedding_dim: the size of each word's vector. Defaults to `64`.
+        units: the LSTM's units, or the transformer's feed-forward width.
+            Defaults to `64`.
+        bidirectional: the LSTM reads the text in both directions. Defaults to `False`.
+        heads: the transformer's attention heads. Defaults to `2`.
+        blocks: the transformer's encoder blocks. Defaults to `1`.
+    """
+
+    architecture: str = setting("bag", choices=TEXT_ARCHITECTURES)
+    vocab_size: int = setting(10_000, low=3, high=1_000_000)
+    sequence_length: int = setting(64, low=1, high=4096)
+    lowercase: bool = True
+    embedding_dim: int = setting(64, low=1, high=4096)
+    units: int = setting(64, low=1, high=4096)
+    bidirectional: bool = False
+    heads: int = setting(2, low=1, high=64)
+    blocks: int = setting(1, low=1, high=12)
 
 
 @dataclass(frozen=True)
@@ -78,10 +119,10 @@ class ModelConfig:
             Conv-BN-ReLU blocks with pooling, global average pooling, Dense head),
             `pretrained` (a `tf_keras.applications` backbone with its own preprocessing,
             global average pooling, dropout, Dense head; the backbone is frozen while the
-            head trains), `audio` (raw samples -> log-mel front end -> normalization ->
-            Conv-BN-ReLU blocks with pooling, average over time, Dense head) or
-            `custom` (the model passed to `Pipeline.run(model=...)`, used as
-            it is). Defaults to `"mlp"`.
+            head trains), `text` (token ids of a text, see `model.text`), `audio` (raw
+            samples -> log-mel front end -> normalization -> Conv-BN-ReLU blocks with
+            pooling, average over time, Dense head) or `custom` (the model passed to
+            `Pipeline.run(model=...)`, used as it is). Defaults to `"mlp"`.
         hidden_units: width of each hidden Dense layer (the CNN's head). Defaults to
             `[128, 64]`.
         activation: activation of the hidden Dense layers. Defaults to `"relu"`.
@@ -102,6 +143,7 @@ class ModelConfig:
             into `~/.keras/models`), `none` (random) or the path of a Keras weights file
             (`.h5`) of the backbone without its top. Defaults to `"imagenet"`.
         fine_tune: fine-tuning of the backbone after the head's training.
+        text: the text model and its tokenizer (`kind: text`).
         audio: the log-mel front end of `kind: audio`.
     """
 
@@ -118,4 +160,5 @@ class ModelConfig:
     alpha: float | None = setting(None, low=0.0, low_open=True)
     weights: str = "imagenet"
     fine_tune: FineTuneConfig = field(default_factory=FineTuneConfig)
+    text: TextConfig = field(default_factory=TextConfig)
     audio: AudioModelConfig = field(default_factory=AudioModelConfig)

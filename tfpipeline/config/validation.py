@@ -23,6 +23,7 @@ def check_config(config: PipelineConfig) -> None:
     _check_split(config.data.split)
     _check_data(config.data)
     _check_model(config.model)
+    _check_text(config.data, config.model)
     _check_audio(config)
     _check_monitor(config)
     _check_compress(config.compress)
@@ -59,7 +60,7 @@ def _check_split(split: SplitConfig) -> None:
 
 
 def _check_data(data: DataConfig) -> None:
-    needs_path = data.source in ("csv", "image_dir", "tfrecord", "audio_dir")
+    needs_path = data.source in _PATH_MEANING
     if needs_path and not data.path:
         raise ConfigError(
             f"Config key `data.path` is required when `data.source` is {shown(data.source)} "
@@ -93,8 +94,40 @@ _PATH_MEANING = {
     "csv": "CSV file",
     "image_dir": "folder with one sub-folder per class",
     "tfrecord": "TFRecord file or glob pattern",
+    "text_dir": "folder with one sub-folder of .txt files per class",
     "audio_dir": "folder with one sub-folder of WAV files per class",
 }
+
+
+def _check_text(data: DataConfig, model: ModelConfig) -> None:
+    """Texts go with a text model, and a text model with texts."""
+    if data.text_column and data.source != "csv":
+        raise ConfigError(
+            "Config key `data.text_column` names a column of a CSV file: it needs "
+            f"`data.source: csv`. Received: data.source={shown(data.source)}"
+        )
+    if data.is_text != (model.kind == "text") and model.kind != "custom":
+        texts = "the data are texts" if data.is_text else "the data are not texts"
+        raise ConfigError(
+            f"`model.kind: text` and text data go together, but {texts}. Text data is "
+            "`data.source: text_dir`, or `data.source: csv` with `data.text_column`; set "
+            f"`model.kind: text` for it. Received: model.kind={shown(model.kind)}, "
+            f"data.source={shown(data.source)}, data.text_column={shown(data.text_column)}"
+        )
+    if not data.is_text:
+        return
+    if data.task != "classification":
+        raise ConfigError(
+            f"Text data is for classification. Received: data.task={shown(data.task)}"
+        )
+    if data.clean.non_finite != "drop" or data.augment.noise > 0:
+        raise ConfigError(
+            "Texts have no numbers to impute or add noise to: set "
+            "`data.clean.non_finite: drop` and `data.augment.noise: 0` for text data (an "
+            "empty text is dropped). Received: "
+            f"data.clean.non_finite={shown(data.clean.non_finite)}, "
+            f"data.augment.noise={data.augment.noise}"
+        )
 
 
 def _check_monitor(config: PipelineConfig) -> None:

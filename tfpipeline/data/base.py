@@ -35,6 +35,9 @@ class Samples(abc.ABC):
     Sample `i` is row `i`: the labels of `LoadedData` are in the same order.
     """
 
+    # What a sample that `finite_rows` leaves out is called in the cleaning report.
+    missing_kind = "non-finite"
+
     @property
     @abc.abstractmethod
     def in_memory(self) -> bool:
@@ -54,7 +57,8 @@ class Samples(abc.ABC):
 
     @abc.abstractmethod
     def finite_rows(self) -> np.ndarray:
-        """Returns a mask of the samples whose features are all present and finite."""
+        """Returns a mask of the samples whose features are all present and finite (or,
+        for texts, that hold a word): the others are `missing_kind`."""
 
     @abc.abstractmethod
     def row_keys(self) -> np.ndarray:

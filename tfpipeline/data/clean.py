@@ -23,6 +23,7 @@ class CleaningReport:
         rows_out: samples kept.
         non_finite_rows: samples with a NaN or infinite feature.
         non_finite_action: `"dropped"` or `"imputed"` (with training-split medians).
+        non_finite_kind: what those samples are called (`non-finite`, or `empty text`).
         duplicate_rows: samples dropped as exact copies (features and label) of an earlier one.
         bad_label_rows: samples dropped for a missing or unknown label.
         unreadable_files: image files skipped because they do not decode.
@@ -37,6 +38,7 @@ class CleaningReport:
     rows_out: int
     non_finite_rows: int = 0
     non_finite_action: str = "dropped"
+    non_finite_kind: str = "non-finite"
     duplicate_rows: int = 0
     bad_label_rows: int = 0
     unreadable_files: int = 0
@@ -57,7 +59,7 @@ class CleaningReport:
         if self.not_image_files:
             kinds = ", ".join(f"{n} {s}" for s, n in sorted(self.not_image_suffixes.items()))
             parts.append(f"skipped {self.not_image_files} files that are not images ({kinds})")
-        parts.append(f"{self.non_finite_action} {self.non_finite_rows} non-finite")
+        parts.append(f"{self.non_finite_action} {self.non_finite_rows} {self.non_finite_kind}")
         parts.append(f"dropped {self.duplicate_rows} duplicate")
         parts.append(f"dropped {self.bad_label_rows} with a missing or unknown label")
         if self.constant_features:
@@ -115,6 +117,7 @@ def clean(
         rows_out=len(kept),
         non_finite_rows=non_finite_count,
         non_finite_action="dropped" if config.non_finite == "drop" else "imputed",
+        non_finite_kind=samples.missing_kind,
         duplicate_rows=int(duplicates.sum()),
         bad_label_rows=len(bad),
         unreadable_files=len(unreadable),

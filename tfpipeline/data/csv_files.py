@@ -53,7 +53,7 @@ def load_csv(
         [None if v.strip() in na else v.strip() for v in cells[position[label_column]]],
         dtype=object,
     )
-    labels = _numeric_labels_if_possible(labels, f"column {label_column!r} of {file}")
+    labels = numeric_labels_if_possible(labels, f"column {label_column!r} of {file}")
     return LoadedData(file.stem, table, labels, notes)
 
 
@@ -84,7 +84,7 @@ def _check_columns(names, header, label_column: str, categorical, where: str) ->
         )
 
 
-def _numeric_labels_if_possible(labels: np.ndarray, where: str = "the labels") -> np.ndarray:
+def numeric_labels_if_possible(labels: np.ndarray, where: str = "the labels") -> np.ndarray:
     """Turns label strings that are all integers (or all numbers) into numbers, warning when
     two spellings of one number (`1` and `1.0`) become one class; when some labels are text,
     such spellings stay apart, with a warning too."""

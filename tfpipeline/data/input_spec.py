@@ -60,9 +60,16 @@ def describe_input(data, model: Any = None) -> dict[str, Any]:
             Defaults to `None`.
 
     Returns:
-        A JSON-ready dict: `kind` (`image`, `audio` or `features`) and what an app needs
-        for it.
+        A JSON-ready dict: `kind` (`image`, `text`, `audio` or `features`) and what an app needs
+        for it (for a text, the tokenizer's settings and rules; its words are in
+        `vocab.txt`).
     """
+    if data.tokenizer is not None:
+        return {
+            "kind": "text",
+            "layout": "[batch, sequence_length] int32 token ids",
+            **data.tokenizer.to_dict(),
+        }
     audio = audio_format(data)
     if audio is not None:
         return _audio_record(audio, model)
@@ -169,12 +176,21 @@ class InputSpec:
         record: the input record (see `describe_input`).
         input_shape: the model's input shape, without the batch dimension.
         where: the model, for messages.
+        folder: the model's folder, where a text model's `vocab.txt` lies. Defaults to
+            `None`.
     """
 
-    def __init__(self, record: Mapping[str, Any], input_shape: tuple[int, ...], where: str):
+    def __init__(
+        self,
+        record: Mapping[str, Any],
+        input_shape: tuple[int, ...],
+        where: str,
+        folder: Path | None = None,
+    ):
         self.record = dict(record)
         self.input_shape = tuple(input_shape)
         self.where = where
+        self.folder = folder
         self.kind = self.record.get("kind")
         try:
             columns = "columns" in self.record
@@ -201,9 +217,42 @@ class InputSpec:
             return self._rows(x)
         if self.kind == "image":
             return self._images(x)
+        if self.kind == "text" and _is_texts(x):
+            return self.tokenizer.encode([x] if isinstance(x, str) else list(x))
         if self.kind == "audio":
             return self._clips(x)
         return x
+
+    @functools.cached_property
+    def tokenizer(self):
+        """A text model's tokenizer, read from its `vocab.txt` and the record's settings.
+
+        Raises:
+            DataError: when the vocabulary is missing, unreadable or does not fit the model.
+        """
+        from tfpipeline.tokenizer import VOCAB_FILE, Tokenizer
+
+        name = self.record.get("vocab_file", VOCAB_FILE)
+        if not isinstance(name, str) or Path(name).name != name:
+            raise DataError(
+                f"The input record of {self.where} names its vocabulary {name!r}; it must "
+                "be a file name beside the model. Export the model again."
+            )
+        path = (self.folder or Path(".")) / name
+        if not path.is_file():
+            raise DataError(
+                f"{self.where} is a text model: it needs its vocabulary {name} beside it "
+                f"({path} not found) to turn strings into token ids. Copy it from the run "
+                "folder or the Android bundle, or pass token ids."
+            )
+        length, lowercase = self.record.get("sequence_length"), self.record.get("lowercase")
+        if (length,) != self.input_shape or not isinstance(lowercase, bool):
+            raise DataError(
+                f"The input record of {self.where} says texts become {length!r} token ids "
+                f"(lowercase {lowercase!r}), but the model takes {self.input_shape}: the record "
+                "does not belong to this model, or is malformed. Export the model again."
+            )
+        return Tokenizer.read(path, length, lowercase)
 
     def _clips(self, x: Any) -> Any:
         """WAV files (paths), clips (1-D arrays of samples at the model's rate, float in
@@ -349,6 +398,9 @@ class InputSpec:
         """
         if not array.size:
             return
+        if self.kind == "text":
+            self._check_ids(array)
+            return
         flat = array.reshape(len(array), -1)
         low, high, names = self._ranges
         if low is None:
@@ -377,6 +429,20 @@ class InputSpec:
                 f"The pixels given to {self.where} lie in [{flat.min():g}, {flat.max():g}]: "
                 f"they look scaled to [0, 1]. The model takes raw pixel values in [0, "
                 f"{value_high:g}] (its scaling is inside it): pass the image as decoded."
+            )
+
+    def _check_ids(self, ids: np.ndarray) -> None:
+        """Refuses token ids outside the vocabulary (the record's `vocab_size`)."""
+        size = self.record.get("vocab_size")
+        if not isinstance(size, int):
+            return
+        bad = (ids < 0) | (ids >= size)
+        if bad.any():
+            row, position = (int(i) for i in np.argwhere(bad)[0])
+            raise DataError(
+                f"Token id {ids[row, position]:g} (sample {row}, position {position}) is "
+                f"outside the vocabulary of {self.where} (ids 0 to {size - 1}). Pass strings, "
+                "or the ids of its tokenizer."
             )
 
     @functools.cached_property
@@ -435,6 +501,15 @@ def _columns(x: Any) -> tuple[dict[str, Sequence[Any]], int]:
 def _is_column(value: Any) -> bool:
     """Whether a dict value is a column of values (a list, a 1-D array, a pandas Series)."""
     return isinstance(value, (list, tuple)) or getattr(value, "ndim", 0) == 1
+
+
+def _is_texts(x: Any) -> bool:
+    """Whether `x` is a string or a non-empty list of strings."""
+    if isinstance(x, str):
+        return True
+    if isinstance(x, np.ndarray) and x.dtype.kind in "UO":
+        x = x.tolist()
+    return isinstance(x, (list, tuple)) and bool(x) and all(isinstance(i, str) for i in x)
 
 
 def _all_of(x: Any, kinds) -> bool:

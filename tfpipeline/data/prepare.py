@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tfpipeline.config import DataConfig
+from tfpipeline.config import DataConfig, TextConfig
 from tfpipeline.data.arrays import ArraySamples
 from tfpipeline.data.audio import AudioFiles
 from tfpipeline.data.augment import make_augmenter
@@ -24,8 +24,10 @@ from tfpipeline.data.sources import load_data
 from tfpipeline.data.split import SplitData, Splits, split_indices
 from tfpipeline.data.stats import FeatureStats, feature_statistics
 from tfpipeline.data.tabular import TableSamples
+from tfpipeline.data.text import TextSamples, TokenSamples, tokenized
 from tfpipeline.data.tfdata import make_dataset
 from tfpipeline.errors import ConfigError, DataError
+from tfpipeline.tokenizer import Tokenizer, fit_tokenizer
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class PreparedData:
             and unnamed arrays.
         target: regression only: the training targets' `(mean, standard deviation)`; the
             model learns standardized targets and turns them back into these units.
+        tokenizer: texts only: the tokenizer fitted on the training texts, which turns a
+            text into the model's token ids.
     """
 
     name: str
@@ -72,6 +76,23 @@ class PreparedData:
     seed: int
     encoding: TableEncoding | None = None
     target: tuple[float, float] | None = None
+    tokenizer: Tokenizer | None = None
+
+    @property
+    def is_text(self) -> bool:
+        """Whether the samples are texts (the model takes their token ids)."""
+        return self.tokenizer is not None
+
+    def texts(self, split: str) -> np.ndarray:
+        """The texts of one split (`"train"`, `"val"` or `"test"`), in its sample order.
+
+        Raises:
+            ValueError: for data that is not texts.
+        """
+        samples = getattr(self.splits, split)
+        if not isinstance(samples.samples, TokenSamples):
+            raise ValueError(f"{self.name} holds no texts: its samples are not texts.")
+        return samples.samples.texts[samples.indices]
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -147,13 +168,18 @@ class PreparedData:
         )
 
 
-def prepare_data(config: DataConfig, x: Any = None, y: Any = None) -> PreparedData:
-    """Loads, cleans and splits the configured data; fits statistics on the training split.
+def prepare_data(
+    config: DataConfig, x: Any = None, y: Any = None, text: TextConfig | None = None
+) -> PreparedData:
+    """Loads, cleans and splits the configured data; fits statistics (and, for texts, the
+    tokenizer) on the training split.
 
     Args:
         config: the data section of the config.
         x: features for `source: arrays`. Defaults to `None`.
         y: labels for `source: arrays`. Defaults to `None`.
+        text: the tokenizer's settings (`model.text`), for text data. Defaults to `None`
+            (the defaults of `TextConfig`).
 
     Returns:
         The prepared data.
@@ -178,13 +204,14 @@ def prepare_data(config: DataConfig, x: Any = None, y: Any = None) -> PreparedDa
     )
     train_rows, val_rows, test_rows = (keep[p] for p in positions)
     cleaning = report.to_dict()
-    if "labels" in loaded.notes:  # how the labels were read (one-hot rows, say)
-        cleaning["labels"] = loaded.notes["labels"]
+    for note in ("labels", "encodings"):  # how labels (one-hot rows) or texts were read
+        if note in loaded.notes:
+            cleaning[note] = loaded.notes[note]
     test_source, test_labels = loaded, labels
     if loaded.test is not None:
         test_labels, test_rows, cleaning["test"] = _clean_test_set(loaded.test, class_names, config)
         test_source = loaded.test
-    loaded, test_source, encoding = _as_features(loaded, test_source, train_rows, config)
+    loaded, test_source, encoding = _as_features(loaded, test_source, train_rows, config, text)
     splits = Splits(
         SplitData(loaded.samples, train_rows, labels[train_rows]),
         SplitData(loaded.samples, val_rows, labels[val_rows]),
@@ -203,13 +230,28 @@ def _clean_test_set(test: LoadedData, class_names: tuple[str, ...], config: Data
     return labels, rows, report.to_dict()
 
 
-def _as_features(loaded: LoadedData, test: LoadedData, train_rows: np.ndarray, config):
-    """The data and test set with the model's input features: a table encoded (how, learned
-    from the training rows), or non-finite values imputed when configured.
+def _as_features(
+    loaded: LoadedData, test: LoadedData, train_rows: np.ndarray, config, text: TextConfig | None
+):
+    """The data and test set with the model's input features: a table encoded, texts
+    tokenized (how, learned from the training rows), or non-finite values imputed when
+    configured.
 
     Returns:
-        `(loaded, test, encoding)`; `encoding` is `None` unless the data is a table.
+        `(loaded, test, encoding)`; `encoding` is the `TableEncoding` of a table, the
+        `Tokenizer` of texts, or `None`.
     """
+    if isinstance(loaded.samples, TextSamples):
+        text = text or TextConfig()
+        tokenizer = fit_tokenizer(
+            loaded.samples.texts[train_rows], text.vocab_size, text.sequence_length, text.lowercase
+        )
+
+        def encode(data: LoadedData) -> LoadedData:
+            return dataclasses.replace(data, samples=tokenized(data.samples, tokenizer))
+
+        encoded = encode(loaded)
+        return encoded, encoded if test is loaded else encode(test), tokenizer
     if isinstance(loaded.samples, TableSamples):  # the one kind that is not yet features
         encoding = fit_encoding(
             loaded.samples,
@@ -231,13 +273,15 @@ def _prepared(
     splits: Splits,
     cleaning: dict[str, Any],
     class_names: tuple[str, ...],
-    encoding: TableEncoding | None,
+    encoding: TableEncoding | Tokenizer | None,
     config: DataConfig,
 ) -> PreparedData:
     """What is learned from the training split (statistics, class weights, targets) and
     the feeding settings, with the splits; warns about constant and left-out columns."""
     classification = config.task == "classification"
     samples = loaded.samples
+    tokenizer = encoding if isinstance(encoding, Tokenizer) else None
+    encoding = None if tokenizer else encoding
     stats = feature_statistics(splits.train, per_channel=samples.is_image)
     _warn_constant(cleaning["constant_features"], config)
     _warn_columns(loaded.notes, encoding)
@@ -250,7 +294,10 @@ def _prepared(
         feature_shape=tuple(samples.feature_shape),
         is_image=samples.is_image,
         value_range=samples.value_range,
-        normalization=_normalization(config.normalization, samples.is_image),
+        # Token ids are indices, not measures: nothing to normalize.
+        normalization="none"
+        if tokenizer
+        else _normalization(config.normalization, samples.is_image),
         stats=stats,
         class_weight=_class_weight(splits.train.y, len(class_names))
         if config.class_weight
@@ -267,6 +314,7 @@ def _prepared(
         seed=config.seed,
         encoding=encoding,
         target=None if classification else _target_stats(splits.train.y),
+        tokenizer=tokenizer,
     )
 
 

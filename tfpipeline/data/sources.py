@@ -6,9 +6,9 @@ In-memory sources (built-in data sets, arrays, CSV files) hold their features in
 arrays; file sources (image folders, TFRecord files) read and decode them inside tf.data, in
 parallel, on demand.
 
-Each kind lives in its own module (`arrays`, `audio`, `builtin`, `csv_files`, `images`, `records`);
-`SOURCE_LOADERS` below is the one place that maps a `data.source` to it, and `get_loader`
-the one dispatcher.
+Each kind lives in its own module (`arrays`, `audio`, `builtin`, `csv_files`, `images`,
+`records`, `text`); `SOURCE_LOADERS` below is the one place that maps a `data.source` to it,
+and `get_loader` the one dispatcher.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tfpipeline.data.builtin import load_builtin
 from tfpipeline.data.csv_files import load_csv
 from tfpipeline.data.images import load_image_dir
 from tfpipeline.data.records import load_tfrecords
+from tfpipeline.data.text import load_text_csv, load_text_dir
 from tfpipeline.errors import ConfigError
 
 # Names that lived here before the kinds had modules of their own.
@@ -116,6 +117,8 @@ def _expand(path: str) -> str:
 
 
 def _csv(config: DataConfig, path: str) -> LoadedData:
+    if config.text_column:  # a column of texts to classify
+        return load_text_csv(path, config.text_column, config.label_column, config.na_values)
     return load_csv(
         path,
         config.label_column,
@@ -133,6 +136,10 @@ def _tfrecord(config: DataConfig, path: str) -> LoadedData:
     return load_tfrecords(path, config)
 
 
+def _text_dir(config: DataConfig, path: str) -> LoadedData:
+    return load_text_dir(path)
+
+
 def _audio_dir(config: DataConfig, path: str) -> LoadedData:
     audio = config.audio
     return load_audio_dir(path, AudioFormat(audio.sample_rate, audio.clip_seconds, audio.resample))
@@ -146,5 +153,6 @@ SOURCE_LOADERS: dict[str, Loader] = {
     "csv": _from_files(_csv),
     "image_dir": _from_files(_image_dir),
     "tfrecord": _from_files(_tfrecord),
+    "text_dir": _from_files(_text_dir),
     "audio_dir": _from_files(_audio_dir),
 }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from tfpipeline._keras import keras, tf
 from tfpipeline._model_check import require_tf_keras_model
 from tfpipeline.bridge import is_keras3_model
@@ -31,7 +33,8 @@ def exportable_model(model, stage: str):
 
 
 def input_spec(model: keras.Model) -> tf.TensorSpec:
-    """Returns the model's input spec with a dynamic batch dimension and the input's name.
+    """Returns the model's input spec with a dynamic batch dimension, the input's name and
+    its type (see `input_dtype`).
 
     Raises:
         UnsupportedModelError: for a model with more than one input or output.
@@ -44,7 +47,18 @@ def input_spec(model: keras.Model) -> tf.TensorSpec:
             "output tensor. Concatenate the inputs (and keep one output) before exporting."
         )
     shape = [None, *model.inputs[0].shape[1:]]
-    return tf.TensorSpec(shape, tf.float32, name=_input_name(model))
+    return tf.TensorSpec(shape, input_dtype(model), name=_input_name(model))
+
+
+def input_dtype(model: keras.Model) -> tf.DType:
+    """The input's type: int32 for token ids (text models), float32 for everything else."""
+    dtype = tf.as_dtype(model.inputs[0].dtype)
+    return dtype if dtype.is_integer else tf.float32
+
+
+def as_model_input(x, model: keras.Model) -> np.ndarray:
+    """Samples as an array of the model's input type (see `input_dtype`)."""
+    return np.asarray(x, dtype=input_dtype(model).as_numpy_dtype)
 
 
 def serving_function(model: keras.Model) -> tf.types.experimental.ConcreteFunction:

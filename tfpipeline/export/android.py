@@ -18,7 +18,8 @@ import numpy as np
 from tfpipeline import __version__
 from tfpipeline._atomic import dir_atomic
 from tfpipeline.report import file_stats
-from tfpipeline.run_folder import LABELS, MODEL_CARD, write_labels
+from tfpipeline.run_folder import LABELS, MODEL_CARD, VOCABULARY, write_labels
+from tfpipeline.tokenizer import Tokenizer
 
 BUNDLE_MODEL = "model.tflite"
 
@@ -34,8 +35,10 @@ def write_android_bundle(
     task: str = "classification",
     input_record: dict[str, Any] | None = None,
     int8_input: dict[str, Any] | None = None,
+    tokenizer: Tokenizer | None = None,
 ) -> Path:
-    """Writes `folder` (atomically): `model.tflite`, `labels.txt` and `model_card.json`.
+    """Writes `folder` (atomically): `model.tflite`, `labels.txt`, `model_card.json` and,
+    for a text model, `vocab.txt`.
 
     Args:
         folder: the bundle folder to write (replaced whole if it exists).
@@ -50,6 +53,8 @@ def write_android_bundle(
             `None`.
         int8_input: how an `int8` model takes its input and why (`Int8Input.to_dict`).
             Defaults to `None`.
+        tokenizer: a text model's `Tokenizer`, whose vocabulary is written as `vocab.txt`.
+            Defaults to `None`.
 
     Returns:
         The bundle folder.
@@ -59,6 +64,8 @@ def write_android_bundle(
         shutil.copyfile(tflite_path, tmp / BUNDLE_MODEL)
         if class_names:
             write_labels(tmp / LABELS, class_names)
+        if tokenizer is not None:
+            tokenizer.write_vocabulary(tmp / VOCABULARY)
         card = model_card(tmp / BUNDLE_MODEL, variant, class_names, value_range, figures, task)
         card["input"].update(input_record or {})
         if int8_input:
@@ -114,8 +121,8 @@ def model_card(
             "layout": _layout(shape),
             "value_range": [float(value_range[0]), float(value_range[1])],
             "preprocessing": "none beyond what this card's input section says (encoding of "
-            "text columns, image resize): feed raw values; the normalization is inside the "
-            "model",
+            "table columns, tokenizing a text with vocab.txt, image resize): feed raw values; "
+            "the normalization is inside the model",
             "quantization": _quantization(tensor_in),
         },
         "output": {
@@ -145,6 +152,8 @@ def _quantization(details: dict) -> dict[str, Any] | None:
     if np.dtype(details["dtype"]).kind == "f":
         return None
     scale, zero_point = details["quantization"]
+    if not scale:  # integers that are not quantized reals (token ids)
+        return None
     return {
         "scale": float(scale),
         "zero_point": int(zero_point),

@@ -19,7 +19,7 @@ import numpy as np
 
 from tfpipeline._keras import keras, tf
 from tfpipeline.data import PreparedData
-from tfpipeline.export._signature import serving_function
+from tfpipeline.export._signature import as_model_input, serving_function
 from tfpipeline.export.int8_input import MIN_INPUT_STEPS, Int8Input, input_steps
 from tfpipeline.export.tflite import quantization_debugger
 
@@ -79,7 +79,8 @@ def _lost_inputs(data: PreparedData) -> list[dict[str, Any]]:
 
 def _layer_errors(model, calibration, x, int8_input: Int8Input | None) -> list[dict[str, Any]]:
     """Each quantized op's error on `x`, worst first (TFLite's quantization debugger)."""
-    samples = np.asarray(calibration, dtype=np.float32)
+    samples = as_model_input(calibration, model)
+    x = as_model_input(x, model)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([serving_function(model)], model)
     converter.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
     float_layers = int8_input.float_layers if int8_input is not None else ()

@@ -72,6 +72,13 @@ def plan_int8_input(
     Returns:
         The input type, the layers kept in float and the reason.
     """
+    if data.is_text:
+        return Int8Input(
+            int8_io,
+            (),
+            "text input: the int32 token ids index the int8 embedding table as they are (no "
+            f"input quantization); the output is {int8_io}",
+        )
     if setting == "quantized":
         return Int8Input(int8_io, (), "export.int8_input is quantized")
     front_end = audio_float_layers(model)

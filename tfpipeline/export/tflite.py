@@ -26,7 +26,7 @@ from tfpipeline._keras import keras, tf
 from tfpipeline.bridge import is_keras3_model
 from tfpipeline.config import INT8_IO_TYPES, TFLITE_VARIANTS
 from tfpipeline.errors import UnsupportedModelError
-from tfpipeline.export._signature import exportable_model, serving_function
+from tfpipeline.export._signature import exportable_model, input_dtype, serving_function
 from tfpipeline.models import is_quantization_aware
 
 
@@ -95,7 +95,7 @@ def export_tflite(
     floats = tuple(float_layers)
     with tempfile.TemporaryDirectory() as folder:
         converter = _converter(model, Path(folder))
-        _set_calibration(converter, variant, calibration_data)
+        _set_calibration(converter, variant, calibration_data, input_dtype(model))
         if variant == "int8" and floats:
             content = _quantize_keeping_float(converter, model, floats, allow_flex_ops)
         else:
@@ -114,8 +114,9 @@ def _converter(model, folder: Path):
     return tf.lite.TFLiteConverter.from_concrete_functions([serving_function(model)], model)
 
 
-def _set_calibration(converter, variant: str, calibration_data) -> None:
-    """Gives a calibrated variant its representative samples (training data)."""
+def _set_calibration(converter, variant: str, calibration_data, dtype=tf.float32) -> None:
+    """Gives a calibrated variant its representative samples (training data), as the
+    input's type `dtype`."""
     if variant not in ("int8", "int16x8"):
         return
     if calibration_data is None or len(calibration_data) == 0:
@@ -124,7 +125,7 @@ def _set_calibration(converter, variant: str, calibration_data) -> None:
             "training samples (the pipeline uses the first `export.calibration_samples` "
             "of the training split)."
         )
-    samples = np.asarray(calibration_data, dtype=np.float32)
+    samples = np.asarray(calibration_data, dtype=dtype.as_numpy_dtype)
     converter.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
 
 
@@ -200,7 +201,9 @@ def quantization_debugger(
         The debugger (`get_nondebug_quantized_model()` gives the quantized model).
     """
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    samples = None if debug_data is None else np.asarray(debug_data, dtype=np.float32)
+    samples = None if debug_data is None else np.asarray(debug_data)
+    if samples is not None and not np.issubdtype(samples.dtype, np.integer):
+        samples = samples.astype(np.float32)  # token ids stay integers
     dataset = None if samples is None else lambda: ([s[None]] for s in samples)
     with warnings.catch_warnings():  # the debugger runs TensorFlow's deprecated interpreter
         warnings.simplefilter("ignore")
@@ -298,8 +301,9 @@ def tflite_ops(path: str | Path) -> list[dict]:
 
 
 def float_ops(ops: list[dict]) -> list[str]:
-    """Names the ops (other than (de)quantization) that read or write float tensors."""
-    boundary = {"QUANTIZE", "DEQUANTIZE"}
+    """Names the ops (other than (de)quantization and casts, such as a text model's padding
+    mask from booleans) that read or write float tensors."""
+    boundary = {"QUANTIZE", "DEQUANTIZE", "CAST"}
     return [
         op["op"]
         for op in ops

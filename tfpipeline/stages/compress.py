@@ -25,12 +25,15 @@ def compress_stage(
     trained_scores: dict[str, float],
     log: StageLog,
     pretrained: bool = False,
+    text: bool = False,
 ) -> tuple[keras.Model, CompressionRecord | None]:
     """Compresses `model` with every technique `config` enables (none: `model` as it is).
 
     A technique TensorFlow Model Optimization cannot apply to the model is skipped, said by
     name in the log and the record; the run goes on without it. A `pretrained` backbone is
     unfrozen first (BatchNormalization stays frozen): its layers hold nearly all the weights.
+    A `text` model has each technique applied to the layers TFMOT supports (QAT to its Dense
+    layers), the others named as left alone.
 
     Returns:
         The model to export (wrappers stripped) and what compression did, or `None`.
@@ -44,7 +47,14 @@ def compress_stage(
     if pretrained and backbone_layers(model):
         unfreeze_backbone(model)
     result = compress_model(
-        model, data, config, train, verbose=log.verbose, log=log.write, fallback=True
+        model,
+        data,
+        config,
+        train,
+        verbose=log.verbose,
+        log=log.write,
+        fallback=True,
+        leave_unsupported=text,
     )
     if not result.steps:
         log.detail("warning: no technique could run; the trained model is exported as it is")

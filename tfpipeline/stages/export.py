@@ -15,7 +15,15 @@ from tfpipeline.export.int8_input import Int8Input
 from tfpipeline.export.onnx import onnx_unsupported
 from tfpipeline.export.plan import ExportSettings, ExportTarget, plan_exports, tflite_variants
 from tfpipeline.record import AndroidRecord, ArtifactRecord
-from tfpipeline.run_folder import ANDROID_DIR, KERAS_FILE, LABELS, MODEL_CARD, RunFolder, save_keras
+from tfpipeline.run_folder import (
+    ANDROID_DIR,
+    KERAS_FILE,
+    LABELS,
+    MODEL_CARD,
+    VOCABULARY,
+    RunFolder,
+    save_keras,
+)
 from tfpipeline.stages.log import StageLog
 
 
@@ -93,6 +101,7 @@ def android_stage(
         folder.android, folder.file(artifact.path), artifact, data, int8_input, model
     )
     files = [f"{BUNDLE_MODEL} (= {artifact.path})", *([LABELS] if data.class_names else [])]
+    files += [VOCABULARY] if data.tokenizer is not None else []
     log.detail(f"wrote {ANDROID_DIR}/ ({', '.join([*files, MODEL_CARD])})")
     return AndroidRecord(written=True, variant=variant, path=bundle.name)
 
@@ -118,6 +127,7 @@ def write_bundle(
         task=data.task,
         input_record=describe_input(data, model),
         int8_input=_int8_record(int8_input, artifact),
+        tokenizer=data.tokenizer,
     )
 
 

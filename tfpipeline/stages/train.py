@@ -16,7 +16,12 @@ from tfpipeline.backbones import trainable_weight_count, unfreeze_backbone
 from tfpipeline.config import FineTuneConfig, TrainConfig
 from tfpipeline.data import PreparedData
 from tfpipeline.distribute import lost_workers, replicas, worker_text
-from tfpipeline.evaluation import baseline_scores, classification_report, plot_confusion_matrix
+from tfpipeline.evaluation import (
+    baseline_scores,
+    classification_report,
+    plot_confusion_matrix,
+    text_baseline_scores,
+)
 from tfpipeline.interpret import feature_attributions, input_mean
 from tfpipeline.record import TrainingRecord
 from tfpipeline.run_folder import FINE_TUNE_DIR
@@ -187,8 +192,8 @@ def evaluate_stage(
         `attributions` (when computed).
     """
     y_test = data.splits.test.y
-    baseline = baseline_scores(data.splits.train.y, y_test, data.task, data.class_names)
-    shown = {k: v for k, v in baseline.items() if k not in ("kind", "value", "mse")}
+    baseline = _baseline(data)
+    shown = {k: v for k, v in baseline.items() if k not in ("kind", "value", "mse", "val_accuracy")}
     log.detail(f"baseline ({baseline['kind']}): test {scores_text(shown)}")
     if not beats(trained.scores, baseline):
         log.detail(
@@ -209,6 +214,17 @@ def evaluate_stage(
         log.detail(f"attributions on {attributions['samples']} test rows: {top}, ...")
         evaluation["attributions"] = attributions
     return evaluation
+
+
+def _baseline(data: PreparedData) -> dict[str, Any]:
+    """The classical baseline's scores: TF-IDF + logistic regression for texts, the most
+    frequent class or the mean predictor otherwise."""
+    splits = ("train", "val", "test")
+    if data.is_text:
+        texts = {split: data.texts(split) for split in splits}
+        labels = {split: getattr(data.splits, split).y for split in splits}
+        return text_baseline_scores(texts, labels, data.tokenizer.lowercase)
+    return baseline_scores(data.splits.train.y, data.splits.test.y, data.task, data.class_names)
 
 
 # Integrated gradients in the evaluation: on at most this many test rows (seeded choice),
