@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpipeline.data.base import FeatureSamples, LoadedData
+from tfpipeline.data.base import FeatureSamples, LoadedData, list_class_files
 from tfpipeline.errors import DataError
 
 BACKGROUND_NOISE_DIR = "_background_noise_"
@@ -259,22 +259,18 @@ def load_audio_dir(path: str, audio: AudioFormat) -> LoadedData:
 
 
 def _list_class_files(root: Path) -> tuple[list[str], list[str]]:
-    files, labels = [], []
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-    for folder in folders:
-        for file in sorted(folder.rglob("*")):
-            if file.is_file() and not file.name.startswith("."):
-                files.append(str(file))
-                labels.append(folder.name)
-    classes = sorted(set(labels))
-    if len(classes) < 2:
-        raise DataError(
-            f"Audio folder {root} needs at least two class sub-folders holding WAV files "
-            f"(root/<class>/<clip>.wav); found {len(classes)}: {', '.join(classes) or 'none'}. "
-            "Sub-folders whose names start with `_` (such as _background_noise_) are not "
-            "classes."
-        )
-    return files, labels
+    """Every file under `root/<class>/` but hidden ones (those that are not WAV files are
+    named as unreadable), and its class; `_` folders are not classes."""
+    files, labels, _ = list_class_files(
+        root,
+        "Audio",
+        "clip",
+        lambda file: not file.name.startswith("."),
+        "WAV files (root/<class>/<clip>.wav; sub-folders whose names start with `_`, such "
+        "as _background_noise_, are not classes)",
+        not_classes=(".", "_"),
+    )
+    return [str(file) for file in files], labels
 
 
 def _scan(files: list[str], audio: AudioFormat) -> tuple[np.ndarray, np.ndarray]:

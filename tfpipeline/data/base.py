@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import abc
 import glob
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,51 @@ def expand_glob(pattern: str, what: str) -> list[str]:
     if not files:
         raise DataError(f"No {what} found at {pattern!r}.")
     return files
+
+
+def list_class_files(
+    root: Path,
+    kind: str,
+    sample: str,
+    wanted: Callable[[Path], bool],
+    holding: str,
+    not_classes: tuple[str, ...] = (".",),
+) -> tuple[list[Path], list[str], list[Path]]:
+    """Lists a class folder tree (`root/<class>/...`, sub-folders included): the files
+    `wanted`, the class of each, and the other files.
+
+    Args:
+        root: the data folder.
+        kind: its kind, for messages (`"Image"`, `"Text"`, `"Audio"`).
+        sample: what one sample is, for messages (`"image"`).
+        wanted: whether a file is a sample.
+        holding: what a class folder must hold, for messages (`"images (root/<class>/...)"`).
+        not_classes: prefixes of the sub-folders that are not classes (hidden ones).
+
+    Raises:
+        DataError: for a folder leading back to `root` (see `refuse_loop`), or fewer than
+            two class folders holding samples.
+    """
+    files, labels, others = [], [], []
+    for folder in sorted(
+        p for p in root.iterdir() if p.is_dir() and not p.name.startswith(not_classes)
+    ):
+        refuse_loop(folder, root, kind, sample)
+        for file in sorted(folder.rglob("*")):
+            if file.is_dir():
+                refuse_loop(file, root, kind, sample)
+            elif file.is_file() and wanted(file):
+                files.append(file)
+                labels.append(folder.name)
+            elif file.is_file():
+                others.append(file)
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise DataError(
+            f"{kind} folder {root} needs at least two class sub-folders holding {holding}; "
+            f"found {len(classes)}: {', '.join(classes) or 'none'}."
+        )
+    return files, labels, others
 
 
 def refuse_loop(folder: Path, root: Path, kind: str, sample: str) -> None:

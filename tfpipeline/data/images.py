@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tfpipeline.config import DEFAULT_MAX_IMAGE_PIXELS
-from tfpipeline.data.base import FeatureSamples, LoadedData, refuse_loop
+from tfpipeline.data.base import FeatureSamples, LoadedData, list_class_files
 from tfpipeline.errors import DataError
 
 # The image formats read, with their file suffixes: TensorFlow decodes PNG, JPEG, BMP and
@@ -241,33 +241,15 @@ def load_image_dir(
 
 
 def _list_class_files(root: Path) -> tuple[list[str], list[str], list[Path]]:
-    """Returns the image files under `root/<class>/`, their class, and the other files.
-
-    Raises:
-        DataError: for a symbolic link loop, or fewer than two classes holding images.
-    """
-    files, labels, others = [], [], []
-    # Hidden folders (.git, .ipynb_checkpoints) are not classes.
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        refuse_loop(folder, root, "Image", "image")
-        for file in sorted(folder.rglob("*")):
-            if not file.is_file():
-                if file.is_dir():
-                    refuse_loop(file, root, "Image", "image")
-                continue
-            if file.suffix.lower() in IMAGE_SUFFIXES:
-                files.append(str(file))
-                labels.append(folder.name)
-            else:
-                others.append(file)
-    classes = sorted(set(labels))
-    if len(classes) < 2:
-        raise DataError(
-            f"Image folder {root} needs at least two class sub-folders holding images "
-            f"(root/<class>/<image>); found {len(classes)}: {', '.join(classes) or 'none'}. "
-            f"Accepted image suffixes: {', '.join(IMAGE_SUFFIXES)}."
-        )
-    return files, labels, others
+    """Returns the image files under `root/<class>/`, their class, and the other files."""
+    files, labels, others = list_class_files(
+        root,
+        "Image",
+        "image",
+        lambda file: file.suffix.lower() in IMAGE_SUFFIXES,
+        f"images (root/<class>/<image>; accepted suffixes: {', '.join(IMAGE_SUFFIXES)})",
+    )
+    return [str(file) for file in files], labels, others
 
 
 def _skip_too_large(
