@@ -23,7 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpipeline.data.base import FeatureSamples, LoadedData, list_class_files
+from tfpipeline.data.base import (
+    FileSamples,
+    LoadedData,
+    file_list_dataset,
+    list_class_files,
+)
 from tfpipeline.errors import DataError
 
 BACKGROUND_NOISE_DIR = "_background_noise_"
@@ -148,7 +153,7 @@ def load_clip(source: str | Path | bytes, audio: AudioFormat) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class AudioFiles(FeatureSamples):
+class AudioFiles(FileSamples):
     """WAV files, read and conformed on demand in parallel inside tf.data.
 
     Attributes:
@@ -162,10 +167,8 @@ class AudioFiles(FeatureSamples):
     hashes: np.ndarray
     audio: AudioFormat
     noise_paths: tuple[str, ...] = ()
-    in_memory = False
     is_image = False
     value_range = None
-    index_shuffle = True  # shuffling the file list before reading is cheap
 
     @property
     def feature_shape(self) -> tuple[int, ...]:
@@ -178,10 +181,7 @@ class AudioFiles(FeatureSamples):
         """
         from tfpipeline._keras import tf
 
-        indices = np.asarray(indices, dtype=np.int64)
-        dataset = tf.data.Dataset.from_tensor_slices((indices, self.paths[indices]))
-        if shuffle_seed is not None:
-            dataset = dataset.shuffle(len(indices), seed=shuffle_seed)
+        dataset = file_list_dataset(self.paths, indices, shuffle_seed)
         audio = self.audio
 
         def read(path: bytes) -> np.ndarray:
@@ -193,15 +193,6 @@ class AudioFiles(FeatureSamples):
             return i, samples
 
         return dataset.map(clip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-    def row_keys(self) -> np.ndarray:
-        return self.hashes
-
-    def finite_rows(self) -> np.ndarray:
-        return np.ones(len(self.paths), dtype=bool)
-
-    def row_names(self, rows: np.ndarray) -> list:
-        return [str(self.paths[i]) for i in rows]
 
     def noise(self) -> np.ndarray | None:
         """The background noise files at the sample rate (not cut to a clip), joined end to

@@ -10,7 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from tfpipeline.config import DEFAULT_MAX_IMAGE_PIXELS
-from tfpipeline.data.base import FeatureSamples, LoadedData, list_class_files
+from tfpipeline.data.base import (
+    FileSamples,
+    LoadedData,
+    file_list_dataset,
+    list_class_files,
+)
 from tfpipeline.errors import DataError
 
 # The image formats read, with their file suffixes: TensorFlow decodes PNG, JPEG, BMP and
@@ -153,7 +158,7 @@ def conform_image(image, image_size: tuple[int, int], channels: int):
 
 
 @dataclass(frozen=True)
-class ImageFiles(FeatureSamples):
+class ImageFiles(FileSamples):
     """Image files, decoded on demand in parallel inside tf.data.
 
     Attributes:
@@ -167,10 +172,8 @@ class ImageFiles(FeatureSamples):
     hashes: np.ndarray
     image_size: tuple[int, int]
     channels: int
-    in_memory = False
     is_image = True
     value_range = 255.0
-    index_shuffle = True  # shuffling the file list before decoding is cheap
 
     @property
     def feature_shape(self) -> tuple[int, ...]:
@@ -183,25 +186,13 @@ class ImageFiles(FeatureSamples):
         """
         from tfpipeline._keras import tf
 
-        indices = np.asarray(indices, dtype=np.int64)
-        dataset = tf.data.Dataset.from_tensor_slices((indices, self.paths[indices]))
-        if shuffle_seed is not None:
-            dataset = dataset.shuffle(len(indices), seed=shuffle_seed)
+        dataset = file_list_dataset(self.paths, indices, shuffle_seed)
         size, channels = self.image_size, self.channels
         return dataset.map(
             lambda i, path: (i, decode_image(tf.io.read_file(path), size, channels)),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
-
-    def row_keys(self) -> np.ndarray:
-        return self.hashes
-
-    def finite_rows(self) -> np.ndarray:
-        return np.ones(len(self.paths), dtype=bool)
-
-    def row_names(self, rows: np.ndarray) -> list:
-        return [str(self.paths[i]) for i in rows]
 
 
 def load_image_dir(
