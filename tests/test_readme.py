@@ -149,6 +149,16 @@ def _check_text_guide(ns):
     assert Path("saved_models/reviews/android/vocab.txt").is_file()
 
 
+def _check_audio_guide(ns):
+    manifest = ns["manifest"]
+    assert manifest["status"] == "passed", manifest["failures"]
+    assert manifest["data"]["input"]["kind"] == "audio"
+    assert manifest["int8_input"]["float_layers"] == ["log_mel", "log_mel_normalization"]
+    assert ns["predictor"].predict_classes(["tones/mid/0.wav"]) == ["mid"]
+    sweep = 0.5 * np.sin(2 * np.pi * 2200 * ns["t"])
+    assert ns["predictor"].predict_classes((sweep, 16000)) == ["high"]
+
+
 # Each example's check, found by a line only that example has (the first that matches).
 CHECKS = [
     ('tp.Pipeline(config).run("saved_models/tour")', _check_readme_tour),
@@ -161,6 +171,7 @@ CHECKS = [
     ("tp.apply_qat(clustered", _check_paired_verbs),
     ('model.add(layers.Dense(10, activation="softmax"))', _check_seed_model),
     ('tp.Pipeline(config).run("saved_models/reviews")', _check_text_guide),
+    ('tp.Pipeline(config).run("saved_models/tones")', _check_audio_guide),
 ]
 
 

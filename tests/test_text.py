@@ -206,6 +206,9 @@ def test_a_text_folder_reads_utf16_and_windows_1252_files_and_names_the_others(t
     assert texts[str(tmp_path / "food" / "latin.txt")] == "crème fraîche"
     assert loaded.notes["encodings"] == "texts not in UTF-8 read as utf-16 (1), windows-1252 (1)"
     assert sorted(set(loaded.labels)) == ["food", "sport", "tech"] and loaded.size == 20
+    (tmp_path / "all").symlink_to(tmp_path)  # a class folder that holds every text again
+    with pytest.raises(tp.DataError, match="all leads back to .*, the data folder"):
+        tp.load_data(config.data)
 
 
 @pytest.mark.parametrize(
@@ -393,5 +396,7 @@ def test_each_text_architecture_exports_to_int8_and_passes_the_gate(tmp_path, ar
         (step,) = manifest["compression"]["steps"]
         assert step["technique"] == "qat" and "embedding" in step["left_alone"], step
         assert not any("dense" in name for name in step["left_alone"]), step
+        report = (tmp_path / "run" / "report.md").read_text("utf-8")
+        assert "left as they are (TensorFlow Model Optimization does not wrap them" in report
     ops = {op["op"] for op in tp.tflite_ops(tmp_path / "run" / "model_int8.tflite")}
     assert not any(op.startswith("Flex") for op in ops) and "GATHER" in ops, ops

@@ -88,8 +88,8 @@ def verify_command(model: Path, config, reference: Path | None, variant: str | N
 
 
 def read_inputs(path: str | Path, predictor) -> Any:
-    """Reads samples for a model from a `.npy`, a CSV or an image file; for a text model,
-    the text itself or a `.txt` file.
+    """Reads samples for a model from a `.npy`, a CSV, an image or a WAV file; for a text
+    model, the text itself or a `.txt` file.
 
     A CSV with a header row is read as rows by column name when the model records its
     columns (model card or manifest beside it); otherwise as numbers, one sample per row. An
@@ -109,6 +109,13 @@ def read_inputs(path: str | Path, predictor) -> Any:
         return {name: [row[i] for row in body] for i, name in enumerate(header)}
     elif suffix == ".csv":
         array = _read_numeric_csv(path)
+    elif suffix == ".wav":
+        if len(input_shape) != 1:
+            raise DataError(
+                f"{path.name} is a WAV file, but the model takes samples of shape "
+                f"{input_shape}, not (samples,) of audio. Give a .npy or .csv file instead."
+            )
+        return [path]  # read, resampled and padded or trimmed by the predictor, as in training
     elif suffix in IMAGE_SUFFIXES:
         if len(input_shape) != 3:
             raise DataError(
@@ -119,8 +126,8 @@ def read_inputs(path: str | Path, predictor) -> Any:
     else:
         raise DataError(
             f"Cannot read inputs from {path.name}: accepted are .npy, .csv (rows under a "
-            "header of column names, or numbers, one sample per row) and images "
-            f"({', '.join(IMAGE_SUFFIXES)})."
+            "header of column names, or numbers, one sample per row), images "
+            f"({', '.join(IMAGE_SUFFIXES)}) and .wav audio."
         )
     if array.shape == input_shape:
         array = array[None]
@@ -395,6 +402,8 @@ def load_keras_file(path: Path):
             "with `model.save('model.keras')`."
         )
     check_keras_file(path)
+    import tfpipeline.audio_frontend  # noqa: F401  (registers the audio layers with Keras)
+
     try:
         return keras.models.load_model(path, safe_mode=True)
     except (ValueError, TypeError, OSError) as exc:

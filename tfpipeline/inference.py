@@ -128,7 +128,10 @@ class Predictor:
                 training). An image model also takes image files (paths), PIL images and
                 pixel arrays of any size and channel count, resized as in training. A text
                 model takes strings (one, or a list), tokenized as in training with the
-                `vocab.txt` beside it, or token ids.
+                `vocab.txt` beside it, or token ids. An
+                audio model also takes WAV files (paths), clips of any length at its sample
+                rate and `(samples, sample_rate)` pairs, read, resampled and padded or
+                trimmed as in training.
 
         Returns:
             Float outputs, one row per sample (probabilities for a classifier).

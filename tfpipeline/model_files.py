@@ -107,6 +107,7 @@ KERAS_MODULES = (
     "tensorflow_model_optimization.python.core.quantization.keras",
     "tensorflow_model_optimization.python.core.sparsity.keras",
     "tf_keras",
+    "tfpipeline.audio_frontend",
     "tfpipeline.optimizers",
 )
 

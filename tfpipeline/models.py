@@ -7,6 +7,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from tfpipeline._keras import keras, tf
 from tfpipeline.backbones import (
     backbone_layers,
@@ -295,7 +297,9 @@ def describe_model(config: ModelConfig, data: PreparedData, model: keras.Model) 
     hidden = f"{widths} {config.activation} -> " if widths else ""
     output = f"{data.num_outputs} softmax" if data.class_names else "1 linear"
     start = (
-        "" if config.kind in ("pretrained", "text") else f"{data.normalization} normalization -> "
+        ""
+        if config.kind in ("pretrained", "text", "audio")
+        else f"{data.normalization} normalization -> "
     )
     return (
         f"{model.name}: {start}{_family(config).describe(config)}{hidden}{output}, "
@@ -364,6 +368,80 @@ def _check_pretrained(config: ModelConfig, data: PreparedData) -> None:
     check_images(config.backbone, data.feature_shape)
 
 
+# The names of the audio model's front end and the normalization after it: they stay float
+# in its int8 variant (see `export.int8_input`).
+AUDIO_FLOAT_LAYERS = ("log_mel", "log_mel_normalization")
+
+
+def _build_audio(config: ModelConfig, data: PreparedData, seed: int) -> keras.Model:
+    """Raw samples -> log-mel front end -> standardization (per mel bin, fitted on the
+    training split) -> Conv-BN-ReLU blocks with pooling -> average over time -> head."""
+    from tfpipeline.audio_frontend import AddChannel, front_end
+
+    settings = audio_front_end(config, data)
+    inputs = keras.Input(shape=data.feature_shape, name="features")
+    log_mel = front_end(settings, AUDIO_FLOAT_LAYERS[0])
+    mean, variance = _log_mel_statistics(log_mel, data)
+    x = keras.layers.Normalization(
+        mean=mean, variance=variance, name=AUDIO_FLOAT_LAYERS[1], dtype="float32"
+    )(log_mel(inputs))
+    x = AddChannel(name="channel")(x)
+    layers = _Layers(config, seed)
+    for i, filters in enumerate(config.filters):
+        x = layers.conv(filters, i)(x)
+        x = _batch_norm(f"conv_{i}_bn")(x)
+        x = keras.layers.ReLU(name=f"conv_{i}_relu")(x)
+        if min(x.shape[1:3]) >= 2:
+            x = keras.layers.MaxPooling2D(2, name=f"conv_{i}_pool")(x)
+    # Averaged over time only: where a sound lies in frequency (its mel bins) is kept.
+    x = keras.layers.AveragePooling2D((int(x.shape[1]), 1), name="time_pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    _check_size(config, int(x.shape[-1]))
+    for layer in _head(config, data, layers, seed):
+        x = layer(x)
+    return keras.Model(inputs, x, name="audio")
+
+
+def audio_front_end(config: ModelConfig, data: PreparedData):
+    """The front end's settings (`audio_frontend.FrontEnd`) for `data`'s clips."""
+    from tfpipeline.audio_frontend import FrontEnd
+    from tfpipeline.data.audio import audio_format
+
+    audio = audio_format(data)
+    return FrontEnd.from_config(config.audio, audio.sample_rate, audio.samples)
+
+
+def _log_mel_statistics(log_mel, data: PreparedData):
+    """Each mel bin's mean and (floored, see `FeatureStats.normalization_variance`) variance
+    over the training split's frames."""
+    from tfpipeline.data.stats import FeatureStats, feature_statistics
+
+    parts = [
+        log_mel(tf.constant(batch)).numpy().reshape(-1, log_mel.mel_bins)
+        for batch in data.splits.train.samples.batches(data.splits.train.indices, 256)
+    ]
+    stats: FeatureStats = feature_statistics(np.concatenate(parts), per_channel=True)
+    return stats.mean, stats.normalization_variance()
+
+
+def _check_audio(config: ModelConfig, data: PreparedData) -> None:
+    from tfpipeline.data.audio import audio_format
+
+    if audio_format(data) is None:
+        raise ValueError(
+            "`model.kind: audio` needs audio clips (`data.source: audio_dir`). Received "
+            f"features of shape {data.feature_shape}; use `model.kind: mlp` or `cnn` for them."
+        )
+
+
+def _describe_audio(config: ModelConfig) -> str:
+    audio = config.audio
+    return (
+        f"log-mel ({audio.mel_bins} bins, {audio.frame_ms:g}/{audio.step_ms:g} ms) -> "
+        f"standardization -> conv {config.filters} -> time average -> "
+    )
+
+
 # The model families `build_model` knows, by `model.kind`: the one place a new family
 # registers (its name is also among the choices of `model.kind` in the config schema).
 MODEL_FAMILIES: dict[str, ModelFamily] = {
@@ -378,6 +456,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
         describe=_describe_pretrained, check=_check_pretrained, build=_build_pretrained
     ),
     "text": ModelFamily(describe=describe_text, check=_check_text, build=_build_text),
+    "audio": ModelFamily(describe=_describe_audio, check=_check_audio, build=_build_audio),
 }
 
 

@@ -236,7 +236,7 @@ class Pipeline:
         x_test = data.splits.test.arrays()[0]
         keras_latency = benchmark_keras(shipped, x_test, runs=min(50, config.verify.latency_runs))
         int8_input = exported.settings.int8_input
-        android = android_stage(config.export, data, folder, artifacts, int8_input, log)
+        android = android_stage(config.export, data, folder, artifacts, int8_input, log, shipped)
         return RunRecord(
             tfpipeline_version=__version__,
             run_name=run.final.name,
@@ -246,7 +246,7 @@ class Pipeline:
             config=config.to_dict(),
             versions=library_versions(),
             model_source=model_source(run.given),
-            data=DataSummary.from_dict(data.summary()),
+            data=DataSummary.from_dict(data.summary(shipped)),
             training=trained.record,
             keras_test=trained.scores,
             evaluation=evaluation,

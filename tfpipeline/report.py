@@ -216,6 +216,10 @@ def write_report(folder: RunFolder, record: RunRecord) -> Path:
             f"- {a.path}: {a.compression_ratio:.2f}x / {a.gzip_compression_ratio:.2f}x smaller"
             for a in ratios
         ]
+    lines += _int8_lines(record)
+    onnx = (getattr(record.data, "input", None) or {}).get("onnx")
+    if onnx:  # an audio model: its front end has no ONNX conversion
+        lines += ["", f"ONNX: {onnx}."]
     lines += _failure_lines(record)
     lines += [
         "",
@@ -225,6 +229,19 @@ def write_report(folder: RunFolder, record: RunRecord) -> Path:
         "",
     ]
     return write_bytes_atomic(folder.report_md, "\n".join(lines).encode("utf-8"))
+
+
+def _int8_lines(record: RunRecord) -> list[str]:
+    """How the int8 `.tflite` takes its input, and the ops that still compute in float in it."""
+    int8 = next((a for a in record.artifacts if a.format == "tflite" and a.variant == "int8"), None)
+    if int8 is None or not record.int8_input:
+        return []
+    plan = record.int8_input
+    lines = ["", f"The int8 model takes {plan['dtype']} input: {plan['reason']}."]
+    if int8.float_ops:
+        ops = ", ".join(sorted(set(int8.float_ops)))
+        lines.append(f"Ops that compute in float in {int8.path}: {ops}.")
+    return lines
 
 
 def _evaluation_lines(evaluation: dict[str, Any], compression) -> list[str]:
@@ -405,6 +422,17 @@ def skipped_texts(compression: CompressionRecord) -> list[str]:
     ]
 
 
+def left_alone_text(step: dict) -> str:
+    """The layers a technique left as they are (TFMOT cannot wrap them), as a clause."""
+    left = step.get("left_alone")
+    if not left:
+        return ""
+    return (
+        f"; left as they are (TensorFlow Model Optimization does not wrap them here): "
+        f"{', '.join(left)}"
+    )
+
+
 def _compression_lines(compression: CompressionRecord) -> list[str]:
     lines = [f"- {text}" for text in skipped_texts(compression)]
     for step in compression.steps:
@@ -412,7 +440,9 @@ def _compression_lines(compression: CompressionRecord) -> list[str]:
         lines.append(
             f"- {_TECHNIQUE_NAMES[step['technique']]}, fine-tuned "
             f"{step['fine_tuning']['epochs_run']} epochs: kernel sparsity "
-            f"{_sparsity_text(step['sparsity'])}; at most {unique:,} distinct values per kernel."
+            f"{_sparsity_text(step['sparsity'])}; at most {unique:,} distinct values per kernel"
+            + left_alone_text(step)
+            + "."
         )
     lines.append(
         f"- Compressed Keras model on the test split: {scores_line(compression.test_scores)}."

@@ -25,6 +25,7 @@ from tfpipeline.report import (
     baseline_table,
     diagnosis_lines,
     input_text,
+    left_alone_text,
     phase_texts,
     skipped_texts,
 )
@@ -152,6 +153,11 @@ def _compression(compression: CompressionRecord | None) -> list[str]:
     if not compression:
         return [*lines, "<p>No compression technique was enabled.</p>", "</section>"]
     lines += [f"<p>{_e(text)}</p>" for text in skipped_texts(compression)]
+    lines += [
+        f"<p>{_e(step['technique'])}{_e(left_alone_text(step))}.</p>"
+        for step in compression.steps
+        if step.get("left_alone")
+    ]
     lines.append(
         f"<p>Techniques, in order: {_e(' → '.join(compression.techniques))}. Overall "
         f"kernel sparsity {compression.overall_sparsity:.1%}. Pruning shrinks the gzip "

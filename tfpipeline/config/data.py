@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from tfpipeline._schema import setting
 
-SOURCES = ("builtin", "arrays", "csv", "image_dir", "tfrecord", "text_dir")
+SOURCES = ("builtin", "arrays", "csv", "image_dir", "tfrecord", "text_dir", "audio_dir")
 # The sources whose samples are texts (a CSV file is one when `data.text_column` is set).
 TEXT_SOURCES = ("text_dir",)
 BUILTIN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
@@ -76,6 +76,13 @@ class AugmentConfig:
         brightness: largest random brightness change, as a fraction of the value range.
         noise: Gaussian noise on feature vectors, as a fraction of each feature's standard
             deviation.
+        time_shift: audio: largest random shift of a clip, as a fraction of its length (the
+            gap filled with zeros).
+        gain: audio: largest random gain change, as a fraction (0.2: x0.8 to x1.2).
+        background_noise: audio: largest level of added noise, as a fraction of full scale:
+            random crops of the WAV files in the data folder's `_background_noise_`
+            sub-folder (each crop scaled to that peak), or Gaussian noise (that level as 3
+            standard deviations) without one.
     """
 
     flip: str = setting(
@@ -87,6 +94,29 @@ class AugmentConfig:
     contrast: float = setting(0.0, low=0.0, high=1.0, high_open=True)
     brightness: float = setting(0.0, low=0.0, high=1.0, high_open=True)
     noise: float = setting(0.0, low=0.0, high=10.0)
+    time_shift: float = setting(0.0, low=0.0, high=1.0, high_open=True)
+    gain: float = setting(0.0, low=0.0, high=1.0, high_open=True)
+    background_noise: float = setting(0.0, low=0.0, high=1.0)
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """How the WAV files of an audio folder (`data.source: audio_dir`) become clips.
+
+    Every clip is mono (channels averaged), float32 in [-1, 1] (16-bit PCM divided by
+    32768), at `sample_rate`, padded with zeros at its end or trimmed to its first
+    `clip_seconds * sample_rate` samples; the same code prepares an app's files.
+
+    Attributes:
+        sample_rate: the model's sample rate, in Hz. Defaults to `16000`.
+        clip_seconds: the clip length, in seconds. Defaults to `1.0`.
+        resample: resample a file recorded at another rate (polyphase filtering); off, such
+            a file is refused, named. Defaults to `True`.
+    """
+
+    sample_rate: int = setting(16000, low=1000, high=192_000)
+    clip_seconds: float = setting(1.0, low=0.0, high=60.0, low_open=True)
+    resample: bool = True
 
 
 @dataclass(frozen=True)
@@ -132,8 +162,9 @@ class DataConfig:
 
     Attributes:
         source: `builtin`, `arrays` (NumPy arrays or a DataFrame given to the Python API),
-            `csv`, `image_dir`, `tfrecord` or `text_dir` (one sub-folder of `.txt` files
-            per class). Defaults to `"builtin"`.
+            `csv`, `image_dir`, `tfrecord`, `text_dir` (one sub-folder of `.txt` files
+            per class) or `audio_dir` (one sub-folder of WAV files per class). Defaults to
+            `"builtin"`.
         name: the built-in data set: `digits`, `iris`, `wine`, `breast_cancer`
             (classification) or `diabetes` (regression: disease progression from ten raw
             measurements). Defaults to `"digits"`.
@@ -175,6 +206,7 @@ class DataConfig:
         clean: cleaning actions.
         categorical: how text columns are encoded.
         augment: training-only augmentation.
+        audio: how `audio_dir` WAV files become clips.
         split: train/val/test fractions.
         seed: seed of the split and of augmentation. Defaults to `42`.
     """
@@ -202,6 +234,7 @@ class DataConfig:
     clean: CleanConfig = field(default_factory=CleanConfig)
     categorical: CategoricalConfig = field(default_factory=CategoricalConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     seed: int = setting(42, low=0)
 

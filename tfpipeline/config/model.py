@@ -18,7 +18,7 @@ INITIALIZERS = (
     "lecun_normal",
     "random_normal",
 )
-MODELS = ("mlp", "cnn", "pretrained", "text", "custom")
+MODELS = ("mlp", "cnn", "pretrained", "text", "audio", "custom")
 TEXT_ARCHITECTURES = ("bag", "cnn", "lstm", "transformer")
 
 
@@ -90,6 +90,26 @@ class TextConfig:
 
 
 @dataclass(frozen=True)
+class AudioModelConfig:
+    """The log-mel front end of `model.kind: audio`, inside the model.
+
+    Attributes:
+        frame_ms: the STFT frame (Hann window), in milliseconds. Defaults to `30`.
+        step_ms: the step between frames, in milliseconds. Defaults to `20`.
+        mel_bins: mel filters. Defaults to `40`.
+        lower_hz: the lowest mel filter's edge, in Hz. Defaults to `20`.
+        upper_hz: the highest mel filter's edge, in Hz; `null` is half the sample rate.
+            Defaults to `None`.
+    """
+
+    frame_ms: float = setting(30.0, low=1.0, high=1000.0)
+    step_ms: float = setting(20.0, low=1.0, high=1000.0)
+    mel_bins: int = setting(40, low=1, high=512)
+    lower_hz: float = setting(20.0, low=0.0)
+    upper_hz: float | None = setting(None, low=0.0, low_open=True)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """The model: the seed MLP, a small CNN, a pretrained backbone with a new head, or a
     tf_keras model given to the Python API.
@@ -99,8 +119,10 @@ class ModelConfig:
             Conv-BN-ReLU blocks with pooling, global average pooling, Dense head),
             `pretrained` (a `tf_keras.applications` backbone with its own preprocessing,
             global average pooling, dropout, Dense head; the backbone is frozen while the
-            head trains), `text` (token ids of a text, see `model.text`) or `custom` (the
-            model passed to `Pipeline.run(model=...)`, used as it is). Defaults to `"mlp"`.
+            head trains), `text` (token ids of a text, see `model.text`), `audio` (raw
+            samples -> log-mel front end -> normalization -> Conv-BN-ReLU blocks with
+            pooling, average over time, Dense head) or `custom` (the model passed to
+            `Pipeline.run(model=...)`, used as it is). Defaults to `"mlp"`.
         hidden_units: width of each hidden Dense layer (the CNN's head). Defaults to
             `[128, 64]`.
         activation: activation of the hidden Dense layers. Defaults to `"relu"`.
@@ -122,6 +144,7 @@ class ModelConfig:
             (`.h5`) of the backbone without its top. Defaults to `"imagenet"`.
         fine_tune: fine-tuning of the backbone after the head's training.
         text: the text model and its tokenizer (`kind: text`).
+        audio: the log-mel front end of `kind: audio`.
     """
 
     kind: str = setting("mlp", choices=MODELS)
@@ -138,3 +161,4 @@ class ModelConfig:
     weights: str = "imagenet"
     fine_tune: FineTuneConfig = field(default_factory=FineTuneConfig)
     text: TextConfig = field(default_factory=TextConfig)
+    audio: AudioModelConfig = field(default_factory=AudioModelConfig)

@@ -24,6 +24,7 @@ def check_config(config: PipelineConfig) -> None:
     _check_data(config.data)
     _check_model(config.model)
     _check_text(config.data, config.model)
+    _check_audio(config)
     _check_monitor(config)
     _check_compress(config.compress)
     _check_export(config.export)
@@ -94,6 +95,7 @@ _PATH_MEANING = {
     "image_dir": "folder with one sub-folder per class",
     "tfrecord": "TFRecord file or glob pattern",
     "text_dir": "folder with one sub-folder of .txt files per class",
+    "audio_dir": "folder with one sub-folder of WAV files per class",
 }
 
 
@@ -203,4 +205,24 @@ def _check_export(export: ExportConfig) -> None:
             f"Config key `export.android_variant` is {shown(export.android_variant)}, which "
             f"`export.tflite` does not export ({clip(', '.join(export.tflite)) or 'none'}); add it "
             "there or choose one of those."
+        )
+
+
+def _check_audio(config: PipelineConfig) -> None:
+    """`model.kind: audio` reads audio clips, and its mel range fits the sample rate."""
+    if config.model.kind != "audio":
+        return
+    if config.data.source != "audio_dir":
+        raise ConfigError(
+            "Config key `model.kind: audio` needs audio clips: set `data.source: audio_dir` "
+            f"(a folder of WAV files per class). Received: data.source={shown(config.data.source)}"
+        )
+    audio, nyquist = config.model.audio, config.data.audio.sample_rate / 2
+    upper = nyquist if audio.upper_hz is None else audio.upper_hz
+    if not audio.lower_hz < upper <= nyquist:
+        raise ConfigError(
+            "Config keys `model.audio.lower_hz` and `model.audio.upper_hz` must satisfy "
+            f"lower_hz < upper_hz <= half of data.audio.sample_rate ({nyquist:g} Hz). "
+            f"Received: model.audio.lower_hz={audio.lower_hz}, "
+            f"model.audio.upper_hz={shown(audio.upper_hz)}"
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -16,12 +17,13 @@ from tfpipeline.config import AugmentConfig
 from tfpipeline.errors import ConfigError
 
 IMAGE_OPTIONS = ("flip", "rotation", "zoom", "translation", "contrast", "brightness")
+AUDIO_OPTIONS = ("time_shift", "gain", "background_noise")
 
 
 def is_enabled(config: AugmentConfig) -> bool:
     """Returns whether any augmentation is asked for."""
     return config.flip != "none" or any(
-        getattr(config, name) > 0 for name in IMAGE_OPTIONS[1:] + ("noise",)
+        getattr(config, name) > 0 for name in IMAGE_OPTIONS[1:] + ("noise",) + AUDIO_OPTIONS
     )
 
 
@@ -30,6 +32,7 @@ def make_augmenter(
     is_image: bool,
     value_range: float | None = None,
     feature_std: np.ndarray | None = None,
+    audio: Any = None,
 ) -> Callable | None:
     """Builds `augment(x, seed) -> x` for one sample, or `None` when nothing is asked for.
 
@@ -40,12 +43,17 @@ def make_augmenter(
             and clipping. Defaults to `None` (255).
         feature_std: each feature's training standard deviation, for `noise`.
             Defaults to `None`.
+        audio: the `AudioFiles` of audio clips (their background noise files), for the
+            audio options. Defaults to `None` (not audio).
 
     Raises:
-        ConfigError: for image options on feature vectors, or `noise` on images.
+        ConfigError: for image options on feature vectors, `noise` on images, audio options
+            on other data, or other options on audio.
     """
     if not is_enabled(config):
         return None
+    if audio is not None or any(getattr(config, n) > 0 for n in AUDIO_OPTIONS):
+        return _audio_augmenter(config, audio)
     image_options = [n for n in IMAGE_OPTIONS if getattr(config, n) not in ("none", 0.0)]
     if is_image and config.noise > 0:
         raise ConfigError(
@@ -128,3 +136,67 @@ def _affine(image, config: AugmentConfig, seeds):
         fill_mode="REFLECT",
     )
     return out[0]
+
+
+def _audio_augmenter(config: AugmentConfig, audio: Any) -> Callable:
+    """Random time shift (zero-filled), gain and added noise on a clip; then clipped to
+    [-1, 1]."""
+    from tfpipeline._keras import tf
+
+    asked = [n for n in AUDIO_OPTIONS if getattr(config, n) > 0]
+    others = [n for n in IMAGE_OPTIONS + ("noise",) if getattr(config, n) not in ("none", 0.0)]
+    if audio is None:
+        raise ConfigError(
+            f"`data.augment.{asked[0]}` applies to audio clips (data.source: audio_dir), but "
+            "this data set holds other samples. Received: "
+            f"data.augment.{asked[0]}={getattr(config, asked[0])}"
+        )
+    if others:
+        raise ConfigError(
+            f"`data.augment.{others[0]}` applies to images or feature vectors, not audio "
+            f"clips. Use {', '.join(f'data.augment.{n}' for n in AUDIO_OPTIONS)} for audio."
+        )
+    noise = audio.noise() if config.background_noise > 0 else None
+    noise = None if noise is None else tf.constant(noise, tf.float32)
+    length = audio.audio.samples
+
+    def augment(clip, seed):
+        seeds = tf.random.experimental.stateless_split(seed, 4)
+        if config.time_shift:
+            clip = _shift(clip, config.time_shift, length, seeds[0])
+        if config.gain:
+            clip *= tf.random.stateless_uniform([], seeds[1], 1 - config.gain, 1 + config.gain)
+        if config.background_noise:
+            level = tf.random.stateless_uniform([], seeds[2], 0.0, config.background_noise)
+            clip += level * _noise(noise, length, seeds[3])
+        return tf.clip_by_value(clip, -1.0, 1.0)
+
+    return augment
+
+
+def _shift(clip, fraction: float, length: int, seed):
+    """The clip moved by up to `fraction` of its length either way, the gap zero-filled."""
+    from tfpipeline._keras import tf
+
+    most = int(fraction * length)
+    if most < 1:
+        return clip
+    shift = tf.random.stateless_uniform([], seed, -most, most + 1, dtype=tf.int32)
+    padded = tf.pad(clip, [[most, most]])
+    return tf.slice(padded, [most - shift], [length])
+
+
+def _noise(noise, length: int, seed):
+    """Unit-peak noise of `length` samples: a random crop of the background noise (scaled to
+    peak 1), or Gaussian noise with standard deviation 1/3 without any."""
+    from tfpipeline._keras import tf
+
+    if noise is None:
+        return tf.random.stateless_normal([length], seed) / 3.0
+    total = tf.shape(noise)[0]
+    if noise.shape[0] < length:  # shorter than a clip: repeated
+        noise = tf.tile(noise, [length // int(noise.shape[0]) + 1])
+        total = tf.shape(noise)[0]
+    start = tf.random.stateless_uniform([], seed, 0, total - length + 1, dtype=tf.int32)
+    crop = tf.slice(noise, [start], [length])
+    return crop / tf.maximum(tf.reduce_max(tf.abs(crop)), 1e-6)

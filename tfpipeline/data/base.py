@@ -1,25 +1,28 @@
 """What every kind of data shares: the samples interface and the loaded data record.
 
 The kinds of samples (`ArraySamples` in `arrays.py`, `TableSamples` in `tabular.py`,
-`ImageFiles` in `images.py`, `RecordFiles` in `records.py`) implement one of two declared
+`ImageFiles` in `images.py`, `RecordFiles` in `records.py`, `TextSamples` and
+`TokenSamples` in `text.py`, `AudioFiles` in `audio.py`) implement one of two declared
 interfaces, so that the stages after loading never ask which kind they hold:
 
 - `Samples`: any loaded samples, as cleaning reads them (which rows are finite, which repeat
   an earlier one, which features are constant).
 - `FeatureSamples`: samples whose features are the model's input (every kind but a table
-  before its encoding), as splitting, statistics and tf.data read them: the feature shape,
-  and `as_dataset`, with which each kind builds its own unbatched tf.data source.
+  or texts before their encoding), as splitting, statistics and tf.data read them: the
+  feature shape, and `as_dataset`, with which each kind builds its own unbatched tf.data
+  source. `FileSamples` are those read from files on demand.
 
 A new kind of data is one module beside these (its `FeatureSamples` and a loader returning
-`LoadedData`) registered in one place, `sources.SOURCE_LOADERS`. This module imports nothing
-of the package but its errors, so that every kind can import it.
+`LoadedData`) registered in one place, `sources.SOURCE_LOADERS`; folders of one sub-folder
+per class are listed by `list_class_files`. This module imports nothing of the package at
+load time but its errors, so that every kind can import it.
 """
 
 from __future__ import annotations
 
 import abc
 import glob
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +115,26 @@ class FeatureSamples(Samples):
         return np.concatenate(parts) if parts else np.zeros((0, *self.feature_shape), np.float32)
 
 
+class FileSamples(FeatureSamples):
+    """Samples that are files (`paths`, with a hash of each file's bytes in `hashes`), read
+    and decoded inside tf.data on demand; a file that could not be read was left out when
+    the folder was loaded."""
+
+    paths: np.ndarray
+    hashes: np.ndarray
+    in_memory = False
+    index_shuffle = True  # shuffling the file list before reading is cheap
+
+    def row_keys(self) -> np.ndarray:
+        return self.hashes
+
+    def finite_rows(self) -> np.ndarray:
+        return np.ones(len(self.paths), dtype=bool)
+
+    def row_names(self, rows: np.ndarray) -> list:
+        return [str(self.paths[i]) for i in rows]
+
+
 @dataclass(frozen=True)
 class LoadedData:
     """Samples and their raw labels, as loaded, before cleaning.
@@ -148,3 +171,79 @@ def expand_glob(pattern: str, what: str) -> list[str]:
     if not files:
         raise DataError(f"No {what} found at {pattern!r}.")
     return files
+
+
+def file_list_dataset(paths: np.ndarray, indices: np.ndarray, shuffle_seed: Any = None):
+    """A tf.data pipeline of `(index, path)` for the sample files `indices` (sorted), the
+    list reshuffled with `shuffle_seed` (every epoch: it is cheap before reading)."""
+    from tfpipeline._keras import tf
+
+    indices = np.asarray(indices, dtype=np.int64)
+    dataset = tf.data.Dataset.from_tensor_slices((indices, paths[indices]))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(indices), seed=shuffle_seed)
+    return dataset
+
+
+def list_class_files(
+    root: Path,
+    kind: str,
+    sample: str,
+    wanted: Callable[[Path], bool],
+    holding: str,
+    not_classes: tuple[str, ...] = (".",),
+) -> tuple[list[Path], list[str], list[Path]]:
+    """Lists a class folder tree (`root/<class>/...`, sub-folders included): the files
+    `wanted`, the class of each, and the other files.
+
+    Args:
+        root: the data folder.
+        kind: its kind, for messages (`"Image"`, `"Text"`, `"Audio"`).
+        sample: what one sample is, for messages (`"image"`).
+        wanted: whether a file is a sample.
+        holding: what a class folder must hold, for messages (`"images (root/<class>/...)"`).
+        not_classes: prefixes of the sub-folders that are not classes (hidden ones).
+
+    Raises:
+        DataError: for a folder leading back to `root` (see `refuse_loop`), or fewer than
+            two class folders holding samples.
+    """
+    files, labels, others = [], [], []
+    for folder in sorted(
+        p for p in root.iterdir() if p.is_dir() and not p.name.startswith(not_classes)
+    ):
+        refuse_loop(folder, root, kind, sample)
+        for file in sorted(folder.rglob("*")):
+            if file.is_dir():
+                refuse_loop(file, root, kind, sample)
+            elif file.is_file() and wanted(file):
+                files.append(file)
+                labels.append(folder.name)
+            elif file.is_file():
+                others.append(file)
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise DataError(
+            f"{kind} folder {root} needs at least two class sub-folders holding {holding}; "
+            f"found {len(classes)}: {', '.join(classes) or 'none'}."
+        )
+    return files, labels, others
+
+
+def refuse_loop(folder: Path, root: Path, kind: str, sample: str) -> None:
+    """Refuses a folder (a symbolic link) of a class folder tree that leads back to the data
+    folder or above it: it would read every sample again, as one more class.
+
+    Args:
+        folder: the folder met while listing `root`.
+        root: the data folder.
+        kind: the data folder's kind, for the message (`"Image"`, `"Text"`).
+        sample: what a sample is, for the message (`"image"`, `"text"`).
+    """
+    target = folder.resolve()
+    if root.resolve().is_relative_to(target):
+        raise DataError(
+            f"{kind} folder {root}: {folder} leads back to {target}, the data folder or a "
+            f"folder above it (a symbolic link?), so it would hold every {sample} again. "
+            f"Remove that link, or point it at a folder of that class's {sample}s only."
+        )

@@ -10,7 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from tfpipeline.config import DEFAULT_MAX_IMAGE_PIXELS
-from tfpipeline.data.base import FeatureSamples, LoadedData
+from tfpipeline.data.base import (
+    FileSamples,
+    LoadedData,
+    file_list_dataset,
+    list_class_files,
+)
 from tfpipeline.errors import DataError
 
 # The image formats read, with their file suffixes: TensorFlow decodes PNG, JPEG, BMP and
@@ -153,7 +158,7 @@ def conform_image(image, image_size: tuple[int, int], channels: int):
 
 
 @dataclass(frozen=True)
-class ImageFiles(FeatureSamples):
+class ImageFiles(FileSamples):
     """Image files, decoded on demand in parallel inside tf.data.
 
     Attributes:
@@ -167,10 +172,8 @@ class ImageFiles(FeatureSamples):
     hashes: np.ndarray
     image_size: tuple[int, int]
     channels: int
-    in_memory = False
     is_image = True
     value_range = 255.0
-    index_shuffle = True  # shuffling the file list before decoding is cheap
 
     @property
     def feature_shape(self) -> tuple[int, ...]:
@@ -183,25 +186,13 @@ class ImageFiles(FeatureSamples):
         """
         from tfpipeline._keras import tf
 
-        indices = np.asarray(indices, dtype=np.int64)
-        dataset = tf.data.Dataset.from_tensor_slices((indices, self.paths[indices]))
-        if shuffle_seed is not None:
-            dataset = dataset.shuffle(len(indices), seed=shuffle_seed)
+        dataset = file_list_dataset(self.paths, indices, shuffle_seed)
         size, channels = self.image_size, self.channels
         return dataset.map(
             lambda i, path: (i, decode_image(tf.io.read_file(path), size, channels)),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
-
-    def row_keys(self) -> np.ndarray:
-        return self.hashes
-
-    def finite_rows(self) -> np.ndarray:
-        return np.ones(len(self.paths), dtype=bool)
-
-    def row_names(self, rows: np.ndarray) -> list:
-        return [str(self.paths[i]) for i in rows]
 
 
 def load_image_dir(
@@ -241,33 +232,15 @@ def load_image_dir(
 
 
 def _list_class_files(root: Path) -> tuple[list[str], list[str], list[Path]]:
-    """Returns the image files under `root/<class>/`, their class, and the other files.
-
-    Raises:
-        DataError: for a symbolic link loop, or fewer than two classes holding images.
-    """
-    files, labels, others = [], [], []
-    # Hidden folders (.git, .ipynb_checkpoints) are not classes.
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        _refuse_loop(folder, root)
-        for file in sorted(folder.rglob("*")):
-            if not file.is_file():
-                if file.is_dir():
-                    _refuse_loop(file, root)
-                continue
-            if file.suffix.lower() in IMAGE_SUFFIXES:
-                files.append(str(file))
-                labels.append(folder.name)
-            else:
-                others.append(file)
-    classes = sorted(set(labels))
-    if len(classes) < 2:
-        raise DataError(
-            f"Image folder {root} needs at least two class sub-folders holding images "
-            f"(root/<class>/<image>); found {len(classes)}: {', '.join(classes) or 'none'}. "
-            f"Accepted image suffixes: {', '.join(IMAGE_SUFFIXES)}."
-        )
-    return files, labels, others
+    """Returns the image files under `root/<class>/`, their class, and the other files."""
+    files, labels, others = list_class_files(
+        root,
+        "Image",
+        "image",
+        lambda file: file.suffix.lower() in IMAGE_SUFFIXES,
+        f"images (root/<class>/<image>; accepted suffixes: {', '.join(IMAGE_SUFFIXES)})",
+    )
+    return [str(file) for file in files], labels, others
 
 
 def _skip_too_large(
@@ -289,18 +262,6 @@ def _skip_too_large(
             stacklevel=3,  # the caller of `load_image_dir`
         )
     return files, labels, too_large
-
-
-def _refuse_loop(folder: Path, root: Path) -> None:
-    """Refuses a folder (a symbolic link) that leads back to the data folder or above it:
-    it would read every image again, as one more class."""
-    target = folder.resolve()
-    if root.resolve().is_relative_to(target):
-        raise DataError(
-            f"Image folder {root}: {folder} leads back to {target}, the data folder or a "
-            "folder above it (a symbolic link?), so it would hold every image again. Remove "
-            "that link, or point it at a folder of that class's images only."
-        )
 
 
 def _not_images(files: list[Path]) -> dict:

@@ -18,6 +18,19 @@ from typing import Any
 import numpy as np
 
 from tfpipeline._text import listed
+from tfpipeline.data.audio import (
+    CHANNEL_MIXING,
+    ONNX_AUDIO_UNSUPPORTED,
+    PADDING_RULE,
+    RESAMPLING,
+    SAMPLE_FORMAT,
+    AudioFormat,
+    audio_format,
+    conform_clip,
+    fit_length,
+    load_clip,
+    to_float,
+)
 from tfpipeline.data.encoding import OTHER, TableEncoding
 from tfpipeline.data.images import (
     COLOR_CONVERSION,
@@ -38,14 +51,16 @@ OUT_OF_RANGE_SPANS = 3.0
 UNSEEN_CATEGORY = "the column's (other) position if it has one, else all zeros"
 
 
-def describe_input(data) -> dict[str, Any]:
+def describe_input(data, model: Any = None) -> dict[str, Any]:
     """The input record of prepared data (see the module docstring).
 
     Args:
         data: the `PreparedData`.
+        model: the model, whose audio front end (if it has one) the record describes.
+            Defaults to `None`.
 
     Returns:
-        A JSON-ready dict: `kind` (`image`, `text` or `features`) and what an app needs
+        A JSON-ready dict: `kind` (`image`, `text`, `audio` or `features`) and what an app needs
         for it (for a text, the tokenizer's settings and rules; its words are in
         `vocab.txt`).
     """
@@ -55,6 +70,9 @@ def describe_input(data) -> dict[str, Any]:
             "layout": "[batch, sequence_length] int32 token ids",
             **data.tokenizer.to_dict(),
         }
+    audio = audio_format(data)
+    if audio is not None:
+        return _audio_record(audio, model)
     stats = data.stats
     std = np.sqrt(stats.variance)
     if data.is_image:
@@ -85,6 +103,44 @@ def describe_input(data) -> dict[str, Any]:
         record["unseen_categorical"] = UNSEEN_CATEGORY
     record["features"] = positions
     return record
+
+
+def _audio_record(audio: AudioFormat, model: Any) -> dict[str, Any]:
+    record = {
+        "kind": "audio",
+        "layout": "[batch, samples]",
+        "sample_rate": audio.sample_rate,
+        "clip_seconds": audio.clip_seconds,
+        "samples": audio.samples,
+        "sample_format": SAMPLE_FORMAT,
+        "channels": CHANNEL_MIXING,
+        "padding": PADDING_RULE,
+        "resampling": RESAMPLING if audio.resample else "none: other rates are refused",
+        "value_range": [-1.0, 1.0],
+    }
+    layer = _front_end_layer(model)
+    if layer is not None:
+        config = layer.get_config()
+        keys = ("frame_length", "frame_step", "fft_length", "mel_bins", "lower_hz", "upper_hz")
+        record["front_end"] = {
+            "inside_model": True,
+            "stft": "Hann window, no padding at the end; magnitude (|STFT|)",
+            **{key: config[key] for key in keys},
+            "mel_scale": "tf.signal.linear_to_mel_weight_matrix (HTK)",
+            "log_offset": config["log_offset"],
+            "log": f"natural log of (mel + {config['log_offset']:g})",
+            "then": "standardized per mel bin with training statistics, inside the model",
+        }
+        record["onnx"] = f"not exported: {ONNX_AUDIO_UNSUPPORTED}"
+    return record
+
+
+def _front_end_layer(model: Any):
+    """The model's `LogMelSpectrogram` layer, or `None`."""
+    for layer in getattr(model, "layers", ()):
+        if type(getattr(layer, "layer", layer)).__name__ == "LogMelSpectrogram":
+            return getattr(layer, "layer", layer)
+    return None
 
 
 def _positions(encoding: TableEncoding | None, size: int) -> list[dict[str, Any]]:
@@ -153,7 +209,9 @@ class InputSpec:
         Rows: a pandas DataFrame, a dict (one row of scalars, or columns of values) or a
         list of dicts, keyed by column name (other keys are ignored). Images: a file path
         (or a list of them), a PIL image (or a list), or an array of pixels of any size and
-        channel count (`(h, w)`, `(h, w, c)` or a batch of them).
+        channel count (`(h, w)`, `(h, w, c)` or a batch of them). Audio: a WAV file path (or
+        a list of them), a 1-D array of samples at the model's rate (or a batch, or a list),
+        or `(samples, sample_rate)`.
         """
         if _is_rows(x):
             return self._rows(x)
@@ -161,6 +219,8 @@ class InputSpec:
             return self._images(x)
         if self.kind == "text" and _is_texts(x):
             return self.tokenizer.encode([x] if isinstance(x, str) else list(x))
+        if self.kind == "audio":
+            return self._clips(x)
         return x
 
     @functools.cached_property
@@ -193,6 +253,57 @@ class InputSpec:
                 "does not belong to this model, or is malformed. Export the model again."
             )
         return Tokenizer.read(path, length, lowercase)
+
+    def _clips(self, x: Any) -> Any:
+        """WAV files (paths), clips (1-D arrays of samples at the model's rate, float in
+        [-1, 1] or integer PCM, or a batch of them) and `(samples, sample_rate)` pairs as the
+        model's clips: read, resampled and padded or trimmed as in training (see
+        `data.audio`)."""
+        try:
+            audio = AudioFormat(
+                int(self.record["sample_rate"]),
+                float(self.record["clip_seconds"]),
+                self.record.get("resampling", "").startswith("polyphase"),
+            )
+            length = int(self.record.get("samples", audio.samples))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(
+                f"The audio input record of {self.where} is malformed ({type(exc).__name__}: "
+                f"{exc}); it needs `sample_rate` and `clip_seconds`. Export the model again."
+            ) from None
+        if _is_clip_at_rate(x):  # (samples, sample rate): resampled as a file is
+            samples, rate = x
+            clip = conform_clip(to_float(np.asarray(samples)), int(rate), audio, "the clip")
+            return fit_length(clip, length)[None]
+        if isinstance(x, (str, Path)):
+            items = [x]
+        elif _all_of(x, (str, Path)) or _all_of(x, np.ndarray):  # files, or clips
+            items = list(x)
+        else:
+            try:
+                array = np.asarray(x)
+            except (TypeError, ValueError):  # ragged: refused, named, by the input checks
+                return x
+            if not np.issubdtype(array.dtype, np.number) or array.ndim not in (1, 2):
+                return x
+            items = [array] if array.ndim == 1 else list(array)
+        return np.stack([self._clip(item, audio, length) for item in items])
+
+    def _clip(self, item: Any, audio: AudioFormat, length: int) -> np.ndarray:
+        if isinstance(item, (str, Path)):
+            path = Path(item)
+            if not path.is_file():
+                raise DataError(f"Audio file {not_a_file(path)}: {path}")
+            return fit_length(load_clip(path, audio), length)
+        samples = np.asarray(item)
+        if samples.ndim != 1 or not np.issubdtype(samples.dtype, np.number) or not samples.size:
+            raise DataError(
+                f"A clip for {self.where} must be a 1-D array of samples at "
+                f"{audio.sample_rate} Hz, at least one. Received shape {samples.shape}, dtype "
+                f"{samples.dtype}."
+            )
+        clip = conform_clip(to_float(samples), audio.sample_rate, audio, "a clip")
+        return fit_length(clip, length)
 
     def _rows(self, x: Any) -> np.ndarray:
         if self.encoding is None:
@@ -399,6 +510,22 @@ def _is_texts(x: Any) -> bool:
     if isinstance(x, np.ndarray) and x.dtype.kind in "UO":
         x = x.tolist()
     return isinstance(x, (list, tuple)) and bool(x) and all(isinstance(i, str) for i in x)
+
+
+def _all_of(x: Any, kinds) -> bool:
+    """Whether `x` is a non-empty list or tuple of `kinds` only."""
+    return isinstance(x, (list, tuple)) and bool(x) and all(isinstance(i, kinds) for i in x)
+
+
+def _is_clip_at_rate(x: Any) -> bool:
+    """Whether `x` is one clip with its sample rate: `(samples, sample_rate)`."""
+    return (
+        isinstance(x, tuple)
+        and len(x) == 2
+        and isinstance(x[0], np.ndarray)
+        and x[0].ndim == 1
+        and isinstance(x[1], (int, np.integer))
+    )
 
 
 def _is_image_item(item: Any) -> bool:

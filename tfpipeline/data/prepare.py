@@ -13,6 +13,7 @@ import numpy as np
 
 from tfpipeline.config import DataConfig, TextConfig
 from tfpipeline.data.arrays import ArraySamples
+from tfpipeline.data.audio import AudioFiles
 from tfpipeline.data.augment import make_augmenter
 from tfpipeline.data.base import FeatureSamples, LoadedData
 from tfpipeline.data.clean import clean
@@ -103,8 +104,9 @@ class PreparedData:
         """Width of the model's output: the number of classes, or 1 for regression."""
         return len(self.class_names) if self.task == "classification" else 1
 
-    def summary(self) -> dict[str, Any]:
-        """The data section of a run's manifest: what was loaded, cleaned, split and fed."""
+    def summary(self, model: Any = None) -> dict[str, Any]:
+        """The data section of a run's manifest: what was loaded, cleaned, split and fed
+        (with `model`, its audio front end in the input record)."""
         return {
             "name": self.name,
             "task": self.task,
@@ -121,7 +123,7 @@ class PreparedData:
             "target": None
             if self.target is None
             else {"mean": self.target[0], "std": self.target[1]},
-            "input": describe_input(self),
+            "input": describe_input(self, model),
         }
 
     def _class_counts(self) -> dict[str, dict[str, int]] | None:
@@ -301,7 +303,11 @@ def _prepared(
         if config.class_weight
         else None,
         augment=make_augmenter(
-            config.augment, samples.is_image, samples.value_range, np.sqrt(stats.variance)
+            config.augment,
+            samples.is_image,
+            samples.value_range,
+            np.sqrt(stats.variance),
+            audio=samples if isinstance(samples, AudioFiles) else None,
         ),
         cache=_cache(config.cache, samples, len(splits.train)),
         shuffle_buffer=config.shuffle_buffer,

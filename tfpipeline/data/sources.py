@@ -6,9 +6,9 @@ In-memory sources (built-in data sets, arrays, CSV files) hold their features in
 arrays; file sources (image folders, TFRecord files) read and decode them inside tf.data, in
 parallel, on demand.
 
-Each kind lives in its own module (`arrays`, `builtin`, `csv_files`, `images`, `records`,
-`text`); `SOURCE_LOADERS` below is the one place that maps a `data.source` to it, and
-`get_loader` the one dispatcher.
+Each kind lives in its own module (`arrays`, `audio`, `builtin`, `csv_files`, `images`,
+`records`, `text`); `SOURCE_LOADERS` below is the one place that maps a `data.source` to it,
+and `get_loader` the one dispatcher.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from tfpipeline.config import DataConfig
 from tfpipeline.data.arrays import ArraySamples, from_arrays
+from tfpipeline.data.audio import AudioFormat, load_audio_dir
 from tfpipeline.data.base import LoadedData, expand_glob
 from tfpipeline.data.builtin import load_builtin
 from tfpipeline.data.csv_files import load_csv
@@ -139,6 +140,11 @@ def _text_dir(config: DataConfig, path: str) -> LoadedData:
     return load_text_dir(path)
 
 
+def _audio_dir(config: DataConfig, path: str) -> LoadedData:
+    audio = config.audio
+    return load_audio_dir(path, AudioFormat(audio.sample_rate, audio.clip_seconds, audio.resample))
+
+
 # The registry: one entry per `data.source` (a new kind also adds its name to
 # `config.SOURCES`, which validates the config; a test checks that both agree).
 SOURCE_LOADERS: dict[str, Loader] = {
@@ -148,4 +154,5 @@ SOURCE_LOADERS: dict[str, Loader] = {
     "image_dir": _from_files(_image_dir),
     "tfrecord": _from_files(_tfrecord),
     "text_dir": _from_files(_text_dir),
+    "audio_dir": _from_files(_audio_dir),
 }

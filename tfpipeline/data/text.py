@@ -18,7 +18,7 @@ import numpy as np
 
 from tfpipeline.config import DEFAULT_NA_VALUES
 from tfpipeline.data.arrays import ArraySamples
-from tfpipeline.data.base import LoadedData, Samples
+from tfpipeline.data.base import LoadedData, Samples, list_class_files
 from tfpipeline.data.csv_files import numeric_labels_if_possible
 from tfpipeline.data.tabular import read_csv_table
 from tfpipeline.errors import DataError
@@ -152,24 +152,13 @@ def load_text_dir(path: str) -> LoadedData:
 
 
 def _list_text_files(root: Path) -> tuple[list[Path], list[str], list[Path]]:
-    files, labels, others = [], [], []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for file in sorted(folder.rglob("*")):
-            if not file.is_file():
-                continue
-            if file.suffix.lower() == TEXT_SUFFIX:
-                files.append(file)
-                labels.append(folder.name)
-            else:
-                others.append(file)
-    classes = sorted(set(labels))
-    if len(classes) < 2:
-        raise DataError(
-            f"Text folder {root} needs at least two class sub-folders holding {TEXT_SUFFIX} "
-            f"files (root/<class>/<text>{TEXT_SUFFIX}); found {len(classes)}: "
-            f"{', '.join(classes) or 'none'}."
-        )
-    return files, labels, others
+    return list_class_files(
+        root,
+        "Text",
+        "text",
+        lambda file: file.suffix.lower() == TEXT_SUFFIX,
+        f"{TEXT_SUFFIX} files (root/<class>/<text>{TEXT_SUFFIX})",
+    )
 
 
 def read_text_file(file: Path) -> tuple[str | None, str]:

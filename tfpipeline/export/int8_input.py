@@ -19,7 +19,7 @@ from tfpipeline._keras import keras
 from tfpipeline._text import listed
 from tfpipeline.data import PreparedData
 from tfpipeline.data.stats import FeatureStats
-from tfpipeline.models import input_normalization, output_rescaling
+from tfpipeline.models import AUDIO_FLOAT_LAYERS, input_normalization, output_rescaling
 
 # A feature whose training range covers fewer of the 255 steps of one shared int8 input scale
 # than this loses too much of itself at the input quantize (its quantization noise is then
@@ -81,6 +81,9 @@ def plan_int8_input(
         )
     if setting == "quantized":
         return Int8Input(int8_io, (), "export.int8_input is quantized")
+    front_end = audio_float_layers(model)
+    if front_end:
+        return Int8Input("float32", front_end, AUDIO_REASON)
     stats, names = data.stats, data.feature_names
     steps = input_steps(stats)
     varying = np.flatnonzero(stats.maximum > stats.minimum)
@@ -117,6 +120,23 @@ def plan_int8_input(
             "must hold 0 in its range, so a target far from 0 would keep coarse steps)"
         )
     return Int8Input("float32" if floats else int8_io, tuple(floats), "; ".join(reasons))
+
+
+# Why an audio model's int8 variant keeps its front end in float.
+AUDIO_REASON = (
+    "audio input: float32 samples in [-1, 1] (8 bits would leave quiet speech a few steps); "
+    "the log-mel front end (STFT: RFFT2D, COMPLEX_ABS, mel filter bank, LOG) and the "
+    "normalization after it compute in float before the first quantize"
+)
+
+
+def audio_float_layers(model: keras.Model) -> tuple[str, ...]:
+    """The layers of an audio model (`model.kind: audio`) kept float in int8: its log-mel
+    front end and the normalization after it; none for other models."""
+    names = {layer.name for layer in model.layers}
+    if AUDIO_FLOAT_LAYERS[0] not in names:
+        return ()
+    return tuple(name for name in AUDIO_FLOAT_LAYERS if name in names)
 
 
 def _name(names: Sequence[str], index: int) -> str:

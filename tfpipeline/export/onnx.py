@@ -8,7 +8,17 @@ from pathlib import Path
 from tfpipeline._atomic import file_atomic, write_bytes_atomic
 from tfpipeline._keras import keras
 from tfpipeline.bridge import is_keras3_model
+from tfpipeline.data.audio import ONNX_AUDIO_UNSUPPORTED
+from tfpipeline.errors import UnsupportedModelError
 from tfpipeline.export._signature import exportable_model, input_spec, serving_tf_function
+
+
+def onnx_unsupported(model: keras.Model) -> str | None:
+    """Why `model` cannot be converted to ONNX (an audio front end inside it), or `None`."""
+    for layer in getattr(model, "layers", ()):
+        if type(getattr(layer, "layer", layer)).__name__ == "LogMelSpectrogram":
+            return ONNX_AUDIO_UNSUPPORTED
+    return None
 
 
 def export_onnx(model: keras.Model, path: str | Path, opset: int = 17) -> Path:
@@ -26,12 +36,16 @@ def export_onnx(model: keras.Model, path: str | Path, opset: int = 17) -> Path:
         The written path.
 
     Raises:
-        UnsupportedModelError: if `model` is not a tf_keras model.
+        UnsupportedModelError: if `model` is not a tf_keras model, or holds an audio front
+            end (see `onnx_unsupported`).
     """
     import onnx
     import tf2onnx
 
     model = exportable_model(model, "export_onnx")
+    reason = onnx_unsupported(model)
+    if reason:
+        raise UnsupportedModelError(f"Model {model.name!r} cannot be exported to ONNX: {reason}.")
     if is_keras3_model(model):  # the bridge could not rebuild it: convert its own graph
         proto, _ = tf2onnx.convert.from_function(
             serving_tf_function(model), input_signature=[input_spec(model)], opset=opset

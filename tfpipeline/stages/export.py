@@ -12,6 +12,7 @@ from tfpipeline.data import PreparedData
 from tfpipeline.data.input_spec import describe_input
 from tfpipeline.export.android import BUNDLE_MODEL, write_android_bundle
 from tfpipeline.export.int8_input import Int8Input
+from tfpipeline.export.onnx import onnx_unsupported
 from tfpipeline.export.plan import ExportSettings, ExportTarget, plan_exports, tflite_variants
 from tfpipeline.record import AndroidRecord, ArtifactRecord
 from tfpipeline.run_folder import (
@@ -55,7 +56,12 @@ def export_stage(
         log: where progress goes.
     """
     targets = plan_exports(config)
+    no_onnx = onnx_unsupported(model) if any(t.format == "onnx" for t in targets) else None
+    if no_onnx:
+        targets = [t for t in targets if t.format != "onnx"]
     log.stage(5, "export", ", ".join(t.filename for t in targets) or "nothing to export")
+    if no_onnx:
+        log.detail(f"onnx: not exported: {no_onnx}")
     settings = ExportSettings.for_model(model, data, config, tflite_variants(targets))
     if settings.int8_input is not None:
         log.detail(f"int8 input {settings.int8_input.dtype}: {settings.int8_input.reason}")
@@ -77,6 +83,7 @@ def android_stage(
     artifacts: list[ArtifactRecord],
     int8_input: Int8Input | None,
     log: StageLog,
+    model: keras.Model | None = None,
 ) -> AndroidRecord | None:
     """Writes the Android bundle from the chosen `.tflite` variant, if it passed.
 
@@ -90,7 +97,9 @@ def android_stage(
     if not artifact.passed:
         log.detail(f"android: not written, {artifact.path} failed verification")
         return AndroidRecord(written=False, variant=variant)
-    bundle = write_bundle(folder.android, folder.file(artifact.path), artifact, data, int8_input)
+    bundle = write_bundle(
+        folder.android, folder.file(artifact.path), artifact, data, int8_input, model
+    )
     files = [f"{BUNDLE_MODEL} (= {artifact.path})", *([LABELS] if data.class_names else [])]
     files += [VOCABULARY] if data.tokenizer is not None else []
     log.detail(f"wrote {ANDROID_DIR}/ ({', '.join([*files, MODEL_CARD])})")
@@ -103,8 +112,10 @@ def write_bundle(
     artifact: ArtifactRecord,
     data: PreparedData,
     int8_input: Int8Input | None,
+    model: keras.Model | None = None,
 ) -> Path:
-    """Writes an Android bundle for a verified `.tflite` (its figures, labels, input)."""
+    """Writes an Android bundle for a verified `.tflite` (its figures, labels, input; with
+    `model`, its audio front end)."""
     x_train = data.splits.train.arrays()[0]
     return write_android_bundle(
         bundle,
@@ -114,7 +125,15 @@ def write_bundle(
         value_range=(float(x_train.min()), float(x_train.max())),
         figures=artifact.to_dict(),
         task=data.task,
-        input_record=describe_input(data),
-        int8_input=int8_input.to_dict() if int8_input and artifact.variant == "int8" else None,
+        input_record=describe_input(data, model),
+        int8_input=_int8_record(int8_input, artifact),
         tokenizer=data.tokenizer,
     )
+
+
+def _int8_record(int8_input: Int8Input | None, artifact: ArtifactRecord) -> dict | None:
+    """How the shipped `int8` model takes its input, with the ops that compute in float in
+    it (an audio front end's FFT, say); `None` for other variants."""
+    if int8_input is None or artifact.variant != "int8":
+        return None
+    return {**int8_input.to_dict(), "float_ops": sorted(set(artifact.float_ops or ()))}
