@@ -254,6 +254,46 @@ assert run_signal["attack AUC"] < 0.6 < memorizer_signal["attack AUC"]
 assert memorizer_signal["confidence gap"] > 2 * run_signal["confidence gap"]
 assert memorizer_signal["training rows"] < run_signal["training rows"] / 5
 """,
+    "10_text": """
+# Measured with TFPIPELINE_SMALL=1 (numpy 2.4, scikit-learn 1.9, Python 3.11): 1127 texts,
+# numpy 496, python 443, scikit-learn 188; other versions give a few more or fewer.
+assert set(counts) == {"numpy", "python", "scikit-learn"} and 800 <= len(docs) <= 1600, counts
+assert toy.vocabulary == (
+    "[PAD]", "[UNK]", "the", "array", "of", "return", "a", "data", "elements", "fit"
+)
+assert toy_ids.tolist() == [[5, 2, 1, 4, 2, 1, 1, 2], [9, 1, 0, 0, 0, 0, 0, 0]]
+assert longer < 0.1  # 4.8% of the texts have more than 24 words
+assert manifest["status"] == "passed", manifest["failures"]
+assert manifest["data"]["input"]["vocab_size"] < 2000  # 1,587: every training word kept
+# bag 0.885 against the baseline's 0.920
+assert baseline["kind"] == "TF-IDF + logistic regression" and baseline["accuracy"] >= 0.85
+assert baseline["accuracy"] - 0.06 <= evaluation["accuracy"] <= baseline["accuracy"]
+assert any("no better than the baseline" in line for line in log)  # the run says so
+# float / int8 / agreement: bag 0.885 / 0.885 / 0.991, cnn 0.894 / 0.894 / 1.000,
+# lstm 0.584 / 0.584 / 0.982, transformer 0.885 / 0.885 / 1.000
+assert all(record["status"] == "passed" for record in runs.values())
+assert list(rows) == ["bag", "cnn", "lstm", "transformer"]
+for name, row in rows.items():
+    assert row["agreement"] >= 0.97 and abs(row["int8"] - row["float"]) <= 0.02, (name, row)
+for name in ("cnn", "transformer"):
+    assert abs(rows[name]["float"] - rows["bag"]["float"]) <= 0.04, rows
+assert 0.5 < rows["lstm"]["float"] < rows["bag"]["float"] - 0.1, rows  # four epochs
+assert rows["lstm"]["KiB"] > 2 * rows["bag"]["KiB"]  # 164.8 vs 55.6 KiB
+# The bundle: tokenized from the card and vocab.txt alone, run in LiteRT = Predictor.
+assert spec["dtype"] == "int32" and spec["shape"] == [-1, 24] and spec["kind"] == "text"
+assert vocabulary[:2] == ["[PAD]", "[UNK]"] and len(vocabulary) == spec["vocab_size"]
+assert np.array_equal(hand_ids, package_ids)
+np.testing.assert_array_equal(hand_probabilities, from_predictor)  # the same int8 output
+assert predictor.predict_classes(checked) == ["numpy", "scikit-learn", "python"]
+assert (hand_ids == 1).sum() == 1  # "too"
+# The folder: one .md skipped, one Windows-1252 file read right, 7,509 words for 2,000 ids.
+assert len(caught) == 1 and "(1 .md)" in str(caught[0].message)
+assert folder_data.class_names == ("numpy", "python", "scikit-learn")
+assert folder_data.cleaning["encodings"] == "texts not in UTF-8 read as windows-1252 (1)"
+assert cafe == "Return the café's menu as a list."
+assert sum(folder_data.splits.sizes().values()) == len(docs) + 1
+assert tokenizer.vocab_size == 2000 < len(distinct) and 0 < unknown_share < 0.2  # 7.6%
+""",
 }
 
 
