@@ -108,6 +108,7 @@ KERAS_MODULES = (
     "tensorflow_model_optimization.python.core.sparsity.keras",
     "tf_keras",
     "tfpipeline.optimizers",
+    "tfpipeline.text_models",
 )
 
 # Ops a SavedModel's checkpoint functions hold (writing and reading its own variables).

@@ -47,6 +47,31 @@ class PositionEmbedding(keras.layers.Layer):
         }
 
 
+@keras.utils.register_keras_serializable(package="tfpipeline")
+class MaskedAverage(keras.layers.Layer):
+    """The average of a sequence's vectors over its unmasked steps; a zero vector for a
+    sequence with no unmasked step.
+
+    `GlobalAveragePooling1D` divides by the number of unmasked steps, which is 0 for a text
+    with no word (an empty string, punctuation only: all padding): the float model then
+    returns NaN and the int8 `.tflite` fails in LiteRT's DIV. Here the count is at least 1.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return tf.reduce_mean(inputs, axis=1)
+        weights = tf.expand_dims(tf.cast(mask, inputs.dtype), -1)
+        total = tf.reduce_sum(inputs * weights, axis=1)
+        return total / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
 def _initializer(config: ModelConfig, seed: int):
     return keras.initializers.get({"class_name": config.initializer, "config": {"seed": seed}})
 
@@ -62,9 +87,10 @@ def _embedding(config: ModelConfig, vocab_size: int, seed: int, mask_zero: bool 
 
 
 def _bag(config: ModelConfig, ids, vocab_size: int, seed: int):
-    """The average of the text's word vectors, padding left out (the mask)."""
+    """The average of the text's word vectors, padding left out (the mask); zeros for a
+    text with no word."""
     x = _embedding(config, vocab_size, seed, mask_zero=True)(ids)
-    return keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    return MaskedAverage(name="pool")(x)
 
 
 def _cnn(config: ModelConfig, ids, vocab_size: int, seed: int):
