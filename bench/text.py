@@ -757,9 +757,21 @@ def latency(manifests: dict[str, dict], test_texts: list[str], s: Settings) -> N
     )
     texts = test_texts[: s.calls]
     for name, m in manifests.items():
-        report_latency(
-            name, time_rounds(latency_paths(Path(m["bench"]["folder"])), texts, s.rounds)
-        )
+        paths = latency_paths(Path(m["bench"]["folder"]))
+        report_latency(name, time_rounds(paths, texts, s.rounds))
+        empty = {
+            runtime: bool(np.all(np.isfinite(paths[runtime]("")))) for runtime in list(paths)[:3]
+        }
+        print(f"  predict('') (a text with no word) finite: {empty}")
+
+
+def report_int8_ops(manifests: dict[str, dict]) -> None:
+    """The ops of each int8 file, and those its conversion left in float."""
+    print("\n## ops of the int8 .tflite files (from the manifest)")
+    for name, m in manifests.items():
+        i8 = _artifact(m, FILES["int8"])
+        ops = ", ".join(f"{op} {n}" for op, n in sorted(i8["ops"].items()))
+        print(f"  {name}: {ops}; left float: {', '.join(i8['float_ops']) or 'none'}")
 
 
 def test_texts(csv_path: Path, n: int) -> list[str]:
@@ -818,6 +830,7 @@ def main() -> None:
             )
         report_accuracy(manifests)
         report_sizes(manifests)
+        report_int8_ops(manifests)
         latency(manifests, test_texts(csv_path, s.calls), s)
     print(f"\nwhole run: {time.perf_counter() - start:.0f} s; {load()}")
 
