@@ -109,6 +109,7 @@ KERAS_MODULES = (
     "tf_keras",
     "tfpipeline.audio_frontend",
     "tfpipeline.optimizers",
+    "tfpipeline.text_models",
 )
 
 # Ops a SavedModel's checkpoint functions hold (writing and reading its own variables).

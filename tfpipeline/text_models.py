@@ -47,26 +47,53 @@ class PositionEmbedding(keras.layers.Layer):
         }
 
 
+@keras.utils.register_keras_serializable(package="tfpipeline")
+class MaskedAverage(keras.layers.Layer):
+    """The average of a sequence's vectors over its unmasked steps; a zero vector for a
+    sequence with no unmasked step.
+
+    `GlobalAveragePooling1D` divides by the number of unmasked steps, which is 0 for a text
+    with no word (an empty string, punctuation only: all padding): the float model then
+    returns NaN and the int8 `.tflite` fails in LiteRT's DIV. Here the count is at least 1.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return tf.reduce_mean(inputs, axis=1)
+        weights = tf.expand_dims(tf.cast(mask, inputs.dtype), -1)
+        total = tf.reduce_sum(inputs * weights, axis=1)
+        return total / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
 def _initializer(config: ModelConfig, seed: int):
     return keras.initializers.get({"class_name": config.initializer, "config": {"seed": seed}})
 
 
-def _embedding(config: ModelConfig, vocab_size: int, seed: int):
-    # No padding mask: a text with no word (all padding) must still give finite outputs
-    # (a masked average divides by zero), and the padding id's vector learns to say little.
+def _embedding(config: ModelConfig, vocab_size: int, seed: int, mask_zero: bool = False):
+    # Only the bag masks its padding (`MaskedAverage`); the other bodies read the whole
+    # sequence, whose padding id's vector learns to say little (masks do not convert to
+    # LiteRT's built-in LSTM, convolution and attention ops).
     return keras.layers.Embedding(
         vocab_size,
         config.text.embedding_dim,
+        mask_zero=mask_zero,
         embeddings_initializer=keras.initializers.RandomUniform(-0.05, 0.05, seed=seed),
         name="embedding",
     )
 
 
 def _bag(config: ModelConfig, ids, vocab_size: int, seed: int):
-    """The average of the word vectors over the sequence (as MediaPipe Model Maker's average
-    word embedding model)."""
-    x = _embedding(config, vocab_size, seed)(ids)
-    return keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    """The average of the text's word vectors, padding left out (the mask); zeros for a
+    text with no word."""
+    x = _embedding(config, vocab_size, seed, mask_zero=True)(ids)
+    return MaskedAverage(name="pool")(x)
 
 
 def _cnn(config: ModelConfig, ids, vocab_size: int, seed: int):

@@ -121,7 +121,7 @@ def supports_pruning(layer: keras.layers.Layer) -> bool:
 
 def _xnnpack_layers(model: keras.Model, policy, skip_layers: Sequence[str]) -> set[str]:
     try:
-        policy.ensure_modelsupports_pruning(model)
+        policy.ensure_model_supports_pruning(model)
     except ValueError as exc:
         raise UnsupportedModelError(
             f"The XNNPACK pruning policy does not suit model {model.name!r}: {exc} It is meant "
