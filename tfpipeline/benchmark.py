@@ -40,7 +40,7 @@ def benchmark_artifact(
         `batch32_samples_per_s` and `memory_mb` (resident memory the process gained loading
         and running the model).
     """
-    x = np.asarray(x, dtype=np.float32)
+    x = _samples(x)
     before = _resident_mb()
     start = time.perf_counter()
     predictor = Predictor.load(path, num_threads=num_threads, check_manifest=False)
@@ -58,7 +58,7 @@ def benchmark_keras(model: Any, x: np.ndarray, runs: int = 50, warmup: int = 5) 
         `predict_ms_p50`, `predict_ms_p95`, `call_ms_p50`, `call_ms_p95` and
         `batch32_samples_per_s` (direct calls).
     """
-    x = np.asarray(x, dtype=np.float32)
+    x = _samples(x)
 
     def predict(sample):
         return model.predict(sample, verbose=0)
@@ -92,13 +92,19 @@ def latency_figures(run, x: np.ndarray, runs: int, warmup: int) -> dict[str, flo
 
 def batch_throughput(run, x: np.ndarray, min_seconds: float = 0.2) -> float:
     """Samples per second of `run` on batches of 32 (samples repeated to fill the batch)."""
-    batch = np.resize(x, (BATCH, *x.shape[1:])).astype(np.float32)
+    batch = _samples(np.resize(x, (BATCH, *x.shape[1:])))
     run(batch)  # warm-up: the first call may resize buffers
     calls, start = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < min_seconds or calls < 3:
         run(batch)
         calls += 1
     return calls * BATCH / elapsed
+
+
+def _samples(x) -> np.ndarray:
+    """Samples as an app feeds them: token ids stay integers, anything else is float32."""
+    x = np.asarray(x)
+    return x if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32)
 
 
 def _resident_mb() -> float:
