@@ -12,7 +12,7 @@ import pytest
 from scipy.io import wavfile
 
 from tfpipeline import ConfigError, DataError, Pipeline, Predictor, load_config, prepare_data
-from tfpipeline.data.audio import AudioFormat, load_clip, read_wav
+from tfpipeline.data.audio import AudioFormat, conform_clip, load_clip, read_wav
 from tfpipeline.data.sources import load_data
 
 TONES = {"high": 2200.0, "low": 300.0, "mid": 900.0}
@@ -94,6 +94,22 @@ def _wav_header(rate: int, width: int, frames: int) -> bytes:
         + fmt
         + (b"data" + struct.pack("<I", data))
     )
+
+
+def test_corrupt_rates_and_non_finite_samples_are_refused_by_name(tmp_path):
+    bad_rate = tmp_path / "zero_rate.wav"
+    bad_rate.write_bytes(_wav_header(0, 2, 100) + bytes(200))
+    huge_rate = tmp_path / "huge_rate.wav"
+    huge_rate.write_bytes(_wav_header(2**31 - 1, 2, 100) + bytes(200))
+    for path in (bad_rate, huge_rate):
+        with pytest.raises(DataError, match=rf"{path.name}.*(sample rate|nSamplesPerSec)"):
+            load_clip(path, AudioFormat(RATE, 0.5))
+    nan = tmp_path / "nan.wav"
+    wavfile.write(nan, RATE, np.array([np.nan, np.inf, 0.5] * 100, dtype=np.float32))
+    with pytest.raises(DataError, match="nan.wav holds NaN or infinite samples"):
+        read_wav(nan)
+    with pytest.raises(DataError, match="declares a sample rate of 0 Hz"):
+        conform_clip(np.zeros(10, np.float32), 0, AudioFormat(RATE, 0.5))
 
 
 def test_clips_are_resampled_padded_and_trimmed(tmp_path):
@@ -313,6 +329,8 @@ def test_audio_pipeline_reaches_a_verified_int8_bundle(audio_run, tmp_path):
     assert predictor.predict_classes((at_16k, 16000)) == ["mid"]
     samples = tone(300, 0.4, seed=5).astype(np.float32)
     assert predictor.predict_classes(samples) == ["low"]
+    # (samples, channels), as a WAV reader gives it: one clip, mixed to mono
+    assert predictor.predict_classes(np.stack([samples, samples], axis=1)) == ["low"]
     np.testing.assert_allclose(
         predictor.predict(samples), predictor.predict(np.pad(samples, (0, 800))[None]), atol=1e-6
     )

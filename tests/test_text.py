@@ -13,6 +13,7 @@ import sys
 import unicodedata
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import tfpipeline as tp
@@ -163,6 +164,12 @@ def test_a_vocabulary_file_reads_back_to_the_same_tokenizer(tmp_path):
         Tokenizer.read(tmp_path / "bad.txt", 5)
     with pytest.raises(tp.DataError, match="takes strings; item 1 is int"):
         tokenizer.encode(["fine", 3])
+    with pytest.raises(ValueError, match="`vocab_size` must be an integer >= 3. Received: vocab_size=1"):
+        fit_tokenizer(["a b"], vocab_size=1, sequence_length=4)
+    with pytest.raises(ValueError, match="`sequence_length` must be an integer >= 1"):
+        fit_tokenizer(["a b"], vocab_size=10, sequence_length=-2)
+    with pytest.raises(TypeError, match="a sequence of texts, not one string"):
+        fit_tokenizer("hello world", vocab_size=10, sequence_length=4)
 
 
 # --- loading and settings -------------------------------------------------------------
@@ -195,6 +202,7 @@ def test_a_text_folder_reads_utf16_and_windows_1252_files_and_names_the_others(t
             (tmp_path / label / f"{i}.txt").write_text(" ".join(topic[i : i + 4]), "utf-8")
     (tmp_path / "food" / "utf16.txt").write_bytes("crème brûlée".encode("utf-16"))
     (tmp_path / "food" / "latin.txt").write_bytes("crème fraîche".encode("cp1252"))
+    (tmp_path / "food" / "nobom.txt").write_bytes("salt and pepper".encode("utf-16-le"))
     (tmp_path / "food" / "notes.md").write_text("not a sample", "utf-8")
     config = tp.load_config(
         overrides={**TINY_TEXT, "data.source": "text_dir", "data.path": str(tmp_path)}
@@ -204,8 +212,12 @@ def test_a_text_folder_reads_utf16_and_windows_1252_files_and_names_the_others(t
     texts = dict(zip(loaded.samples.names, loaded.samples.texts, strict=True))
     assert texts[str(tmp_path / "food" / "utf16.txt")] == "crème brûlée"
     assert texts[str(tmp_path / "food" / "latin.txt")] == "crème fraîche"
-    assert loaded.notes["encodings"] == "texts not in UTF-8 read as utf-16 (1), windows-1252 (1)"
-    assert sorted(set(loaded.labels)) == ["food", "sport", "tech"] and loaded.size == 20
+    assert texts[str(tmp_path / "food" / "nobom.txt")] == "salt and pepper"
+    assert loaded.notes["encodings"] == (
+        "texts not in UTF-8 read as utf-16 (1), utf-16-le (no byte-order mark) (1), "
+        "windows-1252 (1)"
+    )
+    assert sorted(set(loaded.labels)) == ["food", "sport", "tech"] and loaded.size == 21
     (tmp_path / "all").symlink_to(tmp_path)  # a class folder that holds every text again
     with pytest.raises(tp.DataError, match="all leads back to .*, the data folder"):
         tp.load_data(config.data)
@@ -220,6 +232,10 @@ def test_a_text_folder_reads_utf16_and_windows_1252_files_and_names_the_others(t
         ({"data.task": "regression"}, "Text data is for classification"),
         ({"data.clean.non_finite": "impute_median"}, "no numbers to impute"),
         ({"model.text.architecture": "gru"}, "bag, cnn, lstm, transformer"),
+        (
+            {"model.text.architecture": "lstm", "model.text.sequence_length": 1024},
+            "must be <= 512 for `model.text.architecture: lstm`",
+        ),
     ],
 )
 def test_text_settings_that_do_not_fit_are_refused(tmp_path, overrides, message):
@@ -326,6 +342,10 @@ def test_every_export_takes_the_same_ids_and_strings_as_training(text_run):
     with pytest.raises(tp.DataError, match="must be whole token ids"):
         predictor.predict(np.full((1, 12), 0.5))
     assert np.isfinite(predictor.predict("")).all()  # no word at all: padding only
+    series = pd.Series(texts)  # as an app reads a column
+    np.testing.assert_allclose(predictor.predict(series), expected, atol=1e-5)
+    with pytest.raises(tp.DataError, match="item 1 is NoneType"):
+        predictor.predict(["a goal", None])
 
 
 def test_a_text_model_without_its_vocabulary_is_refused_by_name(text_run, tmp_path):
@@ -344,6 +364,12 @@ def test_a_text_model_without_its_vocabulary_is_refused_by_name(text_run, tmp_pa
     (tmp_path / "model_card.json").write_text(json.dumps(card), "utf-8")
     (tmp_path / "vocab.txt").write_bytes((run / "vocab.txt").read_bytes())
     with pytest.raises(tp.DataError, match="does not belong to this model"):
+        tp.Predictor.load(alone, check_manifest=False).predict("a goal")
+    card["input"]["sequence_length"] = 12
+    (tmp_path / "model_card.json").write_text(json.dumps(card), "utf-8")
+    with open(tmp_path / "vocab.txt", "a", encoding="utf-8") as vocab:
+        vocab.write("extra\n")  # edited by hand: one word more than the model knows
+    with pytest.raises(tp.DataError, match=r"vocab.txt holds \d+ words, but the model"):
         tp.Predictor.load(alone, check_manifest=False).predict("a goal")
 
 
@@ -366,6 +392,11 @@ def test_the_command_line_classifies_a_text_and_a_text_file(text_run, tmp_path):
     assert lines[0].startswith("0: food "), lines
     with pytest.raises(tp.DataError, match="Text file not found"):
         predict_command(model, str(tmp_path / "gone.txt"), 1, lines.append)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "model.tflite").write_bytes(model.read_bytes())
+    with pytest.raises(tp.DataError, match="it is a text model, but no model card"):
+        predict_command(bare / "model.tflite", "the team won", 1, lines.append)
     (tmp_path / "rows.csv").write_text("text\nhello\n", "utf-8")
     with pytest.raises(tp.DataError, match="a text model takes a text, or a .txt file"):
         predict_command(model, str(tmp_path / "rows.csv"), 1, lines.append)

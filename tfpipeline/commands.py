@@ -98,6 +98,13 @@ def read_inputs(path: str | Path, predictor) -> Any:
     if predictor.input_spec.kind == "text":
         return [_read_text_input(str(path))]
     path = Path(path)
+    if not path.is_file() and predictor.input_dtype.kind == "i":
+        raise DataError(
+            f"{predictor.path.name} takes token ids (int32): it is a text model, but no model "
+            "card (model_card.json) or run manifest beside it says how to tokenize, so it "
+            f"cannot take the text {str(path)[:40]!r}. Keep it with its bundle's "
+            "model_card.json and vocab.txt, or give a .npy file of token ids."
+        )
     if not path.is_file():
         raise DataError(f"Input file {not_a_file(path)}: {path}")
     input_shape = predictor.input_shape
@@ -138,7 +145,7 @@ def read_inputs(path: str | Path, predictor) -> Any:
 
 def _read_text_input(text: str) -> str:
     """The text of a `.txt` file named by `text`, or `text` itself."""
-    from tfpipeline.data.text import MAX_TEXT_BYTES, TEXT_SUFFIX, read_text_file
+    from tfpipeline.data.text import TEXT_SUFFIX, read_text_file
 
     path = Path(text)
     if len(text) > 4096 or path.suffix.lower() != TEXT_SUFFIX:
@@ -155,7 +162,7 @@ def _read_text_input(text: str) -> str:
         )
     content, reason = read_text_file(path)
     if content is None:
-        raise DataError(f"Cannot read text file {path}: {reason} (limit {MAX_TEXT_BYTES:,}).")
+        raise DataError(f"Cannot read text file {path}: {reason}.")
     return content
 
 

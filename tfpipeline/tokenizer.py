@@ -186,7 +186,22 @@ def fit_tokenizer(
 
     Raises:
         DataError: when the texts hold no word at all.
+        TypeError: for one string given as `texts`.
+        ValueError: for a `vocab_size` under 3 or a `sequence_length` under 1.
     """
+    if isinstance(texts, str):
+        raise TypeError(
+            "Argument `texts` must be a sequence of texts, not one string. Received: "
+            f"texts={texts[:40]!r}"
+        )
+    for name, value, low in (
+        ("vocab_size", vocab_size, 3),
+        ("sequence_length", sequence_length, 1),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(
+                f"Argument `{name}` must be an integer >= {low}. Received: {name}={value!r}"
+            )
     counts = Counter(w for text in texts for w in words(text, lowercase))
     if not counts:
         raise DataError(

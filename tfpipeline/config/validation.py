@@ -99,6 +99,10 @@ _PATH_MEANING = {
 }
 
 
+# The most token ids an (unrolled) LSTM reads: 512 steps build in about a minute here.
+MAX_LSTM_STEPS = 512
+
+
 def _check_text(data: DataConfig, model: ModelConfig) -> None:
     """Texts go with a text model, and a text model with texts."""
     if data.text_column and data.source != "csv":
@@ -113,6 +117,14 @@ def _check_text(data: DataConfig, model: ModelConfig) -> None:
             "`data.source: text_dir`, or `data.source: csv` with `data.text_column`; set "
             f"`model.kind: text` for it. Received: model.kind={shown(model.kind)}, "
             f"data.source={shown(data.source)}, data.text_column={shown(data.text_column)}"
+        )
+    text = model.text
+    if text.architecture == "lstm" and text.sequence_length > MAX_LSTM_STEPS:
+        raise ConfigError(
+            f"Config key `model.text.sequence_length` must be <= {MAX_LSTM_STEPS} for "
+            "`model.text.architecture: lstm`: the LSTM is unrolled over every token id (what "
+            "converts to LiteRT's built-in ops for any batch), and its graph grows with them. "
+            f"Received: model.text.sequence_length={text.sequence_length}"
         )
     if not data.is_text:
         return

@@ -20,6 +20,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,12 @@ ONNX_AUDIO_UNSUPPORTED = (
     "and SavedModel"
 )
 RESAMPLING = "polyphase filtering (scipy.signal.resample_poly) to the sample rate"
+# Sample rates accepted from a WAV header or a caller (a rate of 0 or 2**31 is a corrupt file).
+SAMPLE_RATES = (1_000, 768_000)
+# At most this many seconds are read from a WAV file (a clip keeps its first samples): a
+# ten-minute recording is not resampled whole every epoch to keep a second of it.
+MAX_SECONDS_READ = 60
+MAX_WAV_BYTES = 200_000_000  # a WAV file larger than this is not read (named)
 # Integer PCM is divided by its full scale; unsigned 8-bit is centred on 128 first.
 _FULL_SCALE = {np.dtype(np.uint8): 128.0, np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2.0**31}
 
@@ -72,13 +79,22 @@ class AudioFormat:
 def read_wav(source: str | Path | bytes) -> tuple[np.ndarray, int]:
     """Reads a WAV file (a path or its bytes) as mono float32 samples and its sample rate.
 
+    At most `MAX_SECONDS_READ` seconds are kept (a clip keeps its first samples).
+
     Raises:
         DataError: for a file that is not a readable WAV file of 8/16/24/32-bit integer or
-            32/64-bit float samples, or that holds no samples.
+            32/64-bit float samples, holds no samples, NaN or infinite ones, declares a
+            sample rate outside `SAMPLE_RATES`, or is larger than `MAX_WAV_BYTES`.
     """
     from scipy.io import wavfile
 
     where = "WAV bytes" if isinstance(source, bytes) else str(source)
+    size = len(source) if isinstance(source, bytes) else Path(source).stat().st_size
+    if size > MAX_WAV_BYTES:
+        raise DataError(
+            f"{where} holds {size:,} bytes, more than the {MAX_WAV_BYTES:,} a clip is read "
+            "from; cut the recording into clips first."
+        )
     try:
         opened = io.BytesIO(source) if isinstance(source, bytes) else str(source)
         rate, samples = wavfile.read(opened)
@@ -89,7 +105,26 @@ def read_wav(source: str | Path | bytes) -> tuple[np.ndarray, int]:
         ) from None
     if samples.size == 0:
         raise DataError(f"{where} holds no audio samples.")
-    return to_float(samples), int(rate)
+    check_rate(rate, where)
+    if samples.dtype.kind == "f" and not np.all(np.isfinite(samples)):
+        raise DataError(f"{where} holds NaN or infinite samples; it is not usable audio.")
+    # Only the start of a long recording is kept: read no more than a clip can use.
+    return to_float(samples[: MAX_SECONDS_READ * int(rate)]), int(rate)
+
+
+def check_rate(rate: Any, where: str) -> None:
+    """Refuses a sample rate outside `SAMPLE_RATES` Hz (a corrupt header, or a rate no
+    microphone records at).
+
+    Raises:
+        DataError: naming `where`, the rate and the accepted range.
+    """
+    low, high = SAMPLE_RATES
+    if not isinstance(rate, (int, np.integer)) or not low <= rate <= high:
+        raise DataError(
+            f"{where} declares a sample rate of {rate!r} Hz; accepted are whole rates from "
+            f"{low:,} to {high:,} Hz."
+        )
 
 
 def to_float(samples: np.ndarray) -> np.ndarray:
@@ -117,6 +152,9 @@ def conform_clip(
     Raises:
         DataError: for a clip at another rate when `audio.resample` is off.
     """
+    check_rate(rate, where)
+    # The clip keeps its first samples: resample those (and a filter's margin) only.
+    samples = samples[: int(math.ceil(audio.clip_seconds * rate)) + max(64, rate // 50)]
     if rate != audio.sample_rate:
         if not audio.resample:
             raise DataError(
@@ -272,6 +310,8 @@ def _scan(files: list[str], audio: AudioFormat) -> tuple[np.ndarray, np.ndarray]
     """
 
     def check(path: str) -> int | None:
+        if Path(path).stat().st_size > MAX_WAV_BYTES:
+            return None
         contents = Path(path).read_bytes()
         try:
             samples, rate = read_wav(contents)

@@ -252,7 +252,14 @@ class InputSpec:
                 f"(lowercase {lowercase!r}), but the model takes {self.input_shape}: the record "
                 "does not belong to this model, or is malformed. Export the model again."
             )
-        return Tokenizer.read(path, length, lowercase)
+        tokenizer = Tokenizer.read(path, length, lowercase)
+        if tokenizer.vocab_size != self.record.get("vocab_size", tokenizer.vocab_size):
+            raise DataError(
+                f"{path} holds {tokenizer.vocab_size:,} words, but the model {self.where} was "
+                f"trained with {self.record['vocab_size']:,} token ids: it is another "
+                "vocabulary (or was edited). Use the vocab.txt written with the model."
+            )
+        return tokenizer
 
     def _clips(self, x: Any) -> Any:
         """WAV files (paths), clips (1-D arrays of samples at the model's rate, float in
@@ -286,7 +293,7 @@ class InputSpec:
                 return x
             if not np.issubdtype(array.dtype, np.number) or array.ndim not in (1, 2):
                 return x
-            items = [array] if array.ndim == 1 else list(array)
+            items = [array] if array.ndim == 1 or _is_channels(array) else list(array)
         return np.stack([self._clip(item, audio, length) for item in items])
 
     def _clip(self, item: Any, audio: AudioFormat, length: int) -> np.ndarray:
@@ -296,6 +303,8 @@ class InputSpec:
                 raise DataError(f"Audio file {not_a_file(path)}: {path}")
             return fit_length(load_clip(path, audio), length)
         samples = np.asarray(item)
+        if _is_channels(samples):  # (samples, channels), as a WAV reader gives: mixed to mono
+            samples = to_float(samples)
         if samples.ndim != 1 or not np.issubdtype(samples.dtype, np.number) or not samples.size:
             raise DataError(
                 f"A clip for {self.where} must be a 1-D array of samples at "
@@ -503,13 +512,28 @@ def _is_column(value: Any) -> bool:
     return isinstance(value, (list, tuple)) or getattr(value, "ndim", 0) == 1
 
 
+# A 2-D array with this many columns or fewer (and many more rows) is one clip's channels,
+# `(samples, channels)` as WAV readers give it, not a batch of clips of a few samples each.
+MAX_CHANNELS = 8
+
+
+def _is_channels(array: np.ndarray) -> bool:
+    """Whether a 2-D array is one multi-channel clip `(samples, channels)`."""
+    return (
+        array.ndim == 2 and array.shape[1] <= MAX_CHANNELS and array.shape[0] > 16 * array.shape[1]
+    )
+
+
 def _is_texts(x: Any) -> bool:
-    """Whether `x` is a string or a non-empty list of strings."""
+    """Whether `x` is a string, or a non-empty sequence (list, tuple, array, pandas Series)
+    of strings (missing ones, `None`, are refused by name by the tokenizer)."""
     if isinstance(x, str):
         return True
-    if isinstance(x, np.ndarray) and x.dtype.kind in "UO":
+    if hasattr(x, "tolist") and getattr(x, "ndim", 1) == 1 and not _is_rows(x):
         x = x.tolist()
-    return isinstance(x, (list, tuple)) and bool(x) and all(isinstance(i, str) for i in x)
+    if not isinstance(x, (list, tuple)) or not x:
+        return False
+    return all(isinstance(i, str) or i is None for i in x) and any(isinstance(i, str) for i in x)
 
 
 def _all_of(x: Any, kinds) -> bool:

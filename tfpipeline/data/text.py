@@ -167,7 +167,7 @@ def read_text_file(file: Path) -> tuple[str | None, str]:
     try:
         size = file.stat().st_size
         if size > MAX_TEXT_BYTES:
-            return None, f"{size:,} bytes, over {MAX_TEXT_BYTES:,}"
+            return None, f"{size:,} bytes, over the limit of {MAX_TEXT_BYTES:,}"
         data = file.read_bytes()
     except OSError as exc:
         return None, exc.strerror or str(exc)
@@ -177,9 +177,26 @@ def read_text_file(file: Path) -> tuple[str | None, str]:
         except UnicodeDecodeError:
             return None, "not valid UTF-16 after its byte-order mark"
     try:
-        return data.decode("utf-8-sig"), "utf-8"
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode(FALLBACK_ENCODING, errors="replace"), "windows-1252"
+    no_bom = _utf16_without_bom(data)
+    return (data.decode(no_bom), f"{no_bom} (no byte-order mark)") if no_bom else (text, "utf-8")
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """`utf-16-le` or `-be` for text whose every other byte is zero (Latin text saved as
+    UTF-16 without a byte-order mark, which also decodes as UTF-8 full of NULs), else `None`."""
+    if len(data) < 4 or len(data) % 2 or data.count(0) < len(data) // 3:
+        return None
+    for codec, zeros in (("utf-16-le", data[1::2]), ("utf-16-be", data[0::2])):
+        if zeros.count(0) >= 0.9 * len(zeros):
+            try:
+                data.decode(codec)
+            except UnicodeDecodeError:
+                return None
+            return codec
+    return None
 
 
 def _warn_others(root: Path, others: list[Path]) -> None:

@@ -24,6 +24,8 @@ def data_stage(
     sizes = data.splits.sizes()
     log.detail(f"{data.name}: {data.cleaning['summary']}")
     for kind, examples in data.cleaning["examples"].items():
+        if kind == "non_finite_rows":  # what those rows are: non-finite, or empty texts
+            kind = f"{data.cleaning.get('non_finite_kind', 'non-finite')} rows"
         log.detail(f"{kind.replace('_', ' ')}: {', '.join(map(str, examples))}")
     log.detail(
         f"{data.task}, features {data.feature_shape}, "
