@@ -164,7 +164,10 @@ def test_a_vocabulary_file_reads_back_to_the_same_tokenizer(tmp_path):
         Tokenizer.read(tmp_path / "bad.txt", 5)
     with pytest.raises(tp.DataError, match="takes strings; item 1 is int"):
         tokenizer.encode(["fine", 3])
-    with pytest.raises(ValueError, match="`vocab_size` must be an integer >= 3. Received: vocab_size=1"):
+    with pytest.raises(
+        ValueError,
+        match="`vocab_size` must be an integer >= 3. Received: vocab_size=1",
+    ):
         fit_tokenizer(["a b"], vocab_size=1, sequence_length=4)
     with pytest.raises(ValueError, match="`sequence_length` must be an integer >= 1"):
         fit_tokenizer(["a b"], vocab_size=10, sequence_length=-2)
