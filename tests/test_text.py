@@ -377,7 +377,7 @@ def test_a_text_model_without_its_vocabulary_is_refused_by_name(text_run, tmp_pa
 
 
 def test_the_command_line_classifies_a_text_and_a_text_file(text_run, tmp_path):
-    from tfpipeline.commands import predict_command
+    from tfpipeline.commands import config_for_model, predict_command
 
     run, _, _ = text_run
     model = run / "android" / "model.tflite"
@@ -400,6 +400,11 @@ def test_the_command_line_classifies_a_text_and_a_text_file(text_run, tmp_path):
     (bare / "model.tflite").write_bytes(model.read_bytes())
     with pytest.raises(tp.DataError, match="it is a text model, but no model card"):
         predict_command(bare / "model.tflite", "the team won", 1, lines.append)
+    # verify and benchmark judge a bundle's model on its run's data, found above the bundle
+    assert config_for_model(model, None, [], None).data.text_column == "text"
+    (bare / "model_card.json").write_bytes((run / "android" / "model_card.json").read_bytes())
+    with pytest.raises(tp.ConfigError, match="is a text model and no run config"):
+        config_for_model(bare / "model.tflite", None, [], None)
     (tmp_path / "rows.csv").write_text("text\nhello\n", "utf-8")
     with pytest.raises(tp.DataError, match="a text model takes a text, or a .txt file"):
         predict_command(model, str(tmp_path / "rows.csv"), 1, lines.append)

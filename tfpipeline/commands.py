@@ -22,10 +22,18 @@ from tfpipeline.errors import (
     UnsupportedModelError,
     not_a_file,
 )
-from tfpipeline.inference import Predictor, recorded_sha256
+from tfpipeline.inference import Predictor, read_input_record, recorded_sha256
 from tfpipeline.record import MalformedRecordError, read_json_object, read_record
 from tfpipeline.report import sha256_of
-from tfpipeline.run_folder import MANIFEST, MODEL_CARD, SAVED_MODEL, RunFolder, tflite_file
+from tfpipeline.run_folder import (
+    ANDROID_DIR,
+    MANIFEST,
+    MODEL_CARD,
+    RUN_CONFIG,
+    SAVED_MODEL,
+    RunFolder,
+    tflite_file,
+)
 
 DATA_SOURCES = {".csv": "csv", ".tfrecord": "tfrecord", ".tfrecords": "tfrecord"}
 
@@ -33,15 +41,33 @@ DATA_SOURCES = {".csv": "csv", ".tfrecord": "tfrecord", ".tfrecords": "tfrecord"
 def config_for_model(model: Path, config_file: Path | None, overrides, data: Path | None):
     """The config that describes a model's data: `--config`, else the run's own, else the default.
 
-    A model inside a run folder (with `run_config.yaml`) is judged on that run's data and
-    split; `--data` replaces the data file (its kind read from its suffix).
+    A model inside a run folder (with `run_config.yaml`), or in the Android bundle inside
+    one, is judged on that run's data and split; `--data` replaces the data file (its kind
+    read from its suffix).
+
+    Raises:
+        ConfigError: for a text or audio model without a config to find: the default data
+            cannot feed it.
     """
-    run_config = RunFolder(model.parent).config_file
-    source = config_file or (run_config if run_config.is_file() else None)
+    source = config_file or _run_config_of(model)
     overrides = list(overrides)
     if data is not None:
         overrides += _data_overrides(data)
+    if source is None and data is None:
+        kind = (read_input_record(model) or {}).get("kind") if model.exists() else None
+        if kind in ("text", "audio"):
+            raise ConfigError(
+                f"{model} is a{'n' if kind == 'audio' else ''} {kind} model and no run config "
+                "lies beside it (nor above its Android bundle), so the default data (digits) "
+                "cannot feed it. Give --config with the run's run_config.yaml."
+            )
     return load_config(source, overrides)
+
+
+def _run_config_of(model: Path) -> Path | None:
+    """The run's config beside `model`, or above it when `model` is in the run's bundle."""
+    folders = [model.parent] + ([model.parent.parent] if model.parent.name == ANDROID_DIR else [])
+    return next((f / RUN_CONFIG for f in folders if (f / RUN_CONFIG).is_file()), None)
 
 
 def verify_command(model: Path, config, reference: Path | None, variant: str | None, log) -> bool:

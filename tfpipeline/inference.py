@@ -47,7 +47,7 @@ class Predictor:
         self.path = path
         self.batch_size = batch_size
         self.labels = _read_labels(path)
-        self.input_record = _read_input_record(path)
+        self.input_record = read_input_record(path)
         self.input_name = ""
         self.input_shape: tuple[int, ...] = ()
         self.input_dtype = np.dtype(np.float32)
@@ -393,7 +393,7 @@ def _read_labels(path: Path) -> list[str] | None:
     return names or None
 
 
-def _read_input_record(path: Path) -> dict | None:
+def read_input_record(path: Path) -> dict | None:
     """The input record (see `describe_input`) of the bundle's model card or the run's
     manifest beside the model, or `None`."""
     folder = RunFolder(path.parent)
