@@ -299,6 +299,7 @@ assert abs(right / len(test_paths) - int8["test_accuracy"]) < 1e-9, right
 assert abs(scaled_accuracy - int8["test_accuracy"]) < 1e-9
 assert app_gap < 1e-6  # path, pcm / 32768 array and bare interpreter: 0.0
 assert unscaled_accuracy < scaled_accuracy - 0.3  # 0.958; forgetting / 32768: 0.250, one class
+assert "must lie in [-1, 1]" in refused and "Divide 16-bit PCM by 32768" in refused
 """,
 }
 
