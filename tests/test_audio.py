@@ -334,6 +334,13 @@ def test_audio_pipeline_reaches_a_verified_int8_bundle(audio_run, tmp_path):
     np.testing.assert_allclose(
         predictor.predict(samples), predictor.predict(np.pad(samples, (0, 800))[None]), atol=1e-6
     )
+    pcm = np.round(samples * 32767).astype(np.int16)
+    assert predictor.predict_classes(pcm) == ["low"]  # integer PCM: scaled as a file is
+    unscaled = r"must lie in \[-1, 1\].*Received a peak of [0-9.e+]+\. Divide 16-bit PCM by 32768"
+    with pytest.raises(DataError, match=unscaled):  # not clipped to a square wave
+        predictor.predict(pcm.astype(np.float32))
+    with pytest.raises(DataError, match=unscaled):
+        predictor.predict((pcm.astype(np.float64), RATE))
     result = subprocess.run(
         [sys.executable, "-m", "tfpipeline", "predict", str(run_dir / "android" / "model.tflite"),
          str(clip)],

@@ -293,6 +293,52 @@ assert folder_data.cleaning["encodings"] == "texts not in UTF-8 read as windows-
 assert cafe == "Return the café's menu as a list."
 assert sum(folder_data.splits.sizes().values()) == len(docs) + 1
 assert tokenizer.vocab_size == 2000 < len(distinct) and 0 < unknown_share < 0.2  # 7.6%
+    "11_audio": """
+# Measured with TFPIPELINE_SMALL=1: 120 files (12 at 16 kHz, 12 stereo), 24 frames x 40 mel
+# bins, a 1000 Hz tone in bin 18 (centred at 1018 Hz), zero samples 27.3% -> 0.0% augmented.
+assert dict(formats) == {"16 kHz mono": 12, "8 kHz stereo": 12, "8 kHz mono": 96}
+assert data.class_names == ("no", "stop", "up", "yes")
+assert data.splits.sizes() == {"train": 72, "val": 24, "test": 24}
+assert (frame, step, fft, log_mel.mel_bins, frames) == (240, 160, 256, 40, 24)
+assert spectrograms.shape == (4, 24, 40)
+assert peak == int(np.argmin(np.abs(centres_hz - 1000))) and abs(centres_hz[peak] - 1000) < 40
+assert copies == 0 and untouched and silent_augmented < silent_raw / 10
+assert manifest["status"] == "passed" and manifest["data"]["cleaning"]["rows_out"] == 120
+assert manifest["data"]["augmentation"] and manifest["data"]["input"]["kind"] == "audio"
+# The int8 file: the front end and normalization in float, one QUANTIZE, then int8 only.
+assert {"RFFT2D", "COMPLEX_ABS", "LOG", "FULLY_CONNECTED"} <= set(int8["float_ops"])
+assert "CONV_2D" not in int8["float_ops"]
+q = sequence.index("QUANTIZE(float32)")
+assert not any("int8" in op for op in sequence[:q]), sequence
+assert not any("float32" in op for op in sequence[q + 1 : -1]), sequence
+assert sequence[-1] == "DEQUANTIZE(int8)"
+# Sizes (KiB): float32 49.4, float16 32.9, dynamic 24.4, int8 39.9; the float mel matrix
+# (5,160 values) outweighs the 3,916 trained weights.
+kib = {v: artifacts[f"model_{v}.tflite"]["size_bytes"] for v in mel_storage}
+assert kib["dynamic"] < kib["int8"] < kib["float32"] and kib["float16"] < kib["float32"]
+assert mel_storage == {
+    "float32": ["float32"],
+    "float16": ["float16", "float32"],
+    "dynamic": ["int8"],
+    "int8": ["float32"],
+}
+assert np.prod(mel_shape) > weights
+# max abs diff: int8 4.0e-02, dynamic 3.9e-01 (the FFT magnitudes quantized on the fly)
+assert int8["max_abs_diff"] < artifacts["model_dynamic.tflite"]["max_abs_diff"]
+assert int8["top1_agreement"] >= 0.95 and int8["test_accuracy"] >= 0.85, int8  # 0.958
+assert not any(run_dir.glob("*.onnx")) and "ComplexAbs" in card["input"]["onnx"]
+# The card: what an app records and feeds.
+assert (card["input"]["sample_rate"], card["input"]["samples"]) == (8000, 4000)
+assert card["input"]["dtype"] == "float32" and card["input"]["quantization"] is None
+front = card["input"]["front_end"]
+assert (front["frame_length"], front["frame_step"], front["fft_length"]) == (240, 160, 256)
+assert card["output"]["labels"] == list(data.class_names)
+# Predictor on WAV paths (16 kHz and stereo included) gives the verify stage's accuracy.
+assert abs(right / len(test_paths) - int8["test_accuracy"]) < 1e-9, right
+assert abs(scaled_accuracy - int8["test_accuracy"]) < 1e-9
+assert app_gap < 1e-6  # path, pcm / 32768 array and bare interpreter: 0.0
+assert unscaled_accuracy < scaled_accuracy - 0.3  # 0.958; forgetting / 32768: 0.250, one class
+assert "must lie in [-1, 1]" in refused and "Divide 16-bit PCM by 32768" in refused
 """,
 }
 

@@ -280,7 +280,8 @@ class InputSpec:
             ) from None
         if _is_clip_at_rate(x):  # (samples, sample rate): resampled as a file is
             samples, rate = x
-            clip = conform_clip(to_float(np.asarray(samples)), int(rate), audio, "the clip")
+            samples = _in_float_range(np.asarray(samples), "the clip")
+            clip = conform_clip(to_float(samples), int(rate), audio, "the clip")
             return fit_length(clip, length)[None]
         if isinstance(x, (str, Path)):
             items = [x]
@@ -311,6 +312,7 @@ class InputSpec:
                 f"{audio.sample_rate} Hz, at least one. Received shape {samples.shape}, dtype "
                 f"{samples.dtype}."
             )
+        samples = _in_float_range(samples, "a clip")
         clip = conform_clip(to_float(samples), audio.sample_rate, audio, "a clip")
         return fit_length(clip, length)
 
@@ -539,6 +541,24 @@ def _is_texts(x: Any) -> bool:
 def _all_of(x: Any, kinds) -> bool:
     """Whether `x` is a non-empty list or tuple of `kinds` only."""
     return isinstance(x, (list, tuple)) and bool(x) and all(isinstance(i, kinds) for i in x)
+
+
+def _in_float_range(samples: np.ndarray, where: str) -> np.ndarray:
+    """Float samples as they are, when within [-1, 1] (integer PCM is scaled later).
+
+    Raises:
+        DataError: for float samples beyond [-1, 1] (16-bit PCM passed as floats, unscaled),
+            which would otherwise be clipped to a square wave and predicted.
+    """
+    if np.issubdtype(samples.dtype, np.floating) and samples.size:
+        peak = float(np.max(np.abs(samples)))
+        if not peak <= 1.0:
+            raise DataError(
+                f"Float samples of {where} must lie in [-1, 1] (16-bit PCM divided by 32768). "
+                f"Received a peak of {peak:g}. Divide 16-bit PCM by 32768, or pass the integer "
+                "array (int16 PCM is scaled as a WAV file is)."
+            )
+    return samples
 
 
 def _is_clip_at_rate(x: Any) -> bool:
