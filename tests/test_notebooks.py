@@ -293,6 +293,7 @@ assert folder_data.cleaning["encodings"] == "texts not in UTF-8 read as windows-
 assert cafe == "Return the café's menu as a list."
 assert sum(folder_data.splits.sizes().values()) == len(docs) + 1
 assert tokenizer.vocab_size == 2000 < len(distinct) and 0 < unknown_share < 0.2  # 7.6%
+""",
     "11_audio": """
 # Measured with TFPIPELINE_SMALL=1: 120 files (12 at 16 kHz, 12 stereo), 24 frames x 40 mel
 # bins, a 1000 Hz tone in bin 18 (centred at 1018 Hz), zero samples 27.3% -> 0.0% augmented.

@@ -303,7 +303,7 @@ class InputSpec:
             if not path.is_file():
                 raise DataError(f"Audio file {not_a_file(path)}: {path}")
             return fit_length(load_clip(path, audio), length)
-        samples = np.asarray(item)
+        samples = _in_float_range(np.asarray(item), "a clip")
         if _is_channels(samples):  # (samples, channels), as a WAV reader gives: mixed to mono
             samples = to_float(samples)
         if samples.ndim != 1 or not np.issubdtype(samples.dtype, np.number) or not samples.size:
@@ -312,7 +312,6 @@ class InputSpec:
                 f"{audio.sample_rate} Hz, at least one. Received shape {samples.shape}, dtype "
                 f"{samples.dtype}."
             )
-        samples = _in_float_range(samples, "a clip")
         clip = conform_clip(to_float(samples), audio.sample_rate, audio, "a clip")
         return fit_length(clip, length)
 
