@@ -3,10 +3,11 @@
 Usage: python bench/audio.py [--per-word 80] [--rounds 30]
 
 The data: no speech data set is on this machine and none can be downloaded, so the keywords
-are synthesized (the same generator as notebook 11): four "words" (yes, no, up, stop), each
-a voiced sound with its own pitch contour and two resonances (formants), "stop" ending in a
-burst of noise; each utterance 0.25-0.4 s long with a random pitch (+-15%), loudness
-(0.3-0.8 of full scale) and start (0-0.3 s), plus faint noise; written as 16-bit WAV files
+are synthesized (the generator of notebook 11, with more variation and noise): four "words"
+(yes, no, up, stop), each a voiced sound with its own pitch contour and two resonances
+(formants), "stop" ending in a burst of noise; each utterance 0.25-0.4 s long with a random pitch (+-30%), resonances
+(+-20%, speakers), loudness (0.3-0.8 of full scale) and start (0-0.3 s), plus Gaussian
+noise of 0.02-0.25 of full scale (a quiet or a noisy room); written as 16-bit WAV files
 at 16 kHz (every tenth at 44.1 kHz, resampled by the package) in the Speech Commands layout,
 with a `_background_noise_` folder (mains hum, white noise).
 
@@ -51,10 +52,11 @@ VARIANTS = ("float32", "float16", "dynamic", "int8")
 def say(word: str, rate: int, rng: np.random.Generator) -> np.ndarray:
     """One synthetic utterance of `word` at `rate`, float samples in [-1, 1]."""
     pitch, first, second, contour = WORDS[word]
+    first, second = first * rng.uniform(0.8, 1.2), second * rng.uniform(0.8, 1.2)  # speakers
     seconds = rng.uniform(0.25, 0.4)
     t = np.arange(int(seconds * rate)) / rate
     shape = {"rising": 1 + 0.5 * t / seconds, "falling": 1.4 - 0.5 * t / seconds}
-    f0 = pitch * rng.uniform(0.85, 1.15) * shape.get(contour, np.ones_like(t))
+    f0 = pitch * rng.uniform(0.7, 1.3) * shape.get(contour, np.ones_like(t))
     phase = 2 * np.pi * np.cumsum(f0) / rate
     wave = np.zeros_like(t)
     for h in range(1, 12):
@@ -67,7 +69,8 @@ def say(word: str, rate: int, rng: np.random.Generator) -> np.ndarray:
         wave += 1.5 * rng.standard_normal(len(t)) * (t > 0.7 * seconds) * np.hanning(len(t))
     wave *= rng.uniform(0.3, 0.8) / np.abs(wave).max()
     wave = np.concatenate([np.zeros(int(rng.uniform(0, 0.3) * rate)), wave])
-    return np.clip(wave + 0.01 * rng.standard_normal(len(wave)), -1, 1)
+    noise = rng.uniform(0.02, 0.25) * rng.standard_normal(len(wave))  # a quiet or noisy room
+    return np.clip(wave + noise, -1, 1)
 
 
 def pcm16(wave: np.ndarray) -> np.ndarray:
