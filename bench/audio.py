@@ -5,11 +5,11 @@ Usage: python bench/audio.py [--per-word 80] [--rounds 30]
 The data: no speech data set is on this machine and none can be downloaded, so the keywords
 are synthesized (the generator of notebook 11, with more variation and noise): four "words"
 (yes, no, up, stop), each a voiced sound with its own pitch contour and two resonances
-(formants), "stop" ending in a burst of noise; each utterance 0.25-0.4 s long with a random pitch (+-30%), resonances
-(+-20%, speakers), loudness (0.3-0.8 of full scale) and start (0-0.3 s), plus Gaussian
-noise of 0.02-0.25 of full scale (a quiet or a noisy room); written as 16-bit WAV files
-at 16 kHz (every tenth at 44.1 kHz, resampled by the package) in the Speech Commands layout,
-with a `_background_noise_` folder (mains hum, white noise).
+(formants), "stop" ending in a burst of noise; each utterance 0.25-0.4 s long with a random
+pitch (+-30%), resonances (+-20%, speakers), loudness (0.3-0.8 of full scale) and start
+(0-0.3 s), plus Gaussian noise of 0.02-0.25 of full scale (a quiet or a noisy room);
+written as 16-bit WAV files at 16 kHz (every tenth at 44.1 kHz, resampled by the package)
+in the Speech Commands layout, with a `_background_noise_` folder (mains hum, white noise).
 
 The measurement: one `tp.Pipeline(config).run()` with `data.source: audio_dir`,
 `model.kind: audio` and the package's defaults (16 kHz, one-second clips, 40 mel bins of
