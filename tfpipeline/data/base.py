@@ -181,8 +181,30 @@ def file_list_dataset(paths: np.ndarray, indices: np.ndarray, shuffle_seed: Any 
     indices = np.asarray(indices, dtype=np.int64)
     dataset = tf.data.Dataset.from_tensor_slices((indices, paths[indices]))
     if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(indices), seed=shuffle_seed)
+        dataset = seeded_shuffle(dataset, len(indices), shuffle_seed)
     return dataset
+
+
+_GLOBAL_SEED_FOR_ZERO = 1_000_003  # any value but 0: the order stays a function of the seeds
+
+
+def seeded_shuffle(dataset: Any, buffer: int, seed: Any) -> Any:
+    """`dataset.shuffle(buffer, seed=seed)` for a seed tensor (one per epoch) inside a traced
+    epoch function, whatever the global seed.
+
+    TensorFlow's `get_seed` compares `(global seed, op seed)` with `(0, 0)`: with a global
+    seed of 0 (`train.seed: 0`) that asks for a symbolic tensor's truth value and fails, so
+    the traced graph's global seed is lifted off 0 for this one call."""
+    from tfpipeline._keras import tf
+
+    graph = tf.compat.v1.get_default_graph()
+    if tf.executing_eagerly() or graph.seed != 0:
+        return dataset.shuffle(buffer, seed=seed)
+    graph.seed = _GLOBAL_SEED_FOR_ZERO
+    try:
+        return dataset.shuffle(buffer, seed=seed)
+    finally:
+        graph.seed = 0
 
 
 def list_class_files(

@@ -9,6 +9,7 @@ import numpy as np
 
 from tfpipeline._keras import tf
 from tfpipeline.data.arrays import ArraySamples
+from tfpipeline.data.base import seeded_shuffle
 from tfpipeline.data.split import SplitData
 
 
@@ -132,7 +133,7 @@ def _streamed_epoch(data: SplitData, chain: _Chain) -> Callable:
         if early_shuffle:
             dataset = data.dataset(shuffle_seed=epoch_seed)
         elif training:
-            dataset = base.shuffle(buffer, seed=epoch_seed)
+            dataset = seeded_shuffle(base, buffer, epoch_seed)
         else:
             dataset = base
         if training and augment is not None:
