@@ -136,16 +136,20 @@ def test_loading_names_unreadable_files_and_skips_noise_and_duplicates(tmp_path)
     write_pcm16(root / "_background_noise_" / "hum.wav", 0.1 * tone(50, 1.0))
     (root / "high" / "copy.wav").write_bytes((root / "high" / "0.wav").read_bytes())
     write_pcm16(root / "high" / "stereo_8k.wav", tone(2200, 0.3))
-    loaded = load_data(audio_config(root).data)
+    write_pcm16(root / "loose.wav", tone(300, 0.3))  # no class folder
+    with pytest.warns(UserWarning) as caught:
+        loaded = load_data(audio_config(root).data)
+    shown = [str(w.message) for w in caught]
+    assert any("skipped 1 file(s) that are not .wav (1 .txt)" in m for m in shown), shown
+    assert any("left out 1 clip file(s)" in m and "loose.wav" in m for m in shown), shown
     assert sorted(set(loaded.labels)) == ["high", "low", "mid"]  # _background_noise_ is none
     assert sorted(Path(f).name for f in loaded.notes["unreadable_files"]) == [
         "broken.wav",
         "empty.wav",
-        "notes.txt",
     ]
     assert loaded.samples.noise_paths[0].endswith("hum.wav")
     data = prepare_data(audio_config(root).data)
-    assert data.cleaning["unreadable_files"] == 3 and data.cleaning["duplicate_rows"] == 1
+    assert data.cleaning["unreadable_files"] == 2 and data.cleaning["duplicate_rows"] == 1
     assert data.feature_shape == (4000,)
 
 
@@ -251,6 +255,17 @@ def test_onnx_export_of_the_front_end_is_refused_by_name_and_still_cannot_conver
         onnx.checker.check_model(proto, full_check=True)
 
 
+def test_mel_filters_without_an_fft_bin_are_warned_of():
+    from tfpipeline.audio_frontend import FrontEnd
+    from tfpipeline.config.model import AudioModelConfig
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FrontEnd.from_config(AudioModelConfig(), RATE, 4000)  # the defaults fill every filter
+    with pytest.warns(UserWarning, match=r"mel_bins`: 85 of 300 mel filters hold no FFT bin"):
+        FrontEnd.from_config(AudioModelConfig(mel_bins=300), RATE, 4000)
+
+
 def test_audio_settings_that_cannot_work_are_refused_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="model.kind: audio` needs audio clips"):
         load_config(overrides={"model.kind": "audio"})
@@ -280,6 +295,7 @@ def audio_run(tmp_path_factory):
             "compress.prune.epochs": 1,
             "export.tflite": ["float32", "float16", "dynamic", "int8"],
             "export.android": True,
+            "export.onnx_int8": True,  # refused with the rest of ONNX, and said so
             "verify.latency_runs": 3,
             "verify.latency_warmup": 0,
         },
@@ -301,7 +317,8 @@ def test_audio_pipeline_reaches_a_verified_int8_bundle(audio_run, tmp_path):
     artifacts = {a["path"]: a for a in record["artifacts"]}
     assert set(artifacts) >= {"model_float32.tflite", "model_int8.tflite"}
     assert not any(a["format"] == "onnx" for a in record["artifacts"])
-    assert any("onnx: not exported" in line and "ComplexAbs" in line for line in lines)
+    refused = "onnx: not exported (model.onnx, model_int8.onnx): tf2onnx"
+    assert any(refused in line and "ComplexAbs" in line for line in lines), lines
     int8 = artifacts["model_int8.tflite"]
     assert int8["passed"] and int8["test_accuracy"] >= 0.9
     assert {"RFFT2D", "COMPLEX_ABS", "LOG"} <= set(int8["float_ops"])
@@ -373,3 +390,25 @@ def test_saved_audio_model_reloads_with_its_front_end(audio_run):
 
     original = keras.models.load_model(path)
     np.testing.assert_allclose(np.load(folder / "y.npy"), original(x).numpy(), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_sweep_bundle_of_an_audio_model_describes_its_front_end(audio_run, tmp_path):
+    from tfpipeline._keras import keras
+    from tfpipeline.sweep_bundle import bundle_variant
+
+    folder, _, _, _ = audio_run
+    run_dir = folder / "run"
+    config = load_config(run_dir / "run_config.yaml")
+    data = prepare_data(config.data)
+    model = keras.models.load_model(run_dir / "model.keras")
+    (tmp_path / "variants").mkdir()
+    (tmp_path / "variants" / "v.tflite").write_bytes(
+        (run_dir / "model_float32.tflite").read_bytes()
+    )
+    row = {"name": "float32", "path": "variants/v.tflite", "tflite": "float32", "qat": False}
+    # (model.keras is the model before pruning: the file's own outputs are the reference)
+    reference = Predictor.load(tmp_path / row["path"]).predict(data.splits.test.arrays()[0])
+    chosen = bundle_variant(row, tmp_path, data, config, reference, log=print, model=model)
+    card = json.loads((chosen / "android" / "model_card.json").read_text())
+    assert card["input"]["front_end"]["fft_length"] == 256

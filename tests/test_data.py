@@ -243,8 +243,10 @@ def test_image_folder_is_decoded_resized_and_labelled_from_folder_names(tmp_path
     (root / "cat" / "notes.txt").write_text("not an image, ignored")
     (root / "dog" / "broken.png").write_bytes(b"\x89PNG not really")
     (root / "emu" / "empty.jpg").write_bytes(b"")
+    (root / "loose.png").write_bytes((root / "cat" / "0.png").read_bytes())  # no class folder
     config = data_config(source="image_dir", path=str(root), image_size=[8, 8], channels=3)
-    data = prepare_data(config)
+    with pytest.warns(UserWarning, match="left out 1 image file.*outside any class.*loose.png"):
+        data = prepare_data(config)
     assert data.class_names == ("cat", "dog", "emu")
     assert data.feature_shape == (8, 8, 3) and data.is_image and data.value_range == 255
     report = data.cleaning

@@ -288,6 +288,7 @@ def test_a_text_csv_runs_to_a_verified_int8_model_and_a_bundle_with_its_vocabula
     card = json.loads((run / "android" / "model_card.json").read_text("utf-8"))
     assert card["input"]["kind"] == "text" and card["input"]["dtype"] == "int32"
     assert card["input"]["quantization"] is None  # ids, not quantized reals
+    assert card["input"]["int8_input"]["dtype"] == manifest["int8_input"]["dtype"] == "int32"
     assert "TF-IDF + logistic regression" in (run / "report.md").read_text("utf-8")
 
 

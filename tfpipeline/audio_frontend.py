@@ -9,6 +9,7 @@ the modules `model_files` accepts in a `.keras` config).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +66,30 @@ class FrontEnd:
                 f"model.audio.lower_hz={config.lower_hz}, model.audio.upper_hz={config.upper_hz}"
             )
         fft = 1 << (frame - 1).bit_length()
-        return cls(sample_rate, frame, step, fft, config.mel_bins, float(config.lower_hz), upper)
+        settings = cls(
+            sample_rate, frame, step, fft, config.mel_bins, float(config.lower_hz), upper
+        )
+        settings.check_filters()
+        return settings
+
+    def check_filters(self) -> None:
+        """Warns of mel filters that hold no FFT bin: each feeds the model a constant (as
+        librosa warns of empty filters)."""
+        matrix = tf.signal.linear_to_mel_weight_matrix(
+            self.mel_bins, self.fft_length // 2 + 1, self.sample_rate, self.lower_hz, self.upper_hz
+        ).numpy()
+        empty = int((matrix.max(axis=0) <= 0).sum())
+        if empty:
+            warnings.warn(
+                f"Config key `model.audio.mel_bins`: {empty} of {self.mel_bins} mel filters "
+                f"hold no FFT bin and give a constant (a {self.fft_length}-"
+                f"point FFT at {self.sample_rate} Hz has a bin every "
+                f"{self.sample_rate / self.fft_length:.1f} Hz between {self.lower_hz:g} and "
+                f"{self.upper_hz:g} Hz). Use fewer `mel_bins`, a longer `frame_ms` or a wider "
+                f"`lower_hz`-`upper_hz` range. Received: model.audio.mel_bins={self.mel_bins}",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def frames(self, clip_samples: int) -> int:
         """Frames in a clip of `clip_samples` (no padding at its end)."""

@@ -199,8 +199,11 @@ def _sweep(config: PipelineConfig, run_dir: Path, options: _SweepOptions, x, y, 
     folder = None
     if options.bundle:
         recipe, int8_input = made_by[rows.index(chosen)]
-        reference = predict_probabilities(models[recipe][0], data.splits.test.arrays()[0])
-        folder = bundle_variant(chosen, run_dir, data, config, reference, int8_input, log.write)
+        model = models[recipe][0]
+        reference = predict_probabilities(model, data.splits.test.arrays()[0])
+        folder = bundle_variant(
+            chosen, run_dir, data, config, reference, int8_input, log.write, model
+        )
     sizes = data.splits.sizes()
     result = SweepResult(run_dir, rows, baseline, chosen, options.max_accuracy_drop, folder, sizes)
     write_sweep_outputs(result, config, time.perf_counter() - started)

@@ -33,6 +33,7 @@ def bundle_variant(
     reference: np.ndarray,
     int8_input=None,
     log: Callable[[str], None] = print,
+    model=None,
 ) -> Path:
     """Verifies a sweep variant's `.tflite` and writes `chosen/` from it.
 
@@ -48,6 +49,8 @@ def bundle_variant(
         reference: the variant's own compressed Keras model's outputs on the test split.
         int8_input: how an `int8` variant takes its input (`Int8Input`). Defaults to `None`.
         log: where progress lines go. Defaults to `print`.
+        model: the variant's Keras model, for the settings of its audio front end on the
+            model card. Defaults to `None`.
 
     Returns:
         The `chosen/` folder.
@@ -75,7 +78,7 @@ def bundle_variant(
             figures=figures,
             passed=True,
         )
-        write_bundle(bundle.android, model_file, artifact, data, int8_input)
+        write_bundle(bundle.android, model_file, artifact, data, int8_input, model)
         write_record(bundle.manifest, _record(row, folder, data, config, artifact, int8_input))
     log(f"      {BUNDLE_DIR}/: {row['name']} verified ({_shown(figures)})")
     return folder

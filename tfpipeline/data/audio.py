@@ -29,10 +29,12 @@ from tfpipeline.data.base import (
     LoadedData,
     file_list_dataset,
     list_class_files,
+    warn_other_files,
 )
 from tfpipeline.errors import DataError
 
 BACKGROUND_NOISE_DIR = "_background_noise_"
+WAV_SUFFIX = ".wav"
 SAMPLE_FORMAT = "float32 in [-1, 1]: 16-bit PCM divided by 32768, mono"
 CHANNEL_MIXING = "channels averaged to mono"
 PADDING_RULE = (
@@ -258,9 +260,10 @@ def audio_format(data) -> AudioFormat | None:
 def load_audio_dir(path: str, audio: AudioFormat) -> LoadedData:
     """Lists an audio folder (`root/<class>/<file>.wav`) and reads every file once.
 
-    Files that are not readable WAV files (corrupt, empty, another format) are skipped and
-    named in the `unreadable_files` note. Sub-folders starting with `_` or `.` are not
-    classes; `_background_noise_` holds the noise that augmentation mixes in.
+    `.wav` files that cannot be read (corrupt, empty, another format) are skipped and named
+    in the `unreadable_files` note; files with another suffix are skipped with a warning
+    counting them. Sub-folders starting with `_` or `.` are not classes;
+    `_background_noise_` holds the noise that augmentation mixes in.
 
     Raises:
         DataError: for a missing folder, fewer than two class folders with files, or a file
@@ -270,13 +273,16 @@ def load_audio_dir(path: str, audio: AudioFormat) -> LoadedData:
     if not root.is_dir():
         kind = "is a file, not a folder" if root.exists() else "not found"
         raise DataError(f"Audio folder {kind}: {root}")
-    files, labels = _list_class_files(root)
+    files, labels, others = _list_class_files(root)
+    warn_other_files("Audio", root, others, WAV_SUFFIX)
     readable, hashes = _scan(files, audio)
     unreadable = [f for f, ok in zip(files, readable, strict=True) if not ok]
     keep = np.flatnonzero(readable)
     noise_dir = root / BACKGROUND_NOISE_DIR
     noise = tuple(
-        str(f) for f in sorted(noise_dir.glob("*")) if f.is_file() and f.suffix.lower() == ".wav"
+        str(f)
+        for f in sorted(noise_dir.glob("*"))
+        if f.is_file() and f.suffix.lower() == WAV_SUFFIX
     )
     samples = AudioFiles(np.array(files)[keep], hashes[keep], audio, noise)
     return LoadedData(
@@ -287,19 +293,19 @@ def load_audio_dir(path: str, audio: AudioFormat) -> LoadedData:
     )
 
 
-def _list_class_files(root: Path) -> tuple[list[str], list[str]]:
-    """Every file under `root/<class>/` but hidden ones (those that are not WAV files are
-    named as unreadable), and its class; `_` folders are not classes."""
-    files, labels, _ = list_class_files(
+def _list_class_files(root: Path) -> tuple[list[str], list[str], list[Path]]:
+    """The `.wav` files under `root/<class>/`, their class, and the other files; `_` folders
+    are not classes."""
+    files, labels, others = list_class_files(
         root,
         "Audio",
         "clip",
-        lambda file: not file.name.startswith("."),
+        lambda file: file.suffix.lower() == WAV_SUFFIX,
         "WAV files (root/<class>/<clip>.wav; sub-folders whose names start with `_`, such "
         "as _background_noise_, are not classes)",
         not_classes=(".", "_"),
     )
-    return [str(file) for file in files], labels
+    return [str(file) for file in files], labels, others
 
 
 def _scan(files: list[str], audio: AudioFormat) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import abc
 import glob
+import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,6 +233,7 @@ def list_class_files(
             two class folders holding samples.
     """
     files, labels, others = [], [], []
+    _warn_loose_samples(root, kind, sample, wanted)
     for folder in sorted(
         p for p in root.iterdir() if p.is_dir() and not p.name.startswith(not_classes)
     ):
@@ -250,6 +253,34 @@ def list_class_files(
             f"found {len(classes)}: {', '.join(classes) or 'none'}."
         )
     return files, labels, others
+
+
+def _warn_loose_samples(root: Path, kind: str, sample: str, wanted: Callable) -> None:
+    """Warns of samples directly in the data folder: they have no class folder, so no label."""
+    loose = sorted(f for f in root.iterdir() if f.is_file() and wanted(f))
+    if loose:
+        warnings.warn(
+            f"{kind} folder {root}: left out {len(loose)} {sample} file(s) that lie directly "
+            f"in it, outside any class folder (no label), for example {loose[0].name}. Move "
+            f"them into root/<class>/.",
+            UserWarning,
+            stacklevel=5,
+        )
+
+
+def warn_other_files(kind: str, root: Path, others: list[Path], accepted: str) -> None:
+    """Warns of the files in class folders that are skipped for their suffix, counted by
+    suffix, one named."""
+    if not others:
+        return
+    by_suffix = Counter(p.suffix.lower() or "(none)" for p in others)
+    kinds = ", ".join(f"{n} {s}" for s, n in sorted(by_suffix.items()))
+    warnings.warn(
+        f"{kind} folder {root}: skipped {len(others)} file(s) that are not {accepted} "
+        f"({kinds}), for example {others[0]}.",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def refuse_loop(folder: Path, root: Path, kind: str, sample: str) -> None:

@@ -8,7 +8,6 @@ the classical baseline.
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import numpy as np
 
 from tfpipeline.config import DEFAULT_NA_VALUES
 from tfpipeline.data.arrays import ArraySamples
-from tfpipeline.data.base import LoadedData, Samples, list_class_files
+from tfpipeline.data.base import LoadedData, Samples, list_class_files, warn_other_files
 from tfpipeline.data.csv_files import numeric_labels_if_possible
 from tfpipeline.data.tabular import read_csv_table
 from tfpipeline.errors import DataError
@@ -138,8 +137,7 @@ def load_text_dir(path: str) -> LoadedData:
         texts.append(text)
         kept.append(index)
         encodings[reason] += 1
-    if others:
-        _warn_others(root, others)
+    warn_other_files("Text", root, others, TEXT_SUFFIX)
     notes = {"unreadable_files": unreadable}
     decoded = {k: n for k, n in encodings.items() if k != "utf-8"}
     if decoded:
@@ -197,14 +195,3 @@ def _utf16_without_bom(data: bytes) -> str | None:
                 return None
             return codec
     return None
-
-
-def _warn_others(root: Path, others: list[Path]) -> None:
-    by_suffix = Counter(p.suffix.lower() or "(none)" for p in others)
-    kinds = ", ".join(f"{n} {s}" for s, n in sorted(by_suffix.items()))
-    warnings.warn(
-        f"Text folder {root}: skipped {len(others)} file(s) that are not {TEXT_SUFFIX} "
-        f"({kinds}), for example {others[0]}.",
-        UserWarning,
-        stacklevel=4,
-    )

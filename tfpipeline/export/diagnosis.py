@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from tfpipeline._keras import keras, tf
+from tfpipeline.config import INT8_IO_TYPES
 from tfpipeline.data import PreparedData
 from tfpipeline.export._signature import as_model_input, serving_function
 from tfpipeline.export.int8_input import MIN_INPUT_STEPS, Int8Input, input_steps
@@ -53,7 +54,9 @@ def diagnose_quantization(
         with the largest error in quantization steps: tensor, op, `rmse_over_scale`,
         `max_abs_error`), and `fix` (one sentence naming the options).
     """
-    quantized_input = variant == "int8" and (int8_input is None or int8_input.dtype != "float32")
+    quantized_input = variant == "int8" and (
+        int8_input is None or int8_input.dtype in INT8_IO_TYPES
+    )
     inputs = _lost_inputs(data) if quantized_input and not data.is_image else []
     layers = []
     if variant == "int8" and calibration is not None and len(x):

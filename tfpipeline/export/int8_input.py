@@ -32,7 +32,8 @@ class Int8Input:
     """How the `int8` variant takes its input.
 
     Attributes:
-        dtype: the input (and output) type: `int8`, `uint8` or `float32`.
+        dtype: the input type: `int8` or `uint8` (the output's type too), `float32`, or
+            `int32` (token ids).
         float_layers: the layers computed in float before the first quantize.
         reason: why, in one sentence (for the log, manifest, report and model card).
     """
@@ -74,7 +75,7 @@ def plan_int8_input(
     """
     if data.is_text:
         return Int8Input(
-            int8_io,
+            "int32",
             (),
             "text input: the int32 token ids index the int8 embedding table as they are (no "
             f"input quantization); the output is {int8_io}",

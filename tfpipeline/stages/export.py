@@ -56,12 +56,13 @@ def export_stage(
         log: where progress goes.
     """
     targets = plan_exports(config)
-    no_onnx = onnx_unsupported(model) if any(t.format == "onnx" for t in targets) else None
+    onnx = [t.filename for t in targets if t.format == "onnx"]
+    no_onnx = onnx_unsupported(model) if onnx else None
     if no_onnx:
         targets = [t for t in targets if t.format != "onnx"]
     log.stage(5, "export", ", ".join(t.filename for t in targets) or "nothing to export")
     if no_onnx:
-        log.detail(f"onnx: not exported: {no_onnx}")
+        log.detail(f"onnx: not exported ({', '.join(onnx)}): {no_onnx}")
     settings = ExportSettings.for_model(model, data, config, tflite_variants(targets))
     if settings.int8_input is not None:
         log.detail(f"int8 input {settings.int8_input.dtype}: {settings.int8_input.reason}")
