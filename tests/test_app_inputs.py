@@ -15,7 +15,8 @@ from test_data import write_images
 from tfpipeline import DataError, Pipeline, Predictor, TfpipelineError, load_config, load_data
 from tfpipeline.data.images import decode_image
 
-pytestmark = pytest.mark.slow
+# one worker builds the module's fixtures (see pyproject's --dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("app_inputs")]
 
 FAST = {
     "train.epochs": 15,

@@ -15,6 +15,9 @@ from tfpipeline import ConfigError, DataError, Pipeline, Predictor, load_config,
 from tfpipeline.data.audio import AudioFormat, conform_clip, load_clip, read_wav
 from tfpipeline.data.sources import load_data
 
+# one worker builds the module's fixtures (see pyproject's --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("audio")
+
 TONES = {"high": 2200.0, "low": 300.0, "mid": 900.0}
 RATE = 8000
 

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from tfpipeline import ConfigError, TfpipelineError, export_tflite, from_dict
 from tfpipeline.cli import main
 
-pytestmark = pytest.mark.slow
+# one worker builds the module's fixtures (see pyproject's --dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bad_inputs")]
 
 FAST = ["--set", "train.epochs=1", "--set", "compress.prune.enabled=false",
         "--set", "export={saved_model: false, onnx: false, tflite: [float32]}",

@@ -24,7 +24,8 @@ from tfpipeline import (
 from tfpipeline._keras import keras
 from tfpipeline.compress import PruningSchedule
 
-pytestmark = pytest.mark.slow
+# one worker builds the module's fixtures (see pyproject's --dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("compress")]
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,8 @@ from tfpipeline import (
 from tfpipeline._keras import keras, tf
 from tfpipeline.export.tflite import float_ops, tflite_ops
 
-pytestmark = pytest.mark.slow
+# one worker builds the module's fixtures (see pyproject's --dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("deploy")]
 
 VARIANTS = ["float32", "float16", "dynamic", "int8", "int16x8"]
 

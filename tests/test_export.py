@@ -14,7 +14,8 @@ from tfpipeline import (
     train,
 )
 
-pytestmark = pytest.mark.slow
+# one worker builds the module's fixtures (see pyproject's --dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("export")]
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,9 @@ from tfpipeline import (
 )
 from tfpipeline.export.int8_input import MIN_INPUT_STEPS, input_steps, plan_int8_input
 
+# one worker builds the module's fixtures (see pyproject's --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("int8_input")
+
 TINY_RUN = {
     "train.epochs": 25,
     "compress.prune.epochs": 2,

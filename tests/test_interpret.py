@@ -26,6 +26,9 @@ from tfpipeline.stages.log import StageLog
 from tfpipeline.stages.train import ATTRIBUTION_TOP, Trained, attribution_summary, evaluate_stage
 from tfpipeline.training import predict_probabilities
 
+# one worker builds the module's fixtures (see pyproject's --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("interpret")
+
 RUN_MANIFEST = Path(__file__).parent / "data" / "run_manifest_0.1.0.json"
 FEATURES = 6
 

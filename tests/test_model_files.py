@@ -18,6 +18,9 @@ from tfpipeline.commands import load_keras_file
 from tfpipeline.model_files import check_keras_file, check_saved_model
 from tfpipeline.report import sha256_of
 
+# one worker builds the module's fixtures (see pyproject's --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("model_files")
+
 
 def hostile_saved_model(folder, side_effect, secret):
     """A SavedModel whose serving signature reads `secret` and, in a nested function,

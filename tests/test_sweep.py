@@ -9,7 +9,8 @@ import pytest
 
 from tfpipeline import ConfigError, choose_variant, compress_sweep, load_config, load_predictor
 
-pytestmark = pytest.mark.slow
+# one worker builds the module's fixtures (see pyproject's --dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sweep")]
 
 TINY_SWEEP = [
     "--set", "train.epochs=3",

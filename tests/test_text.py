@@ -19,6 +19,9 @@ import pytest
 import tfpipeline as tp
 from tfpipeline.tokenizer import PAD_ID, UNKNOWN_ID, Tokenizer, fit_tokenizer, words
 
+# one worker builds the module's fixtures (see pyproject's --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("text")
+
 TOPICS = {
     "food": [
         "recipe",
