@@ -1,7 +1,7 @@
 """Text classification: four architectures against TF-IDF + logistic regression, int8 against
 float32, single-string latency with the tokenizer included, model sizes.
 
-Usage: python bench/text.py [--architectures bag,cnn,lstm,transformer] [--quick]
+Usage: python bench/text.py [--architectures bag,cnn,lstm,transformer] [--variants] [--quick]
 
 The data: no text data set is on this machine and none can be downloaded, so one is built
 from the docstrings of the installed libraries, labeled by library (7 classes): numpy,
@@ -53,6 +53,12 @@ Each run lowers `verify.int8_min_agreement` to 0 so that an int8 file the packag
 remove stays in the run folder to be timed; the verdict of the default gate (decisive
 agreement >= 0.97) is printed from the manifest's figures instead.
 
+`--variants` also exports the `dynamic` (int8 weights, float activations) and `int16x8`
+(int16 activations, int8 weights) `.tflite` files and prints every variant side by side:
+test accuracy, agreement with the Keras model, the default gate's verdict, size, and
+`Predictor.predict(one string)` in LiteRT (1 thread, tokenizer included, timed in turns as
+above); a variant the converter or LiteRT cannot make or run is named with its reason.
+
 `--quick` runs everything tiny (60 texts a class, 2 epochs, few rounds) as a smoke check of
 the script; its figures mean nothing.
 """
@@ -61,6 +67,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import importlib
 import importlib.metadata
 import inspect
@@ -438,6 +445,7 @@ class Settings:
     rounds: int = 20
     calls: int = 5
     verify_latency_runs: int = 50
+    variants: bool = False
 
 
 QUICK = Settings(per_class=60, epochs=2, rounds=2, calls=3, verify_latency_runs=5)
@@ -586,7 +594,7 @@ def text_config(csv_path: Path, architecture: str, s: Settings):
             "train.epochs": s.epochs,
             "train.batch_size": s.batch,
             "compress.prune.enabled": False,
-            "export.tflite": ["float32", "int8"],
+            "export.tflite": list(VARIANTS if s.variants else ("float32", "int8")),
             "export.onnx": True,
             "export.saved_model": False,
             "export.keras": False,
@@ -631,6 +639,7 @@ def _artifact(manifest: dict, path: str) -> dict:
 
 
 FILES = {"int8": "model_int8.tflite", "float32": "model_float32.tflite", "onnx": "model.onnx"}
+VARIANTS = ("float32", "dynamic", "int8", "int16x8")
 
 
 def report_accuracy(manifests: dict[str, dict]) -> None:
@@ -782,6 +791,38 @@ def report_int8_ops(manifests: dict[str, dict]) -> None:
         print(f"  {name}: {ops}; left float: {', '.join(i8['float_ops']) or 'none'}")
 
 
+def report_variants(manifests: dict[str, dict], test_texts: list[str], s: Settings) -> None:
+    """Every `.tflite` variant of each run side by side, and one string's latency in each."""
+    print(
+        "\n## every .tflite variant (test split; agreement: top-1 with the Keras model, "
+        f"decisive in brackets; gate: the default, decisive agreement >= {DEFAULT_GATE}); "
+        f"latency: Predictor.predict(one string), LiteRT, 1 thread, {s.rounds} rounds x "
+        f"{s.calls} calls in turns"
+    )
+    for name, m in manifests.items():
+        folder = Path(m["bench"]["folder"])
+        made = {a["variant"]: a for a in m["artifacts"] if a["format"] == "tflite"}
+        kept = [v for v in VARIANTS if v in made and not made[v].get("removed")]
+        paths = {
+            v: tp.Predictor.load(folder / f"model_{v}.tflite", num_threads=1).predict for v in kept
+        }
+        timings = time_rounds(paths, test_texts, s.rounds)
+        print(f"{name}:")
+        print("| variant | test acc | agreement | gate | bytes | median ms | p90 ms |")
+        print("|---|---:|---:|---|---:|---:|---:|")
+        for v in kept:
+            a, every = made[v], np.concatenate(timings[v])
+            decisive = a.get("decisive_agreement", a["top1_agreement"])
+            gate = "float" if v == "float32" else "pass" if decisive >= DEFAULT_GATE else "FAIL"
+            print(
+                f"| {v} | {a['test_accuracy']:.4f} | {a['top1_agreement']:.3f} "
+                f"({decisive:.3f}) | {gate} | {a['size_bytes']:,} | {np.median(every):.3f} | "
+                f"{np.percentile(every, 90):.3f} |"
+            )
+        for failure in m.get("failures", []):
+            print(f"  not kept: {failure}")
+
+
 def test_texts(csv_path: Path, n: int) -> list[str]:
     """`n` texts of the runs' test split (the same seeded split, prepared again)."""
     data = tp.prepare_data(text_config(csv_path, "bag", QUICK).data)
@@ -816,13 +857,16 @@ def main() -> None:
         default=",".join(ARCHITECTURES),
         help=f"comma-separated, of {', '.join(ARCHITECTURES)} (default: all)",
     )
+    parser.add_argument(
+        "--variants", action="store_true", help="also dynamic and int16x8, every variant compared"
+    )
     parser.add_argument("--quick", action="store_true", help="everything tiny: a smoke check")
     args = parser.parse_args()
     chosen = [a.strip() for a in args.architectures.split(",") if a.strip()]
     unknown = [a for a in chosen if a not in ARCHITECTURES]
     if unknown:
         parser.error(f"unknown architecture(s) {', '.join(unknown)}; of {', '.join(ARCHITECTURES)}")
-    s = QUICK if args.quick else Settings()
+    s = dataclasses.replace(QUICK if args.quick else Settings(), variants=args.variants)
     print(machine())
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -839,7 +883,10 @@ def main() -> None:
         report_accuracy(manifests)
         report_sizes(manifests)
         report_int8_ops(manifests)
-        latency(manifests, test_texts(csv_path, s.calls), s)
+        texts = test_texts(csv_path, s.calls)
+        latency(manifests, texts, s)
+        if s.variants:
+            report_variants(manifests, texts, s)
     print(f"\nwhole run: {time.perf_counter() - start:.0f} s; {load()}")
 
 

@@ -443,3 +443,33 @@ def test_each_text_architecture_exports_to_int8_and_passes_the_gate(tmp_path, ar
         assert "left as they are (TensorFlow Model Optimization does not wrap them" in report
     ops = {op["op"] for op in tp.tflite_ops(tmp_path / "run" / "model_int8.tflite")}
     assert not any(op.startswith("Flex") for op in ops) and "GATHER" in ops, ops
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("architecture", "failure"),
+    [
+        ("bag", "model_int16x8.tflite: not converted: int16x8 variant: the LiteRT converter"),
+        ("transformer", "model_int16x8.tflite does not run in its runtime: the runtime ended"),
+    ],
+)
+def test_a_variant_that_cannot_be_made_or_run_fails_alone(tmp_path, architecture, failure):
+    """int16x8 of a bag does not convert (its int32 ids get no calibrated range) and LiteRT
+    aborts on the transformer's: the run names it and fails; the other files stay."""
+    config = text_config(
+        write_csv(tmp_path / "texts.csv", sentences(30)),
+        **{
+            "model.text.architecture": architecture,
+            "compress.prune.enabled": False,
+            "export.tflite": ["float32", "int16x8"],
+            "export.saved_model": False,
+            "export.onnx": False,
+        },
+    )
+    with pytest.raises(tp.VerificationError, match="int16x8"):
+        tp.Pipeline(config, log=lambda line: None, verbose=0).run(tmp_path / "run")
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text("utf-8"))
+    (failed,) = manifest["failures"]
+    assert failed.startswith(failure), failed
+    assert (tmp_path / "run" / "model_float32.tflite").is_file()
+    assert not (tmp_path / "run" / "model_int16x8.tflite").exists()

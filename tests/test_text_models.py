@@ -69,3 +69,29 @@ def test_a_text_model_with_the_package_layers_loads_back_from_its_keras_file(
     layer = {"bag": MaskedAverage, "transformer": PositionEmbedding}[architecture]
     assert any(isinstance(x, layer) for x in again.layers)
     np.testing.assert_allclose(again(_ids()).numpy(), model(_ids()).numpy(), atol=1e-6)
+
+
+def test_a_file_its_runtime_aborts_on_is_named_and_this_process_lives(tmp_path):
+    """LiteRT's int16x8 kernels abort the process on the transformer (inside `invoke`):
+    verification runs such a variant's first call in a child process."""
+    from tfpipeline import VerificationError
+    from tfpipeline.export.verify import check_runs_in_a_child, measure_artifact
+
+    model, ids = _text_model("transformer"), _ids()
+    path = export_tflite(model, tmp_path / "model_int16x8.tflite", "int16x8", calibration_data=ids)
+    with pytest.raises(VerificationError, match=r"model_int16x8.tflite does not run in its runt"):
+        measure_artifact(path, ids, np.zeros(16), model(ids).numpy(), 1, 0, variant="int16x8")
+    with pytest.raises(VerificationError, match=r"ended the process \(SIGABRT\) on its first"):
+        check_runs_in_a_child(path, ids[:1])
+    cnn = export_tflite(
+        _text_model("cnn"), tmp_path / "cnn.tflite", "int16x8", calibration_data=ids
+    )
+    check_runs_in_a_child(cnn, ids[:1])  # a file that runs passes
+
+
+def test_a_variant_the_converter_fails_on_is_named_with_its_reason(tmp_path):
+    from tfpipeline import ConversionError
+
+    with pytest.raises(ConversionError, match=r"^int16x8 variant: the LiteRT converter failed on"):
+        export_tflite(_text_model("bag"), tmp_path / "m.tflite", "int16x8", calibration_data=_ids())
+    assert not (tmp_path / "m.tflite").exists()

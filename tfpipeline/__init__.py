@@ -16,6 +16,7 @@ _EXPORTS = {
     "ConfigError": "tfpipeline.errors",
     "DataError": "tfpipeline.errors",
     "TfpipelineError": "tfpipeline.errors",
+    "ConversionError": "tfpipeline.errors",
     "UnsupportedModelError": "tfpipeline.errors",
     "VerificationError": "tfpipeline.errors",
     "TrainingError": "tfpipeline.training",

@@ -34,6 +34,11 @@ class UnsupportedModelError(TfpipelineError, TypeError):
     """A model that the pipeline cannot take, such as a Keras 3 model."""
 
 
+class ConversionError(TfpipelineError, RuntimeError):
+    """A model that the LiteRT converter could not turn into one variant (its message names
+    the variant and the converter's reason); the other variants may still convert."""
+
+
 class VerificationError(TfpipelineError, RuntimeError):
     """An exported artifact that failed its check in the runtime that will run it.
 

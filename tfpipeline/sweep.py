@@ -227,7 +227,7 @@ def _measure_variants(config, options: _SweepOptions, data, reference, models, r
         for variant in variants:
             target = ExportTarget.tflite(variant, f"{file_stem(recipe)}_{variant}.tflite")
             path = target.export(compressed, run_dir / VARIANTS_DIR, settings)
-            figures = measure(path, data, reference, config.verify)
+            figures = measure(path, data, reference, config.verify, variant=variant)
             figures = {"val_accuracy": _accuracy(path, x_val, y_val), **figures}  # val chooses
             rows.append(_row(recipe, target, path, run_dir, figures, models[recipe]))
             made_by.append((recipe, settings.int8_input))

@@ -60,7 +60,7 @@ def bundle_variant(
     """
     source = sweep_dir / row["path"]
     target = ExportTarget.tflite(row["tflite"])
-    figures = measure(source, data, reference, config.verify)
+    figures = measure(source, data, reference, config.verify, variant=target.variant)
     problems = target.check(figures, config.verify, quantization_aware=row["qat"])
     if problems:
         raise VerificationError(problems)

@@ -25,7 +25,7 @@ from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._keras import keras, tf
 from tfpipeline.bridge import is_keras3_model
 from tfpipeline.config import INT8_IO_TYPES, TFLITE_VARIANTS
-from tfpipeline.errors import UnsupportedModelError
+from tfpipeline.errors import ConversionError, UnsupportedModelError
 from tfpipeline.export._signature import exportable_model, input_dtype, serving_function
 from tfpipeline.models import is_quantization_aware
 
@@ -69,6 +69,8 @@ def export_tflite(
         UnsupportedModelError: if the model needs TensorFlow ops outside LiteRT's built-in
             set and `allow_flex_ops` is off (the ops are named), or if `model` is not a
             Keras model.
+        ConversionError: if the converter fails on this variant for another reason (its
+            first line is given).
 
     Warns:
         UserWarning: when ops of an `int8` model still compute in float (named), or when a
@@ -96,11 +98,14 @@ def export_tflite(
     with tempfile.TemporaryDirectory() as folder:
         converter = _converter(model, Path(folder))
         _set_calibration(converter, variant, calibration_data, input_dtype(model))
-        if variant == "int8" and floats:
-            content = _quantize_keeping_float(converter, model, floats, allow_flex_ops)
-        else:
-            _set_variant(converter, variant, int8_io, allow_flex_ops)
-            content = _convert(converter, model, allow_flex_ops)
+        try:
+            if variant == "int8" and floats:
+                content = _quantize_keeping_float(converter, model, floats, allow_flex_ops)
+            else:
+                _set_variant(converter, variant, int8_io, allow_flex_ops)
+                content = _convert(converter, model, allow_flex_ops)
+        except ConversionError as exc:
+            raise ConversionError(f"{variant} variant: {exc}") from exc.__cause__
     written = write_bytes_atomic(path, content)
     if variant == "int8":
         _warn_float_ops(written, floats)
@@ -266,7 +271,10 @@ def _convert(converter, model: keras.Model, allow_flex_ops: bool, convert=None) 
     except Exception as exc:  # the converter raises ConverterError, and others on bad graphs
         needed = sorted(set(re.findall(r"\btf\.(\w+)\(", str(exc))))
         if not needed:
-            raise
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConversionError(
+                f"the LiteRT converter failed on model {model.name!r}: {reason}"
+            ) from exc
         if allow_flex_ops:
             raise UnsupportedModelError(
                 f"Model {model.name!r} needs TensorFlow ops that neither LiteRT's built-in op "

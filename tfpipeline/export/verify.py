@@ -2,16 +2,57 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from tfpipeline.benchmark import benchmark_artifact
 from tfpipeline.config import VerifyConfig
+from tfpipeline.errors import VerificationError
 from tfpipeline.evaluation import score
 from tfpipeline.inference import load_predictor
 
 FLOAT_VARIANTS = ("float32", "float16")
+# Variants whose LiteRT kernels have ended the process on ops they do not handle (int16x8 of
+# a transformer aborts inside `invoke`): their first call runs in a child process.
+PROBED_VARIANTS = ("int16x8",)
+_PROBE = (
+    "import sys, numpy as np\n"
+    "from tfpipeline.inference import Predictor\n"
+    "Predictor.load(sys.argv[1], check_manifest=False).predict(np.load(sys.argv[2]))\n"
+)
+
+
+def check_runs_in_a_child(path: str | Path, sample: np.ndarray, timeout: float = 300) -> None:
+    """Runs `path` once on `sample` in a child process, so that a runtime that aborts on the
+    file ends the child, not this process.
+
+    Raises:
+        VerificationError: naming how the child ended (a signal, or an error and its last
+            line).
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        np.save(Path(folder) / "x.npy", sample)
+        child = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(path), str(Path(folder) / "x.npy")],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    if child.returncode == 0:
+        return
+    if child.returncode < 0:
+        how = f"the runtime ended the process ({signal.Signals(-child.returncode).name})"
+    else:
+        lines = child.stderr.strip().splitlines()
+        how = f"it raised: {lines[-1] if lines else f'exit code {child.returncode}'}"
+    raise VerificationError(
+        [f"{Path(path).name} does not run in its runtime: {how} on its first sample"]
+    )
 
 
 def measure_artifact(
@@ -24,6 +65,7 @@ def measure_artifact(
     task: str = "classification",
     uncompressed: np.ndarray | None = None,
     tie_margin: float = 0.02,
+    variant: str | None = None,
 ) -> dict[str, float]:
     """Runs an artifact on `x` in its runtime and compares it with the reference outputs.
 
@@ -39,6 +81,8 @@ def measure_artifact(
             is a compressed model. Defaults to `None`.
         tie_margin: a sample whose two highest reference probabilities are closer than
             this is a tie the reference does not decide. Defaults to `0.02`.
+        variant: the file's variant; one of `PROBED_VARIANTS` first runs one sample in a
+            child process. Defaults to `None`.
 
     Returns:
         Classification: `test_accuracy`, `top1_agreement`, `max_abs_diff`, `ties` (test
@@ -50,7 +94,13 @@ def measure_artifact(
         `memory_mb`).
         With `uncompressed`, classification adds `uncompressed_agreement` (top-1 agreement
         with the model before compression).
+
+    Raises:
+        VerificationError: for a file of a `PROBED_VARIANTS` variant that its runtime
+            cannot run (see `check_runs_in_a_child`).
     """
+    if variant in PROBED_VARIANTS:
+        check_runs_in_a_child(path, x[:1])
     predictor = load_predictor(path)
     outputs = predictor.predict(x).reshape(reference.shape)
     timing = benchmark_artifact(path, x, latency_runs, latency_warmup)

@@ -3,13 +3,14 @@ once verified, the Android bundle."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfpipeline._keras import keras
 from tfpipeline.config import ExportConfig
 from tfpipeline.data import PreparedData
 from tfpipeline.data.input_spec import describe_input
+from tfpipeline.errors import ConversionError
 from tfpipeline.export.android import BUNDLE_MODEL, write_android_bundle
 from tfpipeline.export.int8_input import Int8Input
 from tfpipeline.export.onnx import onnx_unsupported
@@ -29,11 +30,13 @@ from tfpipeline.stages.log import StageLog
 
 @dataclass(frozen=True)
 class Exported:
-    """The files written to the staging folder, each with its target, and the settings
-    they were converted with (calibration samples, int8 input)."""
+    """The files written to the staging folder, each with its target, the settings they
+    were converted with (calibration samples, int8 input), and why any other planned file
+    could not be converted."""
 
     files: list[tuple[ExportTarget, Path]]
     settings: ExportSettings
+    failures: list[str] = field(default_factory=list)
 
 
 def export_stage(
@@ -45,7 +48,9 @@ def export_stage(
     log: StageLog,
 ) -> Exported:
     """Writes every file of the export plan (see `plan_exports`) to the staging folder,
-    and the trained model (before compression) as `model.keras` when asked.
+    and the trained model (before compression) as `model.keras` when asked. A variant the
+    converter fails on is named in `Exported.failures` (the run then fails) and the others
+    are still written.
 
     Args:
         config: the `export` section.
@@ -67,14 +72,19 @@ def export_stage(
     if settings.int8_input is not None:
         log.detail(f"int8 input {settings.int8_input.dtype}: {settings.int8_input.reason}")
     staging = folder.start_staging()  # each file moves to the run folder once it has passed
-    files = []
+    files, failures = [], []
     for target in targets:
-        files.append((target, target.export(model, staging, settings)))
+        try:
+            files.append((target, target.export(model, staging, settings)))
+        except ConversionError as exc:  # the other variants still convert; the run fails
+            failures.append(f"{target.filename}: not converted: {exc}")
+            log.detail(f"{target.filename}: NOT CONVERTED: {exc}")
+            continue
         log.detail(f"wrote {target.filename}")
     if config.keras:
         save_keras(trained, folder.keras_file)
         log.detail(f"wrote {KERAS_FILE}")
-    return Exported(files, settings)
+    return Exported(files, settings, failures)
 
 
 def android_stage(

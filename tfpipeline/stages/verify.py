@@ -13,6 +13,7 @@ import numpy as np
 from tfpipeline._keras import keras
 from tfpipeline.config import VerifyConfig
 from tfpipeline.data import PreparedData
+from tfpipeline.errors import VerificationError
 from tfpipeline.export.diagnosis import diagnose_quantization
 from tfpipeline.export.plan import ExportTarget
 from tfpipeline.export.tflite import float_ops, tflite_ops
@@ -66,12 +67,16 @@ def verify_stage(
     x_test, y_test = data.splits.test.arrays()
     log.stage(6, "verify", f"{len(exported.files)} artifacts on {len(y_test)} test samples")
     reference = predict_probabilities(model, x_test)
-    artifacts, failures = [], []
+    artifacts, failures = [], list(exported.failures)
     for number, (target, path) in enumerate(exported.files, start=1):
-        figures = measure(path, data, reference, config, judging.uncompressed)
-        if judging.baseline and "mae" in judging.baseline:  # regression: beat the mean too
-            figures["baseline_test_mae"] = judging.baseline["mae"]
-        problems = target.check(figures, config, judging.quantization_aware)
+        try:
+            figures = measure(path, data, reference, config, judging.uncompressed, target.variant)
+        except VerificationError as exc:  # it does not run at all
+            figures, problems = {}, exc.failures
+        else:
+            if judging.baseline and "mae" in judging.baseline:  # regression: beat the mean too
+                figures["baseline_test_mae"] = judging.baseline["mae"]
+            problems = target.check(figures, config, judging.quantization_aware)
         failures += problems
         artifact = artifact_record(target, path, figures, passed=not problems)
         verdict = "FAIL (removed) " + "; ".join(problems) if problems else "ok"
@@ -80,10 +85,9 @@ def verify_stage(
             for k, v in figures.items()
             if k.startswith(("test_", "top1", "max_", "uncompressed"))
         }
-        log.detail(
-            f"[{number}/{len(exported.files)}] {target.filename}: {scores_text(shown)} -> {verdict}"
-        )
-        if problems and target.integer:
+        scores = scores_text(shown) or "not measured"
+        log.detail(f"[{number}/{len(exported.files)}] {target.filename}: {scores} -> {verdict}")
+        if problems and target.integer and figures:
             diagnosis = _diagnose(model, data, target.variant, exported, judging, log)
             artifact = replace(artifact, diagnosis=diagnosis)
         if problems:  # the gate: a file that failed never reaches the run folder
@@ -102,6 +106,7 @@ def measure(
     reference: np.ndarray,
     config: VerifyConfig,
     uncompressed: np.ndarray | None = None,
+    variant: str | None = None,
 ) -> dict[str, Any]:
     """A file's figures on the test split in its runtime (see `measure_artifact`)."""
     x_test, y_test = data.splits.test.arrays()
@@ -115,6 +120,7 @@ def measure(
         task=data.task,
         uncompressed=uncompressed,
         tie_margin=config.tie_margin,
+        variant=variant,
     )
 
 
