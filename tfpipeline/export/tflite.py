@@ -25,7 +25,7 @@ from tfpipeline._atomic import write_bytes_atomic
 from tfpipeline._keras import keras, tf
 from tfpipeline.bridge import is_keras3_model
 from tfpipeline.config import INT8_IO_TYPES, TFLITE_VARIANTS
-from tfpipeline.errors import ConversionError, UnsupportedModelError
+from tfpipeline.errors import ConversionError, TfpipelineError, UnsupportedModelError
 from tfpipeline.export._signature import exportable_model, input_dtype, serving_function
 from tfpipeline.models import is_quantization_aware
 
@@ -268,6 +268,8 @@ def _convert(converter, model: keras.Model, allow_flex_ops: bool, convert=None) 
     model needs beyond LiteRT's built-in set as the converter reports them."""
     try:
         return (convert or converter.convert)()
+    except TfpipelineError:  # a refusal of the package's own, already named
+        raise
     except Exception as exc:  # the converter raises ConverterError, and others on bad graphs
         needed = sorted(set(re.findall(r"\btf\.(\w+)\(", str(exc))))
         if not needed:

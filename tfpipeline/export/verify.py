@@ -87,7 +87,7 @@ def measure_artifact(
     Returns:
         Classification: `test_accuracy`, `top1_agreement`, `max_abs_diff`, `ties` (test
         samples the reference scores as a tie) and `decisive_agreement` (top-1 agreement on
-        the other samples; on every sample when there are none). Regression:
+        the other samples, 1.0 when there are none). Regression:
         `test_mae`, `keras_test_mae`, `max_abs_diff`, `max_rel_diff` (the difference over
         the largest reference output, at least 1). Both: the timing figures of
         `benchmark_artifact` (`load_ms`, `latency_ms_p50/p95/p99`, `batch32_samples_per_s`,
@@ -112,8 +112,7 @@ def measure_artifact(
         figures = {
             "test_accuracy": float(np.mean(predicted == y)),
             "top1_agreement": float(np.mean(agrees)),
-            # (no decisive sample: nothing tells ties apart, so every sample is judged)
-            "decisive_agreement": float(np.mean(agrees[decisive] if decisive.any() else agrees)),
+            "decisive_agreement": float(np.mean(agrees[decisive])) if decisive.any() else 1.0,
             "ties": int(np.sum(~decisive)),
             "max_abs_diff": max_abs_diff,
         }
