@@ -40,6 +40,8 @@ _EXPORTS = {
     "prepare_data": "tfpipeline.data",
     "split_indices": "tfpipeline.data",
     "build_model": "tfpipeline.models",
+    "save_backbone_weights": "tfpipeline.backbones",
+    "unfreeze_backbone": "tfpipeline.backbones",
     "normalization_layer": "tfpipeline.models",
     "TrainResult": "tfpipeline.training",
     "evaluate": "tfpipeline.training",

@@ -270,6 +270,42 @@ def first_layer_index(backbone: list, from_layer: str) -> int:
     )
 
 
+def save_backbone_weights(model, path: str | Path) -> Path:
+    """Saves the backbone's weights of a `model.kind: pretrained` model as a Keras `.h5`
+    file that `model.weights` loads (same backbone and `model.alpha`, any head or classes):
+    a backbone trained on one task becomes the starting point of the next.
+
+    Args:
+        model: a model built by `build_model` with `model.kind: pretrained` (trained or not).
+        path: the file to write (`.h5`), atomically.
+
+    Returns:
+        The written path.
+
+    Raises:
+        ValueError: for a model without backbone layers, or a path not ending in `.h5`.
+    """
+    from tfpipeline._atomic import file_atomic
+    from tfpipeline._keras import keras
+
+    path = Path(path)
+    layers = backbone_layers(model)
+    if not layers or "pool" not in {layer.name for layer in model.layers}:
+        raise ValueError(
+            f"Model {model.name!r} has no pretrained backbone: build it with "
+            "`model.kind: pretrained`."
+        )
+    if not path.name.lower().endswith(WEIGHTS_SUFFIXES):
+        raise ValueError(
+            f"Argument `path` must end in {' or '.join(WEIGHTS_SUFFIXES)} (a Keras weights "
+            f"file). Received: path={str(path)!r}"
+        )
+    backbone = keras.Model(model.input, model.get_layer("pool").input)
+    with file_atomic(path) as temporary:
+        backbone.save_weights(str(temporary), save_format="h5")
+    return path
+
+
 def trainable_weight_count(model) -> int:
     """The number of trainable values (scalars) in `model`."""
     import numpy as np

@@ -80,13 +80,13 @@ def build_model(config: ModelConfig, data: PreparedData, seed: int = 0) -> keras
     """Builds the configured model: `mlp` (the seed shape), `cnn` or `pretrained`.
 
     `mlp` and `cnn` start with the normalization fitted on the training split, `pretrained`
-    with its backbone's own preprocessing (the backbone is frozen: the head trains first, see
-    `tfpipeline.backbones.unfreeze_backbone`), so the model (and every file exported from it)
-    takes raw features or pixels. Each ends with the output layer:
-    softmax over the classes for classification (named `probabilities`); for regression,
-    one linear unit that learns the standardized target, then a rescaling by the training
-    targets' standard deviation and mean (named `prediction`), so that the model outputs
-    the target's own units.
+    with its backbone's own preprocessing (the backbone is frozen unless its weights are
+    random: the head trains first, see `tfpipeline.backbones.unfreeze_backbone`), so the
+    model (and every file exported from it) takes raw features or pixels. Each ends with
+    the output layer: softmax over the classes for classification (named `probabilities`);
+    for regression, one linear unit that learns the standardized target, then a rescaling by
+    the training targets' standard deviation and mean (named `prediction`), so that the
+    model outputs the target's own units.
 
     Args:
         config: the model section of the config.
@@ -186,7 +186,8 @@ def _head(
 
 def _build_pretrained(config: ModelConfig, data: PreparedData, seed: int) -> keras.Model:
     """Raw pixels (grayscale repeated on 3 channels) -> the backbone with its preprocessing
-    -> global average pooling -> dropout -> the head; the backbone frozen."""
+    -> global average pooling -> dropout -> the head; the backbone frozen unless its weights
+    are random."""
     inputs = keras.Input(shape=data.feature_shape, name="features")
     x = inputs
     if data.feature_shape[-1] == 1:  # the backbones take RGB
@@ -199,7 +200,8 @@ def _build_pretrained(config: ModelConfig, data: PreparedData, seed: int) -> ker
     for layer in _head(config, data, _Layers(config, seed), seed):
         x = layer(x)
     model = keras.Model(inputs, x, name=config.backbone)
-    freeze_backbone(model)
+    if config.weights != "none":  # random weights hold nothing to keep: they train too
+        freeze_backbone(model)
     return model
 
 
@@ -305,10 +307,12 @@ def _describe_pretrained(config: ModelConfig) -> str:
     spec = backbone_spec(config.backbone)
     alpha = f" alpha {config.alpha or 1.0:g}" if spec.alphas else ""
     tuning = ", fine-tuned after" if config.fine_tune.enabled else ""
-    return (
-        f"{spec.preprocessing_text} -> {config.backbone}{alpha} ({config.weights} weights, "
-        f"frozen for the head{tuning}) -> average pool -> "
-    )
+    if config.weights == "none":
+        state = "random weights, trained with the head"
+    else:
+        weights = "ImageNet" if config.weights == "imagenet" else config.weights
+        state = f"{weights} weights, frozen for the head{tuning}"
+    return f"{spec.preprocessing_text} -> {config.backbone}{alpha} ({state}) -> average pool -> "
 
 
 def _check_pretrained(config: ModelConfig, data: PreparedData) -> None:

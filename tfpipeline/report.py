@@ -368,13 +368,14 @@ def phase_texts(phases: list[dict[str, Any]]) -> list[str]:
     texts = []
     for phase in phases:
         what = (
-            "head, backbone frozen"
+            "Head (backbone frozen)"
             if phase["name"] == "head"
-            else f"fine-tuning, {phase['unfrozen_layers']} backbone layers unfrozen "
-            "(BatchNormalization frozen)"
+            else f"Fine-tuning ({phase['unfrozen_layers']} backbone layers unfrozen, "
+            "BatchNormalization frozen)"
         )
+        epochs = phase["epochs_run"]
         texts.append(
-            f"Phase {phase['name']} ({what}): {phase['epochs_run']} epochs at learning rate "
+            f"{what}: {epochs} epoch{'s' if epochs != 1 else ''} at learning rate "
             f"{phase['learning_rate']:g}, {phase['trainable_weights']:,} trainable weights, "
             f"best epoch {phase['best_epoch']}."
         )

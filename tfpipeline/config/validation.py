@@ -33,6 +33,12 @@ def _check_model(model: ModelConfig) -> None:
         return
     check_backbone_settings(model.backbone, model.alpha, model.weights)
     fine_tune = model.fine_tune
+    if fine_tune.enabled and model.weights == "none":
+        raise ConfigError(
+            "Config key `model.fine_tune.enabled` needs pretrained weights (`model.weights`: "
+            "imagenet or a weights file): with random weights the whole backbone already "
+            "trains with the head. Received: model.weights='none'"
+        )
     if fine_tune.layers is not None and fine_tune.from_layer is not None:
         raise ConfigError(
             "Config keys `model.fine_tune.layers` and `model.fine_tune.from_layer` both say "

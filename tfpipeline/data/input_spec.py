@@ -60,8 +60,8 @@ def describe_input(data) -> dict[str, Any]:
             "color": COLOR_CONVERSION[int(channels)],
             "resize": RESIZE_METHOD,
             "value_range": [0.0, float(data.value_range or 255.0)],
-            "pixels": "raw values as decoded (0-255 for 8-bit images), as float32; the "
-            "scaling to [0, 1] is inside the model",
+            "pixels": "raw values as decoded (0-255 for 8-bit images), as float32; their "
+            "scaling (or a pretrained backbone's preprocessing) is inside the model",
             "channel_mean": _floats(stats.mean),
             "channel_std": _floats(std),
         }

@@ -80,6 +80,11 @@ def model_stage(
         return custom
     model = build_model(config, data, seed=train.seed)
     log.stage(2, "model", describe_model(config, data, model))
+    if config.kind == "pretrained" and data.feature_shape[-1] == 1:
+        log.detail(
+            "grayscale images: the model repeats them on 3 channels (layer grayscale_to_rgb) "
+            "for the backbone, which takes RGB"
+        )
     return model
 
 
