@@ -254,6 +254,31 @@ assert run_signal["attack AUC"] < 0.6 < memorizer_signal["attack AUC"]
 assert memorizer_signal["confidence gap"] > 2 * run_signal["confidence gap"]
 assert memorizer_signal["training rows"] < run_signal["training rows"] / 5
 """,
+    "09_transfer_learning": """
+# Measured with TFPIPELINE_SMALL=1 and no ImageNet file (weights none): 5,124 then 307,892
+# trainable weights (13 layers unfrozen, no BatchNormalization changed); int8 584.8 KiB
+# against float32 1546.1 KiB; the signal at the top 1e-10 to 3e-10 of Conv1's, and every
+# photo gets one answer.
+head = 1280 * 4 + 4  # 1,280 pooled features x 4 classes + 4 biases
+assert manifest["status"] == "passed", manifest["failures"]
+assert [p["trainable_weights"] for p in phases] == [head, head + top_weights]
+assert [p["epochs_run"] for p in phases] == [EPOCHS, FINE_TUNE_EPOCHS]
+assert len(history["loss"]) == EPOCHS + FINE_TUNE_EPOCHS
+assert phases[1]["unfrozen_layers"] == len(top) == 13 and phases[1]["learning_rate"] == 1e-4
+assert top[0].name == "block_13_expand" and top[-1].name == "Conv_1"
+assert moved == 0 and set(changed) <= unfrozen | {"probabilities"}
+np.testing.assert_allclose(scaled, x_train[:8] / 127.5 - 1, atol=1e-6)  # inside the model
+assert int8["size_bytes"] < float32["size_bytes"] / 2.5 and int8["float_ops"] == []
+assert counts["CONV_2D"] == 35 and counts["DEPTHWISE_CONV_2D"] == 17
+assert "DEQUANTIZE" not in counts and ops[0]["inputs"] == ["uint8"]
+assert card["input"]["dtype"] == "uint8" and card["input"]["shape"] == [-1, SIZE, SIZE, 3]
+assert labels == ["dahlia", "leaves", "pagoda", "trees"]
+assert card["model"]["sha256"] == int8["sha256"]
+assert np.array_equal(from_file, from_array) and probabilities.shape == (4, 4)
+assert np.mean(predictor.predict(x_test).argmax(1) == y_test) == int8["test_accuracy"]
+if WEIGHTS == "none":
+    assert ratio < 1e-6 and spread < 1e-3 and len(set(predicted)) == 1
+""",
     "10_text": """
 # Measured with TFPIPELINE_SMALL=1 (numpy 2.4, scikit-learn 1.9, Python 3.11): 1127 texts,
 # numpy 496, python 443, scikit-learn 188; other versions give a few more or fewer.
