@@ -254,6 +254,51 @@ assert run_signal["attack AUC"] < 0.6 < memorizer_signal["attack AUC"]
 assert memorizer_signal["confidence gap"] > 2 * run_signal["confidence gap"]
 assert memorizer_signal["training rows"] < run_signal["training rows"] / 5
 """,
+    "09_transfer_learning": """
+import hashlib
+
+# Measured with TFPIPELINE_SMALL=1: source test accuracy 0.906; split 32 / 4 / 59 (one test
+# crop duplicates another); linear classifier on pooled features: random 0.339, random with
+# statistics set 0.593, pretrained 0.881, mean colour 1.000; transfer 0.695, int8 0.678
+# (agreement 0.983); from scratch 0.339 as trained (one class), 0.983 with its statistics
+# set, which beats the transfer here and is not asserted either way.
+assert source.class_names == ("lake", "pagoda", "sky", "trees") and source_accuracy > 0.5
+assert first.momentum == 0.9 and abs(moving_variance / input_variance - 1) < 0.3
+assert target.class_names == ("centre", "leaves", "petals")
+assert target.splits.sizes() == {"train": 32, "val": 4, "test": 59}
+# The transfer: every layer of backbone.h5 loaded exactly and unchanged by the head phase.
+assert loaded and len(saved) == 104 and kept == list(saved)
+assert spread["random, as built"] < 1e-6 < 0.1 < spread["pretrained"]
+assert accuracy["pretrained"] > accuracy["random, statistics set"]
+assert [p["trainable_weights"] for p in phases] == [3843, 3843 + 302768]
+assert [p["epochs_run"] for p in phases] == [EPOCHS, FINE_TUNE_EPOCHS]
+assert phases[1]["unfrozen_layers"] == len(top) == 13 and phases[1]["learning_rate"] == 1e-4
+assert top[0].name == "block_13_expand" and top[-1].name == "Conv_1"
+assert set(changed) == unfrozen | {"probabilities"}  # fine-tuning moved these, nothing else
+assert pretrained_statistics == batch_norm and len(batch_norm) == 52
+assert evaluation["accuracy"] > evaluation["baseline"]["accuracy"] + 0.2
+# From scratch as trained: the moving statistics off by a factor growing with depth, every
+# test photo the same answer, below the transfer.
+assert as_trained["Conv_1_bn"] > 2 * as_trained["bn_Conv1"]
+assert scratch_accuracy < evaluation["accuracy"]
+assert scratch_weights == 399971 and len(scratch.history["loss"]) == EPOCHS + FINE_TUNE_EPOCHS
+# The int8 file passed the gate and runs in integers; the bundle ships that very file.
+assert manifest["status"] == "passed", manifest["failures"]
+assert [a["variant"] for a in manifest["artifacts"]] == ["int8"]
+assert int8["passed"] and int8["decisive_agreement"] >= 0.9 and int8["float_ops"] == []
+assert int8["size_bytes"] < weights_size / 2.4  # 608.2 KiB against 1534.9 KiB of float32
+assert counts["CONV_2D"] == 35 and counts["DEPTHWISE_CONV_2D"] == 17
+assert ops[0]["inputs"] == ["uint8"] and ops[-1]["outputs"] == ["uint8"]
+shipped = hashlib.sha256((bundle / "model.tflite").read_bytes()).hexdigest()
+assert shipped == int8["sha256"] == card["model"]["sha256"]
+assert card["input"]["dtype"] == "uint8" and card["input"]["shape"] == [-1, SIZE, SIZE, 3]
+# Predictor on JPEG files: the labels.txt names of the argmax, the run's int8 accuracy.
+assert labels == ["centre", "leaves", "petals"]
+assert predicted == [labels[i] for i in probabilities.argmax(axis=1)]
+assert [path.parent.name for path in new_photos] == labels and predicted[1] == "leaves"  # 0.996
+assert np.array_equal(from_files, from_arrays)
+assert math.isclose(file_accuracy, int8["test_accuracy"])
+""",
     "10_text": """
 # Measured with TFPIPELINE_SMALL=1 (numpy 2.4, scikit-learn 1.9, Python 3.11): 1127 texts,
 # numpy 496, python 443, scikit-learn 188; other versions give a few more or fewer.
