@@ -81,10 +81,8 @@ conversions (about 15 s each) and one short Pipeline run.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -94,6 +92,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from _machine import load, machine  # noqa: E402  (bench/, the script's folder)
 
 import tfpipeline as tp  # noqa: E402
 from tfpipeline._keras import keras  # noqa: E402
@@ -613,24 +612,6 @@ def report_throughput(label: str, seconds: dict[str, list[float]], samples: int)
     )
 
 
-def machine() -> str:
-    versions = []
-    for name in PACKAGES:
-        try:
-            versions.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            versions.append(f"{name} (not installed)")
-    return (
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}; {load()}\n" + ", ".join(versions)
-    )
-
-
-def load() -> str:
-    """The machine's load averages: other work running beside this benchmark."""
-    return "load average (1, 5, 15 min): " + ", ".join(f"{v:.1f}" for v in os.getloadavg())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -645,7 +626,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     settings = QUICK if args.quick else Settings()
-    print(machine())
+    print(machine(PACKAGES))
     start = time.perf_counter()
     photos = real_photos()
     print(f"photographs ({len(photos)}): {', '.join(photos)}")

@@ -73,7 +73,6 @@ import importlib.metadata
 import inspect
 import json
 import os
-import platform
 import random
 import re
 import sys
@@ -88,6 +87,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from _machine import load, machine  # noqa: E402  (bench/, the script's folder)
 
 import tfpipeline as tp  # noqa: E402
 
@@ -829,27 +829,6 @@ def test_texts(csv_path: Path, n: int) -> list[str]:
     return [str(t) for t in data.texts("test")[:n]]
 
 
-# The machine.
-
-
-def machine() -> str:
-    versions = []
-    for name in PACKAGES:
-        try:
-            versions.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            versions.append(f"{name} (not installed)")
-    return (
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}; {load()}\n" + ", ".join(versions)
-    )
-
-
-def load() -> str:
-    """The machine's load averages: other work running beside this benchmark."""
-    return "load average (1, 5, 15 min): " + ", ".join(f"{v:.1f}" for v in os.getloadavg())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -867,7 +846,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown architecture(s) {', '.join(unknown)}; of {', '.join(ARCHITECTURES)}")
     s = dataclasses.replace(QUICK if args.quick else Settings(), variants=args.variants)
-    print(machine())
+    print(machine(PACKAGES))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
